@@ -1,0 +1,62 @@
+# quorumkv — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+GOTOOL ?= $(GO) tool -modfile=tools/go.mod
+BIN ?= bin
+CLUSTER_DIR ?= .cluster
+PORT_BASE ?= 7000
+export CLUSTER_DIR PORT_BASE
+
+.DEFAULT_GOAL := help
+
+-include proto/Makefile.inc
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build kvnode and kvctl into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## unit, property and end-to-end tests, with -race
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${FUZZTIME:-20s} $$pkg || exit 1; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## Go benchmarks of conflict/ and storage/ (benchstat-comparable output)
+	$(GO) test -run='^$$' -bench=. -benchmem ./conflict/ ./storage/
+
+.PHONY: lint
+lint: ## golangci-lint (pinned in tools/go.mod)
+	$(GOTOOL) golangci-lint run ./...
+
+.PHONY: tidy
+tidy: ## go mod tidy for the module and the tools module
+	$(GO) mod tidy
+	cd tools && $(GO) mod tidy
+
+.PHONY: tidy-check
+tidy-check: ## fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+
+.PHONY: cluster
+cluster: build ## start a local cluster in the background (CLUSTER_DIR, PORT_BASE)
+	@scripts/cluster.sh start
+
+.PHONY: cluster-stop
+cluster-stop: ## stop the local cluster
+	@scripts/cluster.sh stop
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN)

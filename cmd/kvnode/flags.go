@@ -1,0 +1,123 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/node"
+)
+
+// notYet marks the help of a flag whose feature is not built yet: it is
+// accepted and validated, and takes effect once the feature lands.
+const notYet = " (accepted; not built yet: "
+
+// parseFlags reads flags, then the KVNODE_* environment for every flag not
+// given on the command line. Errors name the flag.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	fs := flag.NewFlagSet("kvnode", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.NodeID, "node-id", "", "node id, unique in the cluster (required)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name; nodes of other names cannot reach this one")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client and peer gRPC listen address")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip listen address"+notYet+"membership)")
+	fs.Func("join", "comma-separated seed gossip addresses; without it the node creates a cluster"+notYet+"membership; a node started with it stays not joined)", func(s string) error {
+		cfg.Join = nil
+		for _, a := range strings.Split(s, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Join = append(cfg.Join, a)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (default empty: off)")
+	fs.StringVar(&cfg.RESPAddr, "resp-addr", "", "Redis protocol listen address (default empty: off)"+notYet+"RESP listener)")
+	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
+	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)"+notYet+"ring)")
+	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww)", func(s string) error {
+		p, ok := conflict.ParsePolicy(s)
+		if !ok {
+			return fmt.Errorf("%q is not a conflict policy: use lww or siblings", s)
+		}
+		cfg.Conflict = p
+		return nil
+	})
+	fs.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", cfg.AntiEntropyInterval, "anti-entropy round interval"+notYet+"anti-entropy)")
+	fs.DurationVar(&cfg.MaxHintWindow, "max-hint-window", cfg.MaxHintWindow, "no hints for a node down longer than this"+notYet+"hinted handoff)")
+	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this, once confirmed; must exceed --max-hint-window"+notYet+"purge)")
+	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
+	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
+	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
+	fs.IntVar(&cfg.MaxSiblings, "max-siblings", cfg.MaxSiblings, "most siblings a put may leave under --conflict siblings")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
+	fs.Func("log-level", "log level: debug, info, warn or error (default info)", func(s string) error {
+		return cfg.LogLevel.UnmarshalText([]byte(s))
+	})
+	fs.Func("log-format", "log format: text or json (default text)", func(s string) error {
+		switch s {
+		case "text", "json":
+			cfg.LogJSON = s == "json"
+			return nil
+		}
+		return fmt.Errorf("%q is not a log format: use text or json", s)
+	})
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
+	fs.Usage = func() { usage(fs, stderr) }
+
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.Usage()
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%s (see kvnode --help)", strings.TrimPrefix(err.Error(), "invalid value "))
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q: kvnode takes flags only (see kvnode --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("--%s: %s=%q: %v", f.Name, envName(f.Name), v, e)
+			}
+		}
+	})
+	return cfg, err
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `kvnode runs one quorumkv node.
+
+Usage:
+  kvnode --node-id ID --data-dir DIR [flags]
+
+Every flag can also be set by an environment variable: --node-id by
+KVNODE_NODE_ID, --data-dir by KVNODE_DATA_DIR, and so on; a flag on the
+command line wins. A bad value exits 2 naming the flag. SIGTERM or SIGINT
+stops the node gracefully within --shutdown-timeout and exits 0.
+
+Flags:
+`)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "\n      %s", help)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && !strings.Contains(help, "(default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
+	})
+}
+

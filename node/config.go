@@ -1,0 +1,180 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/quorumkv/quorumkv/conflict"
+)
+
+// Config is everything a node is started with. Each field names its flag.
+type Config struct {
+	// NodeID (--node-id) names the node in the cluster; required.
+	NodeID string
+	// DataDir (--data-dir) holds the node's bbolt file; required.
+	DataDir string
+	// ClusterName (--cluster-name) is the memberlist label; required.
+	ClusterName string
+	// GRPCAddr (--grpc-addr) is the client and peer gRPC listen address.
+	GRPCAddr string
+	// GossipAddr (--gossip-addr) is the memberlist listen address.
+	GossipAddr string
+	// Join (--join) lists seed gossip addresses; empty creates a cluster.
+	Join []string
+	// MetricsAddr (--metrics-addr) serves /metrics, /healthz, /readyz;
+	// empty disables it.
+	MetricsAddr string
+	// RESPAddr (--resp-addr) is the Redis protocol listener; empty: off.
+	RESPAddr string
+	// ReplicationFactor (--replication-factor) is N, at least 1.
+	ReplicationFactor int
+	// VNodes (--vnodes) is this node's ring weight, at least 1.
+	VNodes int
+	// Conflict (--conflict) is the cluster's conflict policy.
+	Conflict conflict.Policy
+	// AntiEntropyInterval (--anti-entropy-interval), positive.
+	AntiEntropyInterval time.Duration
+	// MaxHintWindow (--max-hint-window), positive.
+	MaxHintWindow time.Duration
+	// TombstoneGrace (--tombstone-grace) must exceed MaxHintWindow.
+	TombstoneGrace time.Duration
+	// MaxClockOffset (--max-clock-offset), positive.
+	MaxClockOffset time.Duration
+	// MaxKeyBytes (--max-key-bytes), at least 1.
+	MaxKeyBytes int
+	// MaxValueBytes (--max-value-bytes), 0 to 64 MiB.
+	MaxValueBytes int
+	// MaxSiblings (--max-siblings), at least 1.
+	MaxSiblings int
+	// ShutdownTimeout (--shutdown-timeout) bounds the drain on SIGTERM.
+	ShutdownTimeout time.Duration
+	// LogLevel (--log-level).
+	LogLevel slog.Level
+	// LogJSON (--log-format json) selects JSON log lines over text.
+	LogJSON bool
+	// Pprof (--pprof) serves net/http/pprof on the metrics address.
+	Pprof bool
+	// Wall is the wall clock of the HLC; nil means time.Now.
+	Wall conflict.WallClock
+}
+
+// MaxValueLimit is the largest --max-value-bytes accepted.
+const MaxValueLimit = 64 << 20
+
+// DefaultConfig returns the defaults of DESIGN.md; NodeID, DataDir and the
+// addresses are left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		ClusterName:         "quorumkv",
+		GRPCAddr:            "127.0.0.1:7001",
+		GossipAddr:          "127.0.0.1:7101",
+		ReplicationFactor:   3,
+		VNodes:              64,
+		Conflict:            conflict.LWW,
+		AntiEntropyInterval: time.Minute,
+		MaxHintWindow:       3 * time.Hour,
+		TombstoneGrace:      24 * time.Hour,
+		MaxClockOffset:      500 * time.Millisecond,
+		MaxKeyBytes:         1024,
+		MaxValueBytes:       1 << 20,
+		MaxSiblings:         100,
+		ShutdownTimeout:     10 * time.Second,
+		LogLevel:            slog.LevelInfo,
+	}
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// FlagError is a Validate error naming the flag at fault.
+type FlagError struct {
+	Flag string
+	Err  error
+}
+
+func (e *FlagError) Error() string { return fmt.Sprintf("--%s: %v", e.Flag, e.Err) }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+func flagErr(flag, format string, args ...any) error {
+	return &FlagError{Flag: flag, Err: fmt.Errorf(format, args...)}
+}
+
+func checkAddr(flag, addr string, optional bool) error {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return flagErr(flag, "is required (host:port)")
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return flagErr(flag, "%q is not a host:port address", addr)
+	}
+	return nil
+}
+
+// Validate returns a *FlagError naming the first bad setting.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		add(flagErr("node-id", "%q is not a node id: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", c.NodeID))
+	}
+	if c.DataDir == "" {
+		add(flagErr("data-dir", "is required"))
+	}
+	if c.ClusterName == "" {
+		add(flagErr("cluster-name", "is required"))
+	}
+	add(checkAddr("grpc-addr", c.GRPCAddr, false))
+	add(checkAddr("gossip-addr", c.GossipAddr, false))
+	add(checkAddr("metrics-addr", c.MetricsAddr, true))
+	add(checkAddr("resp-addr", c.RESPAddr, true))
+	for _, j := range c.Join {
+		add(checkAddr("join", j, false))
+	}
+	if c.ReplicationFactor < 1 {
+		add(flagErr("replication-factor", "is %d: must be at least 1", c.ReplicationFactor))
+	}
+	if c.VNodes < 1 || c.VNodes > 4096 {
+		add(flagErr("vnodes", "is %d: must be 1 to 4096", c.VNodes))
+	}
+	if c.Conflict != conflict.LWW && c.Conflict != conflict.Siblings {
+		add(flagErr("conflict", "must be lww or siblings"))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"anti-entropy-interval", c.AntiEntropyInterval}, {"max-hint-window", c.MaxHintWindow},
+		{"tombstone-grace", c.TombstoneGrace}, {"max-clock-offset", c.MaxClockOffset},
+		{"shutdown-timeout", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			add(flagErr(d.flag, "is %v: must be positive", d.v))
+		}
+	}
+	if c.TombstoneGrace > 0 && c.MaxHintWindow > 0 && c.TombstoneGrace <= c.MaxHintWindow {
+		add(flagErr("tombstone-grace", "is %v: must exceed --max-hint-window (%v), or a hint could resurrect a purged key", c.TombstoneGrace, c.MaxHintWindow))
+	}
+	if c.MaxKeyBytes < 1 || c.MaxKeyBytes > 64<<10 {
+		add(flagErr("max-key-bytes", "is %d: must be 1 to 65536", c.MaxKeyBytes))
+	}
+	if c.MaxValueBytes < 0 || c.MaxValueBytes > MaxValueLimit {
+		add(flagErr("max-value-bytes", "is %d: must be 0 to %d", c.MaxValueBytes, MaxValueLimit))
+	}
+	if c.MaxSiblings < 1 {
+		add(flagErr("max-siblings", "is %d: must be at least 1", c.MaxSiblings))
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+

@@ -1,0 +1,56 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors of the request path. The gRPC edge maps them to codes.
+var (
+	// ErrInvalidArgument wraps every refusal of a malformed request: key or
+	// value outside the limits, a bad level, a bad context token.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrWrongType: the key holds the other type live.
+	ErrWrongType = errors.New("wrong type")
+	// ErrTooManySiblings: the put would leave more siblings than allowed.
+	ErrTooManySiblings = errors.New("too many siblings")
+	// ErrNotFound: a read found no live value of the asked type.
+	ErrNotFound = errors.New("not found")
+	// ErrNotJoined: the node has not joined a cluster yet.
+	ErrNotJoined = errors.New("not joined")
+)
+
+// QuorumError reports that a consistency level was not met.
+type QuorumError struct {
+	Write   bool
+	Receipt Receipt
+}
+
+// Error words the failure as DESIGN.md does, e.g. "QUORUM write: 1 of 2
+// required acknowledgements (n2 unreachable, n3 deadline exceeded); applied
+// on n1".
+func (e *QuorumError) Error() string {
+	r := e.Receipt
+	op, what := "read", "answers"
+	if e.Write {
+		op, what = "write", "acknowledgements"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %d of %d required %s", r.Level, op, len(r.Acknowledged), r.Required, what)
+	if len(r.Failed) > 0 {
+		parts := make([]string, len(r.Failed))
+		for i, f := range r.Failed {
+			parts[i] = f.ID + " " + f.Reason
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+	}
+	if e.Write {
+		if len(r.Acknowledged) == 0 {
+			b.WriteString("; applied nowhere")
+		} else {
+			fmt.Fprintf(&b, "; applied on %s", strings.Join(r.Acknowledged, ", "))
+		}
+	}
+	return b.String()
+}
