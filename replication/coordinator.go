@@ -21,6 +21,9 @@ type Config struct {
 	MaxSiblings int
 	// Limits bounds keys and values.
 	Limits keyspace.Limits
+	// Joined reports whether the node has joined a cluster; until then it
+	// serves ONE only. Nil means joined.
+	Joined func() bool
 }
 
 // Validate reports the first unusable setting.
@@ -88,6 +91,9 @@ func (c *Coordinator) check(key []byte, level Level) error {
 	}
 	if level < One || level > All {
 		return invalid("unknown consistency level %d: use one, quorum or all", level)
+	}
+	if level != One && c.cfg.Joined != nil && !c.cfg.Joined() {
+		return fmt.Errorf("%s: %w: no seed in --join answered; only ONE is served", level, ErrNotJoined)
 	}
 	return nil
 }

@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/quorumkv/quorumkv/conflict"
+)
+
+// Engine is one node's bbolt store. Create it with Open; it is safe for
+// concurrent use. Close stops its committer and closes the file.
+type Engine struct {
+	cfg  Config
+	path string
+	db   *bolt.DB
+
+	// gate is held shared while a write is handed to the committer and
+	// exclusively by Close, so no write is queued after reqs is closed.
+	gate   sync.RWMutex
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when commitLoop has returned
+
+	stateMu sync.Mutex
+	state   counters // as of the last commit
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// afterMutation, if set by an internal test, runs after every change a
+	// write makes in a transaction; its error aborts the transaction.
+	afterMutation func() error
+}
+
+var _ conflict.LeaseStore = (*Engine)(nil)
+
+// Close waits for the writes already submitted, stops the committer and
+// closes the data file. Later calls return the first call's result; every
+// other method then returns ErrClosed.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.gate.Lock()
+		e.closed = true
+		close(e.reqs)
+		e.gate.Unlock()
+		<-e.done
+		if err := e.db.Close(); err != nil {
+			e.closeErr = fmt.Errorf("close data file: %w", err)
+		}
+	})
+	return e.closeErr
+}
+
+// Path returns the path of the data file.
+func (e *Engine) Path() string { return e.path }
+
+// Policy returns the conflict policy the engine merges with.
+func (e *Engine) Policy() conflict.Policy { return e.cfg.Policy }
+
+// counters is the engine state kept in meta and mirrored in memory.
+type counters struct {
+	digest     sum128
+	keys       uint64 // objects with something live
+	tombstones uint64 // objects with nothing live
+	hints      uint64
+}
+
+func readCounters(meta *bolt.Bucket) (counters, error) {
+	var c counters
+	if v := meta.Get(metaDigest); v != nil {
+		if len(v) != HashSize {
+			return c, fmt.Errorf("digest has %d bytes", len(v))
+		}
+		c.digest = readSum128(v)
+	}
+	for _, f := range []struct {
+		key []byte
+		dst *uint64
+	}{{metaKeys, &c.keys}, {metaTombstones, &c.tombstones}, {metaHints, &c.hints}} {
+		v := meta.Get(f.key)
+		if v == nil {
+			continue
+		}
+		if len(v) != 8 {
+			return c, fmt.Errorf("counter %s has %d bytes", f.key, len(v))
+		}
+		*f.dst = binary.BigEndian.Uint64(v)
+	}
+	return c, nil
+}
+
+func writeCounters(meta *bolt.Bucket, c counters) error {
+	if err := meta.Put(metaDigest, c.digest.array()); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		key []byte
+		v   uint64
+	}{{metaKeys, c.keys}, {metaTombstones, c.tombstones}, {metaHints, c.hints}} {
+		if err := meta.Put(f.key, binary.BigEndian.AppendUint64(nil, f.v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stats describes what the engine holds, as of the last commit.
+type Stats struct {
+	// Keys counts objects with a live sibling or member.
+	Keys uint64
+	// Tombstones counts objects with nothing live.
+	Tombstones uint64
+	// HintsPending counts stored hints, for every target.
+	HintsPending uint64
+	// StorageBytes is the size of the data file; 0 if it cannot be read.
+	StorageBytes int64
+}
+
+// Stats returns the counters as of the last commit. It does not block on
+// the committer.
+func (e *Engine) Stats() Stats {
+	e.stateMu.Lock()
+	c := e.state
+	e.stateMu.Unlock()
+	s := Stats{Keys: c.keys, Tombstones: c.tombstones, HintsPending: c.hints}
+	if fi, err := os.Stat(e.path); err == nil {
+		s.StorageBytes = fi.Size()
+	}
+	return s
+}
+
+// Digest returns the node digest as of the last commit: the sum mod 2^128
+// of the entry hashes of every stored object, tombstones included, as a
+// big-endian 128-bit integer. The entry hash of an object is the last 16
+// bytes of SHA-256(key ‖ Object.Marshal()). Replicas holding the same
+// objects have equal digests.
+func (e *Engine) Digest() [HashSize]byte {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	return e.state.digest.array()
+}
+
+// view runs fn in a read-only transaction.
+func (e *Engine) view(fn func(tx *bolt.Tx) error) error {
+	err := e.db.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}

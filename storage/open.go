@@ -1,0 +1,227 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Open opens the engine in cfg.Dir, creating the directory and the data
+// file if missing, and starts its committer. The errors a node shows at
+// start are one line each, wrap ErrInvalidConfig, ErrDataDir, ErrInUse or
+// ErrCorrupt, and name the directory or file:
+//
+//	data dir "X" is not a directory
+//	data dir "X" is not writable: read-only file system
+//	data dir "X" is in use by another kvnode (lock on X/data.db)
+//	data file "X/data.db" is corrupt: invalid database; refusing to start
+//
+// Open waits at most cfg.LockTimeout for the file lock. The caller owns the
+// Engine and must Close it.
+func Open(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := prepareDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	path := DataFile(cfg.Dir)
+	db, err := openBolt(cfg.Dir, path, cfg.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	state, err := loadLayout(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, corruptError(path, err)
+	}
+	e := &Engine{
+		cfg:   cfg,
+		path:  path,
+		db:    db,
+		reqs:  make(chan *request, cfg.MaxBatch),
+		done:  make(chan struct{}),
+		state: state,
+	}
+	go e.commitLoop()
+	return e, nil
+}
+
+// prepareDir creates dir if missing and checks that it is a writable
+// directory.
+func prepareDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return notDirError(dir, nil)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return dirError(dir, "cannot be created", err)
+		}
+	case err != nil:
+		return dirError(dir, "cannot be read", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		return dirError(dir, "is not writable", err)
+	}
+	name := f.Name()
+	err = f.Close()
+	if rmErr := os.Remove(name); err == nil {
+		err = rmErr
+	}
+	if err != nil {
+		return dirError(dir, "is not writable", err)
+	}
+	return nil
+}
+
+// dirError reports a data directory Open cannot use. An ENOTDIR or EROFS
+// cause gets the message an operator acts on; the cause's path is left out
+// since the message names the directory.
+func dirError(dir, what string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return notDirError(dir, err)
+	case errors.Is(err, syscall.EROFS):
+		what = "is not writable"
+	}
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	return &openError{
+		msg:      fmt.Sprintf("data dir %q %s: %v", dir, what, cause),
+		sentinel: ErrDataDir,
+		cause:    err,
+	}
+}
+
+func notDirError(dir string, cause error) error {
+	return &openError{msg: fmt.Sprintf("data dir %q is not a directory", dir), sentinel: ErrDataDir, cause: cause}
+}
+
+func corruptError(path string, cause error) error {
+	return &openError{
+		msg:      fmt.Sprintf("data file %q is corrupt: %v; refusing to start", path, cause),
+		sentinel: ErrCorrupt,
+		cause:    cause,
+	}
+}
+
+// openBolt opens the bbolt file at path. bbolt panics on some corrupt
+// files; the panic becomes a corrupt error and the file is closed, which
+// releases its lock.
+func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+	var file *os.File
+	opts := &bolt.Options{
+		Timeout: lockTimeout,
+		// The freelist is rebuilt on open instead of written by every
+		// commit, and kept in a map: commits stay small as the file grows.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				_ = file.Close()
+			}
+			db, err = nil, corruptError(path, fmt.Errorf("bbolt panicked: %v", r))
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, opts)
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, &openError{
+			msg:      fmt.Sprintf("data dir %q is in use by another kvnode (lock on %s)", dir, path),
+			sentinel: ErrInUse,
+			cause:    err,
+		}
+	case file == nil, errors.As(err, &errno) && !errors.Is(err, syscall.EINVAL):
+		// The file could not be opened, locked or mapped: not a question
+		// of its content.
+		return nil, fmt.Errorf("%w: cannot open data file %q: %w", ErrDataDir, path, err)
+	}
+	return nil, corruptError(path, err)
+}
+
+// loadLayout checks the buckets and engine metadata of db, creating them in
+// a new file, and returns the counters as of the last commit. A panic of
+// bbolt on a corrupt page is returned as an error.
+func loadLayout(db *bolt.DB) (c counters, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bbolt panicked: %v", r)
+		}
+	}()
+	fresh := false
+	err = db.View(func(tx *bolt.Tx) error {
+		missing := 0
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				missing++
+			}
+		}
+		switch missing {
+		case len(allBuckets):
+			fresh = true
+			return nil
+		case 0:
+		default:
+			for _, name := range allBuckets {
+				if tx.Bucket(name) == nil {
+					return fmt.Errorf("bucket %q is missing", name)
+				}
+			}
+		}
+		if err := checkLayout(tx); err != nil {
+			return err
+		}
+		c, err = readCounters(tx.Bucket(bucketMeta))
+		return err
+	})
+	if err != nil || !fresh {
+		return c, err
+	}
+	return counters{}, db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(metaFormat, []byte{formatVersion})
+	})
+}
+
+// checkLayout verifies the format version and the shape of the Merkle
+// pages.
+func checkLayout(tx *bolt.Tx) error {
+	v := tx.Bucket(bucketMeta).Get(metaFormat)
+	if len(v) != 1 {
+		return errors.New("format version is missing")
+	}
+	if v[0] != formatVersion {
+		return fmt.Errorf("format version %d, this kvnode reads %d", v[0], formatVersion)
+	}
+	return tx.Bucket(bucketMerkle).ForEach(func(k, v []byte) error {
+		if len(k) != partitionBytes || len(v) != merklePageSize {
+			return fmt.Errorf("merkle page %x has %d bytes", k, len(v))
+		}
+		return nil
+	})
+}
