@@ -62,11 +62,7 @@ func (m *metrics) observeCommit(writes int) {
 func (m *metrics) watchStorage(e *storage.Engine) {
 	gauge := func(name, help string, f func(storage.Stats) float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			st, err := e.Stats()
-			if err != nil {
-				return 0
-			}
-			return f(st)
+			return f(e.Stats())
 		}))
 	}
 	gauge("quorumkv_keys", "Objects with a live sibling or member.", func(s storage.Stats) float64 { return float64(s.Keys) })
