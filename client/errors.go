@@ -1,0 +1,151 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+)
+
+// Sentinel errors. Every error a request returns is an *Error that matches
+// exactly one of them with errors.Is.
+var (
+	// ErrInvalidArgument: the request was refused as malformed (key or value
+	// outside the limits, a bad context token, an unknown level, ...).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrFailedPrecondition: the request is well-formed but the key's or the
+	// cluster's state refuses it (the key holds the other type, too many
+	// siblings, leaving would drop below N nodes, ...).
+	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrNotFound: the request names something that does not exist (Remove
+	// of an unknown node). A missing key is not an error: Get and SMembers
+	// report Found == false.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable: a coordinator answered but the consistency level was
+	// not met, or the node has not joined a cluster. The *Error carries the
+	// receipt.
+	ErrUnavailable = errors.New("consistency level not met")
+	// ErrNoEndpoint: no endpoint answered in time.
+	ErrNoEndpoint = errors.New("no endpoint answered")
+	// ErrOther: anything else (UNIMPLEMENTED, INTERNAL, a canceled context,
+	// ...).
+	ErrOther = errors.New("request failed")
+)
+
+// errNoAnswer marks an attempt on one endpoint that got no answer: the
+// request moves on to the next endpoint. It never leaves the package.
+var errNoAnswer = errors.New("endpoint did not answer")
+
+// Error is a failed request.
+type Error struct {
+	// Code is the gRPC status code of the failure (of the last attempt for
+	// ErrNoEndpoint).
+	Code codes.Code
+	// Message is the one-line human error, as the server worded it.
+	Message string
+	// Receipt is what happened on the replicas; nil when the request did not
+	// reach a coordinator.
+	Receipt *Receipt
+	// Endpoint is the endpoint that answered with the error; empty for
+	// ErrNoEndpoint.
+	Endpoint string
+
+	kind  error // one of the sentinels
+	cause error // optional underlying error, for Unwrap
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+// Is matches the error's sentinel (ErrInvalidArgument, ...).
+func (e *Error) Is(target error) bool { return target == e.kind }
+
+// Unwrap returns the underlying error, if any (context.Canceled for a
+// canceled request, the per-endpoint errors for ErrNoEndpoint).
+func (e *Error) Unwrap() error { return e.cause }
+
+// errorClass is a row key of the translation table: a status code and
+// whether the status carried a receipt (the request reached a coordinator).
+type errorClass struct {
+	code       codes.Code
+	hasReceipt bool
+}
+
+// errorKinds is the one translation table from gRPC status to sentinel.
+// Codes not listed are ErrOther.
+var errorKinds = map[errorClass]error{
+	{codes.InvalidArgument, false}:    ErrInvalidArgument,
+	{codes.InvalidArgument, true}:     ErrInvalidArgument,
+	{codes.FailedPrecondition, false}: ErrFailedPrecondition,
+	{codes.FailedPrecondition, true}:  ErrFailedPrecondition,
+	{codes.NotFound, false}:           ErrNotFound,
+	{codes.NotFound, true}:            ErrNotFound,
+	// A coordinator answered: the level was not met (or "not joined").
+	{codes.Unavailable, true}:      ErrUnavailable,
+	{codes.DeadlineExceeded, true}: ErrUnavailable,
+	// No coordinator answered: try the next endpoint.
+	{codes.Unavailable, false}:      errNoAnswer,
+	{codes.DeadlineExceeded, false}: errNoAnswer,
+}
+
+// dialErrorPrefix starts grpc-go's message for a failed connection; the rest
+// ("dial tcp ...: connection refused") says it better alone.
+const dialErrorPrefix = `connection error: desc = "transport: Error while dialing: `
+
+// fromStatus translates the error of one attempt on endpoint.
+func fromStatus(err error, endpoint string) *Error {
+	st, _ := status.FromError(err) // codes.Unknown for a non-status error
+	var receipt *Receipt
+	for _, d := range st.Details() {
+		if p, ok := d.(*quorumkvv1.Receipt); ok {
+			r := receiptFromProto(p)
+			receipt = &r
+			break
+		}
+	}
+	kind, ok := errorKinds[errorClass{st.Code(), receipt != nil}]
+	if !ok {
+		kind = ErrOther
+	}
+	msg := strings.TrimPrefix(st.Message(), dialErrorPrefix)
+	if len(msg) < len(st.Message()) {
+		msg = strings.TrimSuffix(msg, `"`)
+	}
+	if msg == "" {
+		msg = st.Code().String()
+	}
+	return &Error{Code: st.Code(), Message: oneLine(msg), Receipt: receipt, Endpoint: endpoint, kind: kind, cause: err}
+}
+
+// noEndpointError reports that every endpoint was tried and none answered,
+// or that ctx ended first.
+func noEndpointError(ctx context.Context, attempts []*Error) *Error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &Error{Code: codes.Canceled, Message: "request canceled", kind: ErrOther, cause: ctx.Err()}
+	}
+	parts := make([]string, 0, len(attempts))
+	causes := make([]error, 0, len(attempts))
+	code := codes.DeadlineExceeded
+	for _, a := range attempts {
+		parts = append(parts, a.Endpoint+": "+a.Message)
+		causes = append(causes, a.cause)
+		code = a.Code
+	}
+	msg := "no endpoint answered in time"
+	if len(parts) > 0 {
+		msg += " (" + strings.Join(parts, "; ") + ")"
+	}
+	return &Error{Code: code, Message: msg, kind: ErrNoEndpoint, cause: errors.Join(causes...)}
+}
+
+// oneLine folds a multi-line message onto one line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,84 @@
+package client
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DefaultTimeout is how long one attempt on one endpoint may take unless
+// WithTimeout says otherwise.
+const DefaultTimeout = 2 * time.Second
+
+// maxMessageBytes bounds gRPC messages both ways: large enough for any value
+// the server accepts (1 MiB by default) and for big set reads.
+const maxMessageBytes = 80 << 20
+
+// Option configures a Client; give it to New.
+type Option interface {
+	applyClient(*clientConfig)
+}
+
+// CallOption configures one call; give it to a method.
+type CallOption interface {
+	applyCall(*callConfig)
+}
+
+// CommonOption is an option that sets a client-wide default when given to
+// New and overrides that default for one call when given to a method.
+type CommonOption interface {
+	Option
+	CallOption
+}
+
+// clientConfig is what New's options set.
+type clientConfig struct {
+	call        callConfig
+	dialOptions []grpc.DialOption
+}
+
+// callConfig is what one call runs with: the client's defaults overridden by
+// the call's options.
+type callConfig struct {
+	consistency Consistency   // zero: Quorum
+	timeout     time.Duration // per endpoint attempt; zero or less: none (the ctx's deadline only)
+	context     []byte        // Put only: the context token of an earlier Get
+}
+
+type consistencyOption Consistency
+
+func (o consistencyOption) applyClient(c *clientConfig) { c.call.consistency = Consistency(o) }
+func (o consistencyOption) applyCall(c *callConfig)     { c.consistency = Consistency(o) }
+
+// WithConsistency sets the consistency level of key operations. The zero
+// Consistency keeps the client's default (Quorum unless set on New).
+func WithConsistency(c Consistency) CommonOption { return consistencyOption(c) }
+
+type timeoutOption time.Duration
+
+func (o timeoutOption) applyClient(c *clientConfig) { c.call.timeout = time.Duration(o) }
+func (o timeoutOption) applyCall(c *callConfig)     { c.timeout = time.Duration(o) }
+
+// WithTimeout bounds each attempt on one endpoint (DefaultTimeout when not
+// given; zero or less: no bound but the caller's context). When an endpoint
+// does not answer in time, the request moves on to the next endpoint; the
+// coordinator answers by the attempt's deadline, minus a margin.
+func WithTimeout(d time.Duration) CommonOption { return timeoutOption(d) }
+
+type contextOption []byte
+
+func (o contextOption) applyCall(c *callConfig) { c.context = []byte(o) }
+
+// WithContext gives Put the context token of an earlier Get of the same key:
+// the write then replaces exactly the values that read saw and is ordered
+// after them. Without it a Put is a blind write. Other methods ignore it.
+func WithContext(token []byte) CallOption { return contextOption(token) }
+
+type dialOption []grpc.DialOption
+
+func (o dialOption) applyClient(c *clientConfig) { c.dialOptions = append(c.dialOptions, o...) }
+
+// WithDialOptions adds gRPC dial options to every endpoint's connection,
+// after the client's own (insecure transport credentials and 80 MiB message
+// limits), so they can override them.
+func WithDialOptions(opts ...grpc.DialOption) Option { return dialOption(opts) }

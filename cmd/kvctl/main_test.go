@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// result is what one in-process kvctl run produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invocation is one in-process kvctl run.
+type invocation struct {
+	args  []string
+	stdin string
+	env   map[string]string
+}
+
+func (in invocation) run(t *testing.T) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := env{
+		stdin:  strings.NewReader(in.stdin),
+		stdout: &stdout,
+		stderr: &stderr,
+		getenv: func(k string) string { return in.env[k] },
+	}
+	code := run(context.Background(), in.args, e)
+	res := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	t.Logf("kvctl %q -> %d\nstdout: %s\nstderr: %s", in.args, res.code, res.stdout, res.stderr)
+	if code == 0 && res.stderr != "" {
+		t.Errorf("exit 0 with stderr %q", res.stderr)
+	}
+	if code != 0 {
+		if !strings.HasPrefix(res.stderr, "error: ") || strings.Count(res.stderr, "\n") != 1 || !strings.HasSuffix(res.stderr, "\n") {
+			t.Errorf("stderr %q is not one line starting with \"error: \"", res.stderr)
+		}
+	}
+	return res
+}
+
+// kvctl runs kvctl against endpoint with args.
+func kvctl(t *testing.T, endpoint string, args ...string) result {
+	t.Helper()
+	return invocation{args: append([]string{"--endpoints", endpoint}, args...)}.run(t)
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumkv/quorumkv/client"
+)
+
+const (
+	endpointsEnv     = "KVCTL_ENDPOINTS"
+	defaultEndpoint  = "127.0.0.1:7001"
+	defaultTimeout   = 2 * time.Second
+	outputText       = "text"
+	outputJSON       = "json"
+	defaultLevelFlag = "quorum"
+)
+
+// env is the process's outside world, injected so tests run kvctl in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// globalOptions holds the persistent flags and what every command shares.
+type globalOptions struct {
+	env
+
+	endpoints string
+	timeout   time.Duration
+	output    string
+
+	// started is set once cobra has parsed and validated the command line
+	// and the command's own code runs: errors before that are usage errors.
+	started bool
+}
+
+// run executes kvctl with args and returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	g := &globalOptions{env: e}
+	root := newRootCmd(g) //nolint:contextcheck // commands take ctx through cmd.Context(), set by ExecuteContextC below
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	msg := err.Error()
+	if !g.started {
+		err = usageError{err}
+		msg += fmt.Sprintf(" (see %s --help)", cmd.CommandPath())
+	}
+	_, _ = fmt.Fprintln(e.stderr, "error: "+oneLine(msg))
+	return exitCode(err)
+}
+
+func newRootCmd(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kvctl",
+		Short: "kvctl talks to a quorumkv cluster",
+		Long: `kvctl reads and writes quorumkv keys at a chosen consistency level and
+administers the cluster. It sends each command to the first endpoint that
+answers.
+
+Exit codes: 0 done; 1 get of a missing key; 2 bad usage or invalid argument
+(including a wrong type for the key); 3 consistency level not met; 4 no
+endpoint answered in time; 5 any other error.`,
+		SilenceErrors:      true,
+		SilenceUsage:       true,
+		DisableSuggestions: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			g.started = true
+			return g.validate()
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
+	f.DurationVar(&g.timeout, "timeout", defaultTimeout, "how long to wait for each endpoint")
+	f.StringVarP(&g.output, "output", "o", outputText, "output format: text or json")
+	root.AddCommand(
+		newPutCmd(g), newGetCmd(g), newDeleteCmd(g),
+		newSAddCmd(g), newSRemCmd(g), newSMembersCmd(g),
+		newMembersCmd(g), newRingCmd(g), newStatusCmd(g),
+		newRepairCmd(g), newLeaveCmd(g), newRemoveCmd(g),
+	)
+	return root
+}
+
+// validate checks the persistent flags.
+func (g *globalOptions) validate() error {
+	switch g.output {
+	case outputText, outputJSON:
+	default:
+		return usageError{fmt.Errorf("-o: unknown output format %q: use text or json", g.output)}
+	}
+	if g.timeout <= 0 {
+		return usageError{fmt.Errorf("--timeout: must be positive, got %s", g.timeout)}
+	}
+	if len(g.endpointList()) == 0 {
+		return usageError{errors.New("--endpoints: no endpoint given")}
+	}
+	return nil
+}
+
+// endpointList resolves --endpoints, then $KVCTL_ENDPOINTS, then the default.
+func (g *globalOptions) endpointList() []string {
+	spec := g.endpoints
+	if strings.TrimSpace(spec) == "" && g.getenv != nil {
+		spec = g.getenv(endpointsEnv)
+	}
+	if strings.TrimSpace(spec) == "" {
+		spec = defaultEndpoint
+	}
+	var out []string
+	for _, ep := range strings.Split(spec, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// client connects to the endpoints; the caller closes it.
+func (g *globalOptions) client() (*client.Client, error) {
+	return client.New(g.endpointList(), client.WithTimeout(g.timeout))
+}
+
+func (g *globalOptions) json() bool { return g.output == outputJSON }
+
+// exactArgs and minArgs replace cobra's validators with messages that name
+// the expected arguments.
+func exactArgs(n int, spec string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s: expected %s, got %s", cmd.CommandPath(), spec, plural(len(args), "argument"))
+		}
+		return nil
+	}
+}
+
+func minArgs(n int, spec string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return fmt.Errorf("%s: expected %s, got %s", cmd.CommandPath(), spec, plural(len(args), "argument"))
+		}
+		return nil
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// consistencyFlag adds -c to a data command.
+func consistencyFlag(cmd *cobra.Command, level *string) {
+	cmd.Flags().StringVarP(level, "consistency", "c", defaultLevelFlag, "consistency level: one, quorum or all (any case)")
+}
+
+// parseLevel parses the -c value; a bad one is a usage error.
+func parseLevel(s string) (client.Consistency, error) {
+	c, err := client.ParseConsistency(s)
+	if err != nil {
+		return 0, usageError{err}
+	}
+	return c, nil
+}
