@@ -1,0 +1,104 @@
+package replication
+
+import "slices"
+
+// tally is the quorum accounting of one request: which of its replicas
+// acknowledged, failed or are still pending, and whether the level is met
+// or can no longer be. It is a pure value fed by the coordinator's fan-out
+// and tested without a network. Targets that are not replicas (nodes a
+// partition is moving to) are tracked for the receipt but never count.
+type tally struct {
+	required int
+	replicas []string // the key's replicas, in preference order
+	acked    []string
+	failed   []ReplicaFailure
+	pending  []string
+	// unknown lists targets whose outcome is unknown: the request may have
+	// been applied (a lost reply, a deadline after sending).
+	unknown []string
+}
+
+func newTally(replicas []string, required int) *tally {
+	return &tally{required: required, replicas: replicas}
+}
+
+func (t *tally) isReplica(id string) bool { return slices.Contains(t.replicas, id) }
+
+// send records that a request to id is in flight.
+func (t *tally) send(id string) { t.pending = append(t.pending, id) }
+
+func (t *tally) settle(id string) { t.pending = slices.DeleteFunc(t.pending, func(s string) bool { return s == id }) }
+
+// ack records a durable acknowledgement (or an answer, for reads) from id.
+func (t *tally) ack(id string) {
+	t.settle(id)
+	if !slices.Contains(t.acked, id) {
+		t.acked = append(t.acked, id)
+	}
+}
+
+// fail records that id failed for reason; indeterminate means it may still
+// have applied the request.
+func (t *tally) fail(id, reason string, indeterminate bool) {
+	t.settle(id)
+	t.failed = append(t.failed, ReplicaFailure{ID: id, Reason: reason})
+	if indeterminate {
+		t.unknown = append(t.unknown, id)
+	}
+}
+
+// count returns the acknowledgements that count toward the level.
+func (t *tally) count() int {
+	n := 0
+	for _, id := range t.acked {
+		if t.isReplica(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// met reports whether the level is reached.
+func (t *tally) met() bool { return t.count() >= t.required }
+
+// possible reports whether the level can still be reached with the replicas
+// still pending.
+func (t *tally) possible() bool {
+	n := t.count()
+	for _, id := range t.pending {
+		if t.isReplica(id) {
+			n++
+		}
+	}
+	return n >= t.required
+}
+
+// applied says where a write took effect, as far as the tally knows.
+func (t *tally) applied() Applied {
+	acked := t.count()
+	switch {
+	case acked == len(t.replicas) && acked > 0:
+		return AppliedAll
+	case acked > 0:
+		return AppliedPartial
+	case len(t.unknown) > 0 || len(t.pending) > 0:
+		return AppliedUnknown
+	}
+	return AppliedNone
+}
+
+// receipt renders the tally; lists are copies, never nil.
+func (t *tally) receipt(coordinator string, level Level, write bool) Receipt {
+	r := Receipt{
+		Coordinator:  coordinator,
+		Level:        level,
+		Required:     t.required,
+		Acknowledged: append([]string{}, t.acked...),
+		Failed:       append([]ReplicaFailure{}, t.failed...),
+		Pending:      append([]string{}, t.pending...),
+	}
+	if write {
+		r.Applied = t.applied()
+	}
+	return r
+}
