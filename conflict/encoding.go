@@ -107,7 +107,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
+	if n <= 0 || !d.minimal(n) {
 		d.fail("bad varint")
 		return 0
 	}
@@ -115,12 +115,18 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// minimal reports whether the n-byte varint at the head of buf is in its
+// shortest form (no trailing zero group), as binary.AppendUvarint and
+// AppendVarint write it: binary.Uvarint also accepts longer forms, which
+// would not re-encode to the same bytes.
+func (d *decoder) minimal(n int) bool { return n == 1 || d.buf[n-1] != 0 }
+
 func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.buf)
-	if n <= 0 {
+	if n <= 0 || !d.minimal(n) {
 		d.fail("bad varint")
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -73,9 +74,14 @@ func (c *Clock) Now() Timestamp {
 	w := c.wall().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if w > c.last.Wall {
+	switch {
+	case w > c.last.Wall:
 		c.last = Timestamp{Wall: w}
-	} else {
+	case c.last.Logical == math.MaxUint32:
+		// The logical counter is full (a peer may send any value): move
+		// to the next nanosecond rather than wrap below c.last.
+		c.last = Timestamp{Wall: c.last.Wall + 1}
+	default:
 		c.last.Logical++
 	}
 	return c.last
@@ -86,7 +92,8 @@ func (c *Clock) Now() Timestamp {
 // more than MaxOffset ahead of the wall clock.
 func (c *Clock) Update(ts Timestamp) error {
 	w := c.wall().UnixNano()
-	if ahead := time.Duration(ts.Wall - w); ahead > c.maxOffset {
+	// ts.Wall > w first: ts.Wall-w overflows for a far-past ts.Wall.
+	if ahead := time.Duration(ts.Wall - w); ts.Wall > w && ahead > c.maxOffset {
 		return fmt.Errorf("%w: %v ahead, the limit is %v (--max-clock-offset)", ErrClockOffset, ahead.Round(time.Millisecond), c.maxOffset)
 	}
 	c.mu.Lock()

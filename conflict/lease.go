@@ -59,7 +59,10 @@ func OpenDotIssuer(store LeaseStore, leaseSize uint64, random io.Reader) (*DotIs
 		return nil, fmt.Errorf("load dot lease: %w", err)
 	}
 	if !ok || l.Actor == 0 {
-		return d, d.RenewActor()
+		if err := d.RenewActor(); err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	d.actor, d.next, d.reserved = l.Actor, l.Reserved+1, l.Reserved
 	if err := d.reserve(); err != nil {

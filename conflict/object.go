@@ -126,8 +126,9 @@ func (o *Object) Put(p Policy, dot Dot, ts Timestamp, value []byte, ctx Context)
 }
 
 // Delete writes a tombstone stamped (dot, ts) replacing the siblings ctx has
-// seen, and removes the set members setCtx has seen, so a delete removes
-// exactly what its read saw, of either type.
+// seen, and removes the set adds setCtx has seen, so a delete removes
+// exactly what its read saw, of either type. As for SetRemove, setCtx must
+// come from a read whose object the caller has merged into o first.
 func (o *Object) Delete(p Policy, dot Dot, ts Timestamp, ctx, setCtx Context) {
 	o.Reg.write(p, Sibling{Dot: dot, TS: ts, Tombstone: true}, ctx)
 	if len(o.Set.Members) > 0 {

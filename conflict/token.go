@@ -80,6 +80,17 @@ func (k *Keyring) Open(key, token []byte) (TokenState, error) {
 		return TokenState{}, ErrTokenMalformed
 	}
 	body, mac := token[:len(token)-tokenMACSize], token[len(token)-tokenMACSize:]
+	// Parse first, so that a truncated token reads as malformed rather
+	// than tampered; nothing parsed is trusted before the MAC check.
+	d := decoder{buf: append([]byte(nil), body[head:]...)}
+	st := TokenState{MaxTS: d.ts()}
+	st.Ctx = d.context()
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail("%d trailing bytes", len(d.buf))
+	}
+	if d.err != nil {
+		return TokenState{}, fmt.Errorf("%w: %w", ErrTokenMalformed, d.err)
+	}
 	if !hmac.Equal(mac, k.mac(body)) {
 		// Say why when the clear fields explain it; they are not trusted
 		// beyond choosing the message.
@@ -91,17 +102,13 @@ func (k *Keyring) Open(key, token []byte) (TokenState, error) {
 		}
 		return TokenState{}, ErrTokenTampered
 	}
+	// Authenticated: the token is bound to a cluster (another cluster may
+	// share the secret) and a key.
+	if string(body[1:1+ClusterIDSize]) != string(k.clusterID[:]) {
+		return TokenState{}, ErrTokenForeign
+	}
 	if string(body[1+ClusterIDSize:head]) != string(keyTag(key)) {
 		return TokenState{}, ErrTokenWrongKey
-	}
-	d := decoder{buf: append([]byte(nil), body[head:]...)}
-	st := TokenState{MaxTS: d.ts()}
-	st.Ctx = d.context()
-	if d.err == nil && len(d.buf) != 0 {
-		d.fail("%d trailing bytes", len(d.buf))
-	}
-	if d.err != nil {
-		return TokenState{}, fmt.Errorf("%w: %w", ErrTokenMalformed, d.err)
 	}
 	return st, nil
 }
@@ -114,4 +121,3 @@ func ReadToken(o *Object) TokenState {
 	}
 	return TokenState{Ctx: o.Reg.Ctx.Clone(), MaxTS: o.MaxTimestamp()}
 }
-

@@ -227,10 +227,12 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, level Level) (Rece
 		seen = &conflict.Object{}
 	}
 	return c.write(key, level, func(cur *conflict.Object) (*conflict.Object, error) {
-		o := &conflict.Object{}
-		if cur != nil {
-			o = cur.Clone()
+		if cur == nil {
+			cur = &conflict.Object{}
 		}
+		// What the read saw is merged first, so every set add it saw is here
+		// to be removed (conflict.Object.Delete).
+		o := conflict.Merge(c.cfg.Policy, cur, seen)
 		dot, ts, err := c.stamp(cur, seen.MaxTimestamp())
 		if err != nil {
 			return nil, err
