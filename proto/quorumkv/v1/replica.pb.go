@@ -1636,15 +1636,26 @@ func (x *MemberEntry) GetVersion() uint64 {
 	return 0
 }
 
-// GossipState is the full payload of the member table gossip (memberlist
-// LocalState and MergeRemoteState). A receiver ignores a state whose
-// cluster id differs from its own, so two clusters never mix tables.
+// GossipState is the payload of the member table gossip: the full table in
+// memberlist LocalState and MergeRemoteState (push/pull), only the entries
+// that changed in broadcasts (memberlist user messages). A receiver ignores
+// a state whose cluster id differs from its own, so two clusters never mix
+// tables.
 type GossipState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sender's cluster id.
 	ClusterId []byte `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	// The sender's member table.
-	Table         *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// The sender's member table; in a broadcast, only the entries that
+	// changed.
+	Table *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// The cluster's settings. Set only in the state a member sends when a
+	// node joins it (memberlist LocalState with join set), so that a node
+	// started with --join on an empty data dir can adopt them; empty in
+	// periodic push/pull and in broadcasts.
+	Settings *ClusterSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The cluster secret, which authenticates context tokens. Set together
+	// with settings and only then. It is confidential.
+	Secret        []byte `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1689,6 +1700,20 @@ func (x *GossipState) GetClusterId() []byte {
 func (x *GossipState) GetTable() *MemberTable {
 	if x != nil {
 		return x.Table
+	}
+	return nil
+}
+
+func (x *GossipState) GetSettings() *ClusterSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *GossipState) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
 	}
 	return nil
 }
@@ -1791,11 +1816,13 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"gossipAddr\x12\x16\n" +
 	"\x06vnodes\x18\x04 \x01(\rR\x06vnodes\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\\\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"\xae\x01\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
-	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05table2\xb3\x04\n" +
+	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05table\x128\n" +
+	"\bsettings\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
+	"\x06secret\x18\x04 \x01(\fR\x06secret2\xb3\x04\n" +
 	"\aReplica\x12I\n" +
 	"\bExchange\x12\x19.quorumkv.v1.ReplicaBatch\x1a\x1e.quorumkv.v1.ReplicaReplyBatch(\x010\x01\x12P\n" +
 	"\vMerkleRoots\x12\x1f.quorumkv.v1.MerkleRootsRequest\x1a .quorumkv.v1.MerkleRootsResponse\x12P\n" +
@@ -1869,25 +1896,26 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	26, // 15: quorumkv.v1.MemberTable.members:type_name -> quorumkv.v1.MemberEntry
 	29, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
 	25, // 17: quorumkv.v1.GossipState.table:type_name -> quorumkv.v1.MemberTable
-	0,  // 18: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
-	9,  // 19: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
-	12, // 20: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
-	14, // 21: quorumkv.v1.Replica.LeafEntries:input_type -> quorumkv.v1.LeafEntriesRequest
-	17, // 22: quorumkv.v1.Replica.FetchObjects:input_type -> quorumkv.v1.FetchObjectsRequest
-	20, // 23: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
-	22, // 24: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
-	4,  // 25: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
-	10, // 26: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
-	13, // 27: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
-	15, // 28: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
-	18, // 29: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
-	21, // 30: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
-	23, // 31: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	24, // 18: quorumkv.v1.GossipState.settings:type_name -> quorumkv.v1.ClusterSettings
+	0,  // 19: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
+	9,  // 20: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
+	12, // 21: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
+	14, // 22: quorumkv.v1.Replica.LeafEntries:input_type -> quorumkv.v1.LeafEntriesRequest
+	17, // 23: quorumkv.v1.Replica.FetchObjects:input_type -> quorumkv.v1.FetchObjectsRequest
+	20, // 24: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
+	22, // 25: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
+	4,  // 26: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
+	10, // 27: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
+	13, // 28: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
+	15, // 29: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
+	18, // 30: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
+	21, // 31: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
+	23, // 32: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }

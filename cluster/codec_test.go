@@ -1,0 +1,115 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/quorumkv/quorumkv/cluster/ring"
+)
+
+func TestCodec_tableRoundTrip(t *testing.T) {
+	es := []Entry{
+		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", VNodes: 64, State: ring.Normal, Version: 3},
+		{ID: "n2", GRPCAddr: "127.0.0.1:7002", GossipAddr: "127.0.0.1:7102", VNodes: 0, State: ring.Removed, Version: 9},
+		{ID: "n3", GRPCAddr: "127.0.0.1:7003", GossipAddr: "127.0.0.1:7103", VNodes: 8, State: ring.Joining, Version: 1},
+	}
+	b, err := encodeTable(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeTable(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalTables(got, mergeAllOf(es)) {
+		t.Fatalf("round trip: got %v, want %v", got.sorted(), es)
+	}
+	if _, err := decodeTable([]byte{0xff, 0xff}); err == nil {
+		t.Fatal("decodeTable accepted garbage")
+	}
+}
+
+func TestCodec_gossipRoundTrip(t *testing.T) {
+	s := testSettings(3)
+	es := []Entry{{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 4, State: ring.Leaving, Version: 7}}
+	for _, join := range []bool{false, true} {
+		var js *Settings
+		if join {
+			js = &s
+		}
+		g, err := decodeGossip(encodeGossip(s.ClusterID, es, js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(g.clusterID, s.ClusterID[:]) || len(g.entries) != 1 || g.entries[0] != es[0] {
+			t.Fatalf("join=%v: got %+v", join, g)
+		}
+		if !join {
+			if g.settings != nil || g.secret != nil {
+				t.Fatalf("settings or secret sent outside a join: %+v", g)
+			}
+			continue
+		}
+		got, err := settingsFromProto(g.settings, g.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.equal(s) {
+			t.Fatalf("settings round trip: got %+v, want %+v", got, s)
+		}
+	}
+}
+
+func TestSettings_Validate(t *testing.T) {
+	ok := testSettings(3)
+	tests := map[string]func(*Settings){
+		"zero cluster id":         func(s *Settings) { s.ClusterID = [16]byte{} },
+		"replication factor 0":    func(s *Settings) { s.ReplicationFactor = 0 },
+		"partitions not a power":  func(s *Settings) { s.Partitions = 1000 },
+		"partitions 0":            func(s *Settings) { s.Partitions = 0 },
+		"partitions above MaxQ":   func(s *Settings) { s.Partitions = ring.MaxQ * 2 },
+		"unknown conflict policy": func(s *Settings) { s.Conflict = "crdt" },
+		"no secret":               func(s *Settings) { s.Secret = nil },
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid settings refused: %v", err)
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := ok.clone()
+			mutate(&s)
+			if err := s.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Validate = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+// FuzzDecodeGossip checks that no gossip payload makes the decoder or the
+// merge panic, and that the merge keeps only valid entries.
+func FuzzDecodeGossip(f *testing.F) {
+	s := testSettings(3)
+	f.Add(encodeGossip(s.ClusterID, []Entry{{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 4, State: ring.Normal, Version: 1}}, &s))
+	f.Add([]byte{})
+	f.Add([]byte{0x12, 0x03, 0x0a, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		g, err := decodeGossip(b)
+		if err != nil {
+			return
+		}
+		tb := table{}
+		tb.mergeAll(g.entries)
+		for _, e := range tb {
+			if !e.valid() {
+				t.Fatalf("invalid entry merged: %+v", e)
+			}
+		}
+		if _, err := ring.New(tb.ringMembers(), 3, 16); err != nil {
+			t.Fatalf("merged table gives no ring: %v", err)
+		}
+		if g.settings != nil {
+			_, _ = settingsFromProto(g.settings, g.secret)
+		}
+	})
+}

@@ -1,0 +1,230 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/quorumkv/quorumkv/cluster/ring"
+)
+
+// DefaultVNodes is the ring weight of a node whose Config.VNodes is zero.
+const DefaultVNodes = 64
+
+// maxIDLen bounds node ids: they travel in every gossip message.
+const maxIDLen = 128
+
+// Config configures a Membership. Start from DefaultConfig and set the
+// node's identity; a zero duration or count means the default shown in
+// DefaultConfig. A Config is copied by New and not retained.
+type Config struct {
+	// NodeID is this node's id, unique in the cluster and stable across
+	// restarts: the ring derives the node's tokens from it, and it is the
+	// memberlist node name. Required; at most 128 bytes.
+	NodeID string
+	// ClusterName is the memberlist Label: nodes with different names
+	// cannot exchange a single packet. Empty means no label. At most 255
+	// bytes.
+	ClusterName string
+	// GRPCAddr is the host:port of this node's gRPC server, published in
+	// its member entry and node meta. Required.
+	GRPCAddr string
+	// GossipAddr is the host:port memberlist binds to and advertises
+	// (when Transport is nil), and the gossip address published in the
+	// member entry, which other nodes re-join. Required, and not an
+	// unspecified address (0.0.0.0, ::); with a Transport it must be the
+	// address that transport advertises.
+	GossipAddr string
+	// VNodes is this node's ring weight: how many tokens it owns. Zero
+	// means DefaultVNodes; at most ring.MaxVNodes.
+	VNodes int
+	// Seeds are gossip addresses (host:port) of members to join. A node
+	// started without settings joins them until one answers with settings;
+	// a node with settings but no persisted table (it lost it) joins them to
+	// learn its place. Addresses equal to GossipAddr are ignored. Nil means
+	// none: a node with settings and no seeds bootstraps a cluster of one.
+	Seeds []string
+	// Logger receives this package's logs; memberlist's own log lines are
+	// routed into it at debug level. Nil discards logs.
+	Logger *slog.Logger
+	// Transport carries gossip; tests inject an in-memory one
+	// (cluster/clustertest). Nil means the real network on GossipAddr (UDP
+	// and TCP). Membership shuts it down on Close, or in New when New
+	// fails.
+	Transport memberlist.NodeAwareTransport
+
+	// ProbeInterval is memberlist's failure-detection probe interval.
+	// Zero: 1s.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long memberlist waits for a probe's ack. Zero:
+	// 500ms.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales how long a node stays suspect before it is
+	// declared dead (SuspicionMult * log10(nodes) * ProbeInterval). Zero: 4.
+	SuspicionMult int
+	// GossipInterval is memberlist's gossip (broadcast) interval. Zero:
+	// 200ms.
+	GossipInterval time.Duration
+	// GossipToTheDeadTime is how long memberlist still gossips to, and
+	// remembers, a dead node; after it memberlist forgets the node and only
+	// the reconnect loop finds it again. Zero: 30s.
+	GossipToTheDeadTime time.Duration
+	// PushPullInterval is the interval of full state syncs (memberlist
+	// push/pull), which carry the whole member table. Zero: 2s.
+	PushPullInterval time.Duration
+	// StreamTimeout bounds memberlist's stream dials and reads (memberlist
+	// TCPTimeout), and so how long a join or reconnect attempt to an
+	// unreachable address blocks, Close included. Zero: 5s.
+	StreamTimeout time.Duration
+	// ReconnectInterval is how often the node re-joins every table member
+	// that is not left or removed and that memberlist does not consider
+	// alive. Zero: 5s.
+	ReconnectInterval time.Duration
+	// JoinRetryInterval is how often a node that has not joined yet retries
+	// its seeds. Zero: 1s.
+	JoinRetryInterval time.Duration
+
+	// AdoptSettings is called, at most once per Membership and from a
+	// gossip goroutine, when a node started without settings receives the
+	// cluster's settings from a seed. It checks them against the node's
+	// flags and persists them before returning nil; Membership then adds
+	// the node to the table. An error is permanent: Membership stops
+	// joining and reports it on Err. Required when New is given no
+	// settings; unused otherwise.
+	AdoptSettings func(Settings) error
+	// OnStateLoss is called, once and from a gossip goroutine, when the
+	// node adopts a table that already lists its id (joining, normal,
+	// leaving or left) although it started without a persisted table: it
+	// lost its data, so it must renew its actor. The node is Joining by
+	// then. Nil: nothing is called.
+	OnStateLoss func()
+}
+
+// DefaultConfig returns a Config with every tunable set to its default.
+// The caller sets NodeID, ClusterName, GRPCAddr, GossipAddr, Seeds and the
+// callbacks.
+func DefaultConfig() Config {
+	return Config{
+		VNodes:              DefaultVNodes,
+		ProbeInterval:       time.Second,
+		ProbeTimeout:        500 * time.Millisecond,
+		SuspicionMult:       4,
+		GossipInterval:      200 * time.Millisecond,
+		GossipToTheDeadTime: 30 * time.Second,
+		PushPullInterval:    2 * time.Second,
+		StreamTimeout:       5 * time.Second,
+		ReconnectInterval:   5 * time.Second,
+		JoinRetryInterval:   time.Second,
+	}
+}
+
+// withDefaults returns c with every zero tunable replaced by its default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setIfZero(&c.VNodes, d.VNodes)
+	setIfZero(&c.ProbeInterval, d.ProbeInterval)
+	setIfZero(&c.ProbeTimeout, d.ProbeTimeout)
+	setIfZero(&c.SuspicionMult, d.SuspicionMult)
+	setIfZero(&c.GossipInterval, d.GossipInterval)
+	setIfZero(&c.GossipToTheDeadTime, d.GossipToTheDeadTime)
+	setIfZero(&c.PushPullInterval, d.PushPullInterval)
+	setIfZero(&c.StreamTimeout, d.StreamTimeout)
+	setIfZero(&c.ReconnectInterval, d.ReconnectInterval)
+	setIfZero(&c.JoinRetryInterval, d.JoinRetryInterval)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func setIfZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Validate reports the first unusable field, naming it, wrapped in
+// ErrInvalidConfig. Zero tunables are valid (they mean the default).
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.NodeID == "":
+		return bad("NodeID is empty")
+	case len(c.NodeID) > maxIDLen:
+		return bad("NodeID is longer than %d bytes", maxIDLen)
+	case len(c.ClusterName) > memberlist.LabelMaxSize:
+		return bad("ClusterName is longer than %d bytes", memberlist.LabelMaxSize)
+	case c.VNodes < 0 || c.VNodes > ring.MaxVNodes:
+		return bad("VNodes = %d, must be in [1, %d] (0: %d)", c.VNodes, ring.MaxVNodes, DefaultVNodes)
+	case c.SuspicionMult < 0:
+		return bad("SuspicionMult = %d is negative", c.SuspicionMult)
+	}
+	if err := checkHostPort(c.GRPCAddr); err != nil {
+		return bad("GRPCAddr: %v", err)
+	}
+	if err := checkHostPort(c.GossipAddr); err != nil {
+		return bad("GossipAddr: %v", err)
+	}
+	if host, _, _ := net.SplitHostPort(c.GossipAddr); net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		return bad("GossipAddr %q is unspecified: other nodes must be able to reach it", c.GossipAddr)
+	}
+	for _, s := range c.Seeds {
+		if err := checkHostPort(s); err != nil {
+			return bad("Seeds: %v", err)
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"ProbeInterval":       c.ProbeInterval,
+		"ProbeTimeout":        c.ProbeTimeout,
+		"GossipInterval":      c.GossipInterval,
+		"GossipToTheDeadTime": c.GossipToTheDeadTime,
+		"PushPullInterval":    c.PushPullInterval,
+		"StreamTimeout":       c.StreamTimeout,
+		"ReconnectInterval":   c.ReconnectInterval,
+		"JoinRetryInterval":   c.JoinRetryInterval,
+	} {
+		if d < 0 {
+			return bad("%s = %v is negative", name, d)
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a non-empty host and a port in
+// [1, 65535].
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return fmt.Errorf("%q: port must be in [1, 65535]", addr)
+	}
+	return nil
+}
+
+// sameAddr reports whether two host:port strings name the same endpoint:
+// equal strings, or equal ports and equal IP literals.
+func sameAddr(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb {
+		return false
+	}
+	ipa, ipb := net.ParseIP(ha), net.ParseIP(hb)
+	return ipa != nil && ipa.Equal(ipb)
+}

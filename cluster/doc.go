@@ -1,0 +1,26 @@
+// Package cluster owns the member table: which nodes belong to the cluster,
+// at which addresses, with which ring weight and ring state, and whether
+// they are alive. From the table it computes the partition ring (package
+// cluster/ring) and publishes it in a ring.Holder.
+//
+// hashicorp/memberlist drives liveness only: who is alive, suspect or dead,
+// and the transport the table travels on. The table itself is replicated
+// state, merged entry by entry (see Entry): every node sends its whole table
+// in memberlist's push/pull (LocalState/MergeRemoteState) and broadcasts the
+// entries that change. Merge is commutative, associative and idempotent, so
+// nodes converge on one table whatever the order and duplication of gossip.
+// Gossip carrying another cluster id is ignored.
+//
+// A node is "joined" once it has the cluster's Settings and its own entry
+// in the table. A node started without settings (--join on an empty data
+// dir) joins its seeds until one answers with settings, hands them to
+// Config.AdoptSettings and then adds itself as Joining. A node whose
+// persisted table lists it keeps its place; a known id that comes back
+// without its table becomes Joining again and Config.OnStateLoss is called.
+// A removed id is refused for good.
+//
+// Membership persists its table through a TableStore (storage implements
+// it) and runs a reconnect loop that re-joins table members memberlist
+// considers down, so partitions longer than memberlist's memory of dead
+// nodes still heal. Every goroutine it starts is stopped by Close.
+package cluster

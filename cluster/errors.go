@@ -1,0 +1,49 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Functions of this package wrap them with %w; match them
+// with errors.Is.
+var (
+	// ErrNotJoined: the node has not joined a cluster yet (no settings, or
+	// its own entry is not in the table yet).
+	ErrNotJoined = errors.New("cluster: not joined")
+	// ErrRemoved: the node's id was removed from the cluster. The error
+	// value is a *RemovedError naming the id.
+	ErrRemoved = errors.New("cluster: node removed")
+	// ErrIllegalTransition: SetState was asked for a ring state change other
+	// than joining->normal, normal->leaving or leaving->left.
+	ErrIllegalTransition = errors.New("cluster: illegal state transition")
+	// ErrUnknownMember: the id is not in the member table.
+	ErrUnknownMember = errors.New("cluster: unknown member")
+	// ErrMemberAlive: Remove was asked to remove a member that memberlist
+	// considers alive (or suspect).
+	ErrMemberAlive = errors.New("cluster: member is alive")
+	// ErrRemoveSelf: Remove was asked to remove the node itself.
+	ErrRemoveSelf = errors.New("cluster: cannot remove this node itself")
+	// ErrSettingsRefused: Config.AdoptSettings refused the settings a seed
+	// offered; the error also wraps AdoptSettings' own error.
+	ErrSettingsRefused = errors.New("cluster: cluster settings refused")
+	// ErrInvalidConfig: a Config or Settings field is unusable.
+	ErrInvalidConfig = errors.New("cluster: invalid config")
+	// ErrClosed: the Membership was closed.
+	ErrClosed = errors.New("cluster: membership closed")
+)
+
+// RemovedError reports that node id ID was removed from the cluster by an
+// operator. It is permanent: the node must not run under that id again.
+// errors.Is(err, ErrRemoved) holds for it.
+type RemovedError struct {
+	// ID is the removed node id.
+	ID string
+}
+
+func (e *RemovedError) Error() string {
+	return fmt.Sprintf("node id %q was removed from the cluster", e.ID)
+}
+
+// Is reports whether target is ErrRemoved.
+func (e *RemovedError) Is(target error) bool { return target == ErrRemoved }

@@ -1,0 +1,280 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/quorumkv/quorumkv/cluster/ring"
+)
+
+// delegate is Membership's side of memberlist: it carries the member table
+// (memberlist.Delegate) and refuses removed ids (memberlist.AliveDelegate).
+// memberlist calls it from its own goroutines, concurrently.
+type delegate struct{ m *Membership }
+
+var (
+	_ memberlist.Delegate      = (*delegate)(nil)
+	_ memberlist.AliveDelegate = (*delegate)(nil)
+)
+
+// NodeMeta returns this node's id and gRPC address.
+func (d *delegate) NodeMeta(limit int) []byte {
+	b := nodeMeta(d.m.cfg.NodeID, d.m.cfg.GRPCAddr)
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg merges a broadcast: a GossipState with the entries that
+// changed.
+func (d *delegate) NotifyMsg(b []byte) {
+	g, err := decodeGossip(b)
+	if err != nil {
+		d.m.log.Debug("ignoring undecodable gossip message", "err", err)
+		return
+	}
+	d.m.mergeGossip(g, "broadcast")
+}
+
+// GetBroadcasts hands memberlist the queued entry broadcasts.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.m.bcast.GetBroadcasts(overhead, limit)
+}
+
+// LocalState returns the whole table, and for a join also the settings and
+// secret, so a node without settings can adopt them. A node that has not
+// joined sends nothing.
+func (d *delegate) LocalState(join bool) []byte {
+	m := d.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.phase != phaseJoined || m.fatal != nil || m.closing {
+		return nil
+	}
+	var s *Settings
+	if join {
+		s = m.settings
+	}
+	return encodeGossip(m.settings.ClusterID, m.table.sorted(), s)
+}
+
+// MergeRemoteState merges the table of a push/pull peer; for a join, a node
+// that has not joined yet may adopt the settings and table it carries.
+func (d *delegate) MergeRemoteState(b []byte, join bool) {
+	m := d.m
+	g, err := decodeGossip(b)
+	if err != nil {
+		m.log.Debug("ignoring undecodable gossip state", "err", err)
+		return
+	}
+	m.mu.Lock()
+	joined := m.phase == phaseJoined
+	m.mu.Unlock()
+	if !joined {
+		if join {
+			m.tryJoin(g)
+		}
+		return
+	}
+	m.mergeGossip(g, "push/pull")
+}
+
+// NotifyAlive refuses removed ids as memberlist peers. memberlist calls it
+// holding its node lock, so it reads an atomic snapshot rather than taking
+// Membership's mutex (which is held while calling into memberlist).
+func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
+	if peer.Name == d.m.cfg.NodeID {
+		return nil
+	}
+	if r := d.m.removed.Load(); r != nil && (*r)[peer.Name] {
+		return fmt.Errorf("node id %q was removed from the cluster", peer.Name)
+	}
+	return nil
+}
+
+// entryBroadcast is one entry's broadcast; a newer one for the same id
+// replaces it in the queue.
+type entryBroadcast struct {
+	id  string
+	msg []byte
+}
+
+var _ memberlist.NamedBroadcast = (*entryBroadcast)(nil)
+
+func (b *entryBroadcast) Invalidates(other memberlist.Broadcast) bool {
+	nb, ok := other.(memberlist.NamedBroadcast)
+	return ok && nb.Name() == b.id
+}
+func (b *entryBroadcast) Message() []byte { return b.msg }
+func (b *entryBroadcast) Finished()       {}
+func (b *entryBroadcast) Name() string    { return b.id }
+
+// broadcastLocked queues the current entry of id for broadcast.
+func (m *Membership) broadcastLocked(id string) {
+	e, ok := m.table[id]
+	if !ok || m.settings == nil {
+		return
+	}
+	m.bcast.QueueBroadcast(&entryBroadcast{id: id, msg: encodeGossip(m.settings.ClusterID, []Entry{e}, nil)})
+}
+
+// mergeGossip merges entries received from a member of our cluster into
+// the table and re-broadcasts those that were news.
+func (m *Membership) mergeGossip(g gossip, via string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.phase != phaseJoined || m.fatal != nil || m.closing {
+		return
+	}
+	if !bytes.Equal(g.clusterID, m.settings.ClusterID[:]) {
+		m.log.Debug("ignoring gossip from another cluster", "via", via, "cluster_id", fmt.Sprintf("%x", g.clusterID))
+		return
+	}
+	changed := m.table.mergeAll(g.entries)
+	if len(changed) == 0 {
+		return
+	}
+	if !m.reconcileSelfLocked(&changed) {
+		m.changedLocked(nil) // save the Removed entry, announce nothing
+		return
+	}
+	m.changedLocked(changed)
+}
+
+// reconcileSelfLocked checks our own entry after a merge. A Removed entry
+// is a permanent error (it returns false). Otherwise, if the table's entry
+// disagrees with what this node is (a stale state or address from before a
+// restart whose bump was not saved), it asserts itself under a higher
+// version and adds its id to changed.
+func (m *Membership) reconcileSelfLocked(changed *[]string) bool {
+	id := m.self.ID
+	e, ok := m.table[id]
+	switch {
+	case ok && e.State == ring.Removed:
+		m.failLocked(&RemovedError{ID: id})
+		return false
+	case !ok:
+		return true
+	}
+	want := m.self
+	want.Version = e.Version
+	if e == want {
+		m.self.Version = e.Version
+		return true
+	}
+	m.self.Version = max(m.self.Version, e.Version) + 1
+	m.table[id] = m.self
+	m.log.Info("re-asserting own member entry", "seen_state", e.State.String(), "state", m.self.State.String(), "version", m.self.Version)
+	*changed = append(*changed, id)
+	return true
+}
+
+// tryJoin handles the state a peer sent for a join while this node has not
+// joined: adopt the settings if it has none, then take its place in the
+// peer's table.
+func (m *Membership) tryJoin(g gossip) {
+	m.adoptMu.Lock()
+	defer m.adoptMu.Unlock()
+	id := m.cfg.NodeID
+
+	m.mu.Lock()
+	if m.phase == phaseJoined || m.fatal != nil || m.closing {
+		m.mu.Unlock()
+		return
+	}
+	settings := m.settings
+	m.mu.Unlock()
+
+	if len(g.entries) == 0 {
+		return // the peer has not joined either
+	}
+	if settings == nil {
+		if g.settings == nil {
+			return
+		}
+		s, err := settingsFromProto(g.settings, g.secret)
+		if err != nil {
+			m.log.Warn("a seed offered unusable settings", "err", err)
+			return
+		}
+		if !bytes.Equal(g.clusterID, s.ClusterID[:]) {
+			return
+		}
+		if removedIn(g.entries, id) {
+			m.mu.Lock()
+			m.failLocked(&RemovedError{ID: id})
+			m.mu.Unlock()
+			return
+		}
+		if err := m.cfg.AdoptSettings(s.clone()); err != nil {
+			m.mu.Lock()
+			m.failLocked(fmt.Errorf("%w: %w", ErrSettingsRefused, err))
+			m.mu.Unlock()
+			return
+		}
+		m.log.Info("adopted the cluster's settings", "cluster_id", fmt.Sprintf("%x", s.ClusterID),
+			"replication_factor", s.ReplicationFactor, "partitions", s.Partitions, "conflict", s.Conflict)
+		m.mu.Lock()
+		m.settings = &s
+		m.phase = phaseLocate
+		m.mu.Unlock()
+		settings = &s
+	}
+	if !bytes.Equal(g.clusterID, settings.ClusterID[:]) {
+		m.log.Debug("ignoring a join answer from another cluster", "cluster_id", fmt.Sprintf("%x", g.clusterID))
+		return
+	}
+
+	// The table is not published before we have joined, so merging into
+	// it now is invisible until the end.
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return
+	}
+	m.table.mergeAll(g.entries)
+	prev, known := m.table[id]
+	if known && prev.State == ring.Removed {
+		m.failLocked(&RemovedError{ID: id})
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+
+	if known {
+		// Our id is in the table but we had no table: this node lost its
+		// data. It renews its actor before it takes part.
+		m.log.Warn("this node id is already a member but its state was lost: joining again",
+			"previous_state", prev.State.String(), "previous_version", prev.Version)
+		if m.cfg.OnStateLoss != nil {
+			m.cfg.OnStateLoss()
+		}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing || m.fatal != nil {
+		return
+	}
+	m.self.State = ring.Joining
+	m.self.Version = 1
+	if e, ok := m.table[id]; ok {
+		m.self.Version = e.Version + 1
+	}
+	m.table[id] = m.self
+	m.phase = phaseJoined
+	m.log.Info("joined the cluster", "state", m.self.State.String(), "version", m.self.Version, "members", len(m.table))
+	m.changedLocked([]string{id})
+}
+
+func removedIn(es []Entry, id string) bool {
+	for _, e := range es {
+		if e.ID == id && e.State == ring.Removed && e.valid() {
+			return true
+		}
+	}
+	return false
+}

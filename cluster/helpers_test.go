@@ -1,0 +1,300 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/cluster/clustertest"
+	"github.com/quorumkv/quorumkv/cluster/ring"
+)
+
+// testQ is the partition count of test clusters: small, so rings are cheap.
+const testQ = 64
+
+func testSettings(rf int) Settings {
+	return Settings{
+		ClusterID:         [16]byte{0xc1, 0x05, 0x7e, 0x12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+		ReplicationFactor: rf,
+		Partitions:        testQ,
+		Conflict:          ConflictLWW,
+		Secret:            []byte("0123456789abcdef0123456789abcdef"),
+	}
+}
+
+// memStore is an in-memory TableStore.
+type memStore struct {
+	mu    sync.Mutex
+	data  []byte
+	saves int
+	fail  error
+}
+
+func (s *memStore) LoadMembers() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.data), nil
+}
+
+func (s *memStore) SaveMembers(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.data = bytes.Clone(b)
+	s.saves++
+	return nil
+}
+
+// entries decodes what the store holds.
+func (s *memStore) entries(t testing.TB) []Entry {
+	t.Helper()
+	b, _ := s.LoadMembers()
+	tb, err := decodeTable(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb.sorted()
+}
+
+// timings shortens memberlist's and Membership's intervals so that tests
+// see joins, deaths and forgetting within seconds.
+type timings struct {
+	probe, probeTimeout, gossip, toTheDead, pushPull, reconnect, joinRetry time.Duration
+	suspicionMult                                                          int
+}
+
+var fast = timings{
+	probe:         200 * time.Millisecond,
+	probeTimeout:  100 * time.Millisecond,
+	suspicionMult: 3,
+	gossip:        50 * time.Millisecond,
+	toTheDead:     2 * time.Second,
+	pushPull:      300 * time.Millisecond,
+	reconnect:     300 * time.Millisecond,
+	joinRetry:     100 * time.Millisecond,
+}
+
+// testCluster starts nodes on one clustertest.Network.
+type testCluster struct {
+	t        *testing.T
+	net      *clustertest.Network
+	settings Settings
+	timings  timings
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	return &testCluster{t: t, net: clustertest.NewNetwork(), settings: testSettings(3), timings: fast}
+}
+
+// node is one test node: an id, its addresses and its store, which
+// survive restarts, and the running Membership.
+type node struct {
+	id, gossip, grpc string
+	seeds            []string
+	store            *memStore
+
+	m          *Membership
+	adopted    atomic.Int32 // AdoptSettings calls
+	stateLoss  atomic.Int32 // OnStateLoss calls
+	adoptCheck func(Settings) error
+}
+
+func (c *testCluster) node(i int, seeds ...*node) *node {
+	n := &node{
+		id:     fmt.Sprintf("n%d", i),
+		gossip: fmt.Sprintf("127.0.0.1:%d", 7100+i),
+		grpc:   fmt.Sprintf("127.0.0.1:%d", 7000+i),
+		store:  &memStore{},
+	}
+	for _, s := range seeds {
+		n.seeds = append(n.seeds, s.gossip)
+	}
+	return n
+}
+
+func (c *testCluster) config(n *node) Config {
+	tr, err := c.net.NewTransport(n.gossip)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *logFlag {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tm := c.timings
+	cfg := DefaultConfig()
+	cfg.NodeID = n.id
+	cfg.ClusterName = "test"
+	cfg.GRPCAddr = n.grpc
+	cfg.GossipAddr = n.gossip
+	cfg.VNodes = 16
+	cfg.Seeds = n.seeds
+	cfg.Logger = logger
+	cfg.Transport = tr
+	cfg.ProbeInterval = tm.probe
+	cfg.ProbeTimeout = tm.probeTimeout
+	cfg.SuspicionMult = tm.suspicionMult
+	cfg.GossipInterval = tm.gossip
+	cfg.GossipToTheDeadTime = tm.toTheDead
+	cfg.PushPullInterval = tm.pushPull
+	cfg.StreamTimeout = time.Second
+	cfg.ReconnectInterval = tm.reconnect
+	cfg.JoinRetryInterval = tm.joinRetry
+	cfg.AdoptSettings = func(s Settings) error {
+		n.adopted.Add(1)
+		if n.adoptCheck != nil {
+			return n.adoptCheck(s)
+		}
+		return nil
+	}
+	cfg.OnStateLoss = func() { n.stateLoss.Add(1) }
+	return cfg
+}
+
+// start starts n with settings (nil: a node without settings, which
+// joins its seeds) and closes it when the test ends.
+func (c *testCluster) start(n *node, settings *Settings) {
+	c.t.Helper()
+	if err := c.tryStart(n, settings); err != nil {
+		c.t.Fatalf("starting %s: %v", n.id, err)
+	}
+}
+
+func (c *testCluster) tryStart(n *node, settings *Settings) error {
+	m, err := New(c.config(n), settings, n.store)
+	if err != nil {
+		return err
+	}
+	n.m = m
+	c.t.Cleanup(func() { _ = m.Close() })
+	return nil
+}
+
+// bootstrap starts n as the first node of the cluster.
+func (c *testCluster) bootstrap(n *node) {
+	c.t.Helper()
+	s := c.settings
+	c.start(n, &s)
+}
+
+// stop closes n's Membership.
+func (c *testCluster) stop(n *node) {
+	c.t.Helper()
+	if err := n.m.Close(); err != nil {
+		c.t.Fatalf("closing %s: %v", n.id, err)
+	}
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, still not %s: %v", timeout, what, err)
+		}
+		<-tick.C
+	}
+}
+
+// entriesOf returns the table n sees, without liveness.
+func entriesOf(n *node) []Entry {
+	var es []Entry
+	for _, s := range n.m.Members() {
+		es = append(es, s.Entry)
+	}
+	return es
+}
+
+func entry(n *node, id string) (Entry, bool) {
+	for _, s := range n.m.Members() {
+		if s.ID == id {
+			return s.Entry, true
+		}
+	}
+	return Entry{}, false
+}
+
+func liveness(n *node, id string) string {
+	for _, s := range n.m.Members() {
+		if s.ID == id {
+			return s.Liveness
+		}
+	}
+	return "absent"
+}
+
+// converged reports why the nodes do not yet agree on one table of exactly
+// ids, with every node joined, alive and seeing the same ring.
+func converged(nodes []*node, ids ...string) error {
+	var first []Entry
+	var firstRing *ring.Ring
+	for i, n := range nodes {
+		if !n.m.Joined() {
+			return fmt.Errorf("%s not joined", n.id)
+		}
+		es := entriesOf(n)
+		got := make([]string, len(es))
+		for j, e := range es {
+			got[j] = e.ID
+		}
+		if !slices.Equal(got, ids) {
+			return fmt.Errorf("%s sees members %v, want %v", n.id, got, ids)
+		}
+		r := n.m.Ring().Load()
+		if r == nil {
+			return fmt.Errorf("%s has no ring", n.id)
+		}
+		if i == 0 {
+			first, firstRing = es, r
+			continue
+		}
+		if !slices.Equal(es, first) {
+			return fmt.Errorf("%s sees %v, %s sees %v", nodes[0].id, first, n.id, es)
+		}
+		if !r.Equal(firstRing) {
+			return fmt.Errorf("%s and %s have different rings", nodes[0].id, n.id)
+		}
+		for _, id := range ids {
+			if l := liveness(n, id); l != LivenessAlive {
+				return fmt.Errorf("%s sees %s %s", n.id, id, l)
+			}
+		}
+	}
+	return nil
+}
+
+// recvErr waits for n's permanent error.
+func recvErr(t testing.TB, n *node, timeout time.Duration) error {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-n.m.Err():
+		return err
+	case <-timer.C:
+		t.Fatalf("%s reported no error within %v", n.id, timeout)
+		return nil
+	}
+}
+
+func isRemoved(err error, id string) bool {
+	var re *RemovedError
+	return errors.As(err, &re) && re.ID == id && errors.Is(err, ErrRemoved) &&
+		err.Error() == fmt.Sprintf("node id %q was removed from the cluster", id)
+}

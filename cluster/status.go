@@ -1,0 +1,75 @@
+package cluster
+
+// Liveness values of MemberStatus.Liveness.
+const (
+	// LivenessAlive: memberlist considers the node alive, or it is this
+	// node.
+	LivenessAlive = "alive"
+	// LivenessSuspect: memberlist suspects the node. memberlist v0.7.0
+	// does not publish its suspicion state (Members lists suspect nodes
+	// with the alive ones and the event delegate reports only joins and
+	// deaths), so Members reports suspect nodes as alive until memberlist
+	// declares them dead; the value is kept for the wire format.
+	LivenessSuspect = "suspect"
+	// LivenessDead: memberlist considers the node dead or left, or does
+	// not know it (it forgot it, or never reached it).
+	LivenessDead = "dead"
+)
+
+// MemberStatus is a member entry with the node's liveness.
+type MemberStatus struct {
+	Entry
+	// Liveness is LivenessAlive or LivenessDead (see LivenessSuspect).
+	Liveness string
+}
+
+// Members returns every entry of the member table, sorted by id, with
+// each node's liveness. Before the node has joined, it returns this node's
+// own entry only. The caller owns the returned slice.
+func (m *Membership) Members() []MemberStatus {
+	live := m.liveSet()
+	m.mu.Lock()
+	var es []Entry
+	if m.phase == phaseJoined {
+		es = m.table.sorted()
+	} else {
+		es = []Entry{m.self}
+	}
+	self := m.self.ID
+	m.mu.Unlock()
+	out := make([]MemberStatus, len(es))
+	for i, e := range es {
+		l := LivenessDead
+		if e.ID == self || live[e.ID] {
+			l = LivenessAlive
+		}
+		out[i] = MemberStatus{Entry: e, Liveness: l}
+	}
+	return out
+}
+
+// AliveCount returns how many members are alive, this node included.
+func (m *Membership) AliveCount() int {
+	n := 0
+	for _, s := range m.Members() {
+		if s.Liveness == LivenessAlive {
+			n++
+		}
+	}
+	return n
+}
+
+// liveSet returns the names of the nodes memberlist considers alive or
+// suspect. It does not take m.mu.
+func (m *Membership) liveSet() map[string]bool {
+	ml := m.ml.Load()
+	if ml == nil {
+		return nil
+	}
+	nodes := ml.Members()
+	live := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		live[n.Name] = true
+	}
+	return live
+}
