@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
@@ -20,107 +21,108 @@ const (
 	metaSecret   = "cluster_secret"
 )
 
-// clusterState is what a node knows of its cluster.
-type clusterState struct {
-	joined   bool
-	settings *pb.ClusterSettings
-	keyring  *conflict.Keyring
-}
-
-// bootstrap checks the data dir belongs to this node, then loads the
-// cluster settings, or creates a cluster when the node was started without
-// --join on an empty data dir. A node started with --join that has none
-// stays not joined: it keeps the settings of its flags and a keyring of its
-// own until a seed answers.
-func bootstrap(cfg Config, eng *storage.Engine, log *slog.Logger) (*clusterState, error) {
+// checkIdentity refuses a data dir that belongs to another node id, and
+// records ours in a new one.
+func checkIdentity(cfg Config, eng *storage.Engine) error {
 	id, ok, err := eng.Meta(metaNodeID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	switch {
-	case !ok:
-		if err := eng.PutMeta(metaNodeID, []byte(cfg.NodeID)); err != nil {
-			return nil, err
-		}
-	case string(id) != cfg.NodeID:
-		return nil, flagErr("node-id", "is %q but data dir %q belongs to node %q", cfg.NodeID, cfg.DataDir, id)
+	if !ok {
+		return eng.PutMeta(metaNodeID, []byte(cfg.NodeID))
 	}
+	if string(id) != cfg.NodeID {
+		return flagErr("node-id", "is %q but data dir %q belongs to node %q", cfg.NodeID, cfg.DataDir, id)
+	}
+	return nil
+}
 
+// loadSettings returns the cluster settings persisted in the data dir, nil
+// when there are none. A node started without --join on an empty data dir
+// creates the cluster: a random id and secret, and the settings of its
+// flags. A node started with --join never creates one: it adopts its
+// cluster's when a seed answers (adoptSettings).
+func loadSettings(cfg Config, eng *storage.Engine, log *slog.Logger) (*cluster.Settings, error) {
 	raw, ok, err := eng.Meta(metaSettings)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		s := &pb.ClusterSettings{}
-		if err := proto.Unmarshal(raw, s); err != nil {
+		ps := &pb.ClusterSettings{}
+		if err := proto.Unmarshal(raw, ps); err != nil {
 			return nil, fmt.Errorf("data dir %q: cluster settings are corrupt: %w", cfg.DataDir, err)
-		}
-		if err := checkSettings(cfg, s); err != nil {
-			return nil, err
 		}
 		secret, _, err := eng.Meta(metaSecret)
 		if err != nil {
 			return nil, err
 		}
-		kr, err := newKeyring(s, secret)
-		if err != nil {
-			return nil, fmt.Errorf("data dir %q: %w", cfg.DataDir, err)
-		}
-		return &clusterState{joined: true, settings: s, keyring: kr}, nil
-	}
-
-	s := &pb.ClusterSettings{
-		ClusterId:         make([]byte, conflict.ClusterIDSize),
-		ReplicationFactor: uint32(cfg.ReplicationFactor),
-		Partitions:        keyspace.Q,
-		Conflict:          policyToProto(cfg.Conflict),
-	}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, err
-	}
-	if len(cfg.Join) > 0 {
-		// Not joined: nothing is persisted, so the settings and secret of the
-		// cluster are adopted when a seed answers.
-		kr, err := newKeyring(s, secret)
-		if err != nil {
+		s := settingsFromProto(ps, secret)
+		if err := checkSettings(cfg, s); err != nil {
 			return nil, err
 		}
-		log.Warn("not joined: joining through --join is not built yet; this node serves ONE only", "join", cfg.Join)
-		return &clusterState{settings: s, keyring: kr}, nil
+		return &s, nil
 	}
-	if _, err := rand.Read(s.ClusterId); err != nil {
+	if len(cfg.Join) > 0 {
+		return nil, nil
+	}
+	s := cluster.Settings{
+		ReplicationFactor: cfg.ReplicationFactor,
+		Partitions:        keyspace.Q,
+		Conflict:          cfg.Conflict.String(),
+		Secret:            make([]byte, 32),
+	}
+	if _, err := rand.Read(s.ClusterID[:]); err != nil {
 		return nil, err
 	}
-	raw, err = proto.Marshal(s)
+	if _, err := rand.Read(s.Secret); err != nil {
+		return nil, err
+	}
+	if err := persistSettings(eng, s); err != nil {
+		return nil, err
+	}
+	log.Info("created a new cluster", "cluster_id", fmt.Sprintf("%x", s.ClusterID),
+		"replication_factor", s.ReplicationFactor, "conflict", s.Conflict)
+	return &s, nil
+}
+
+// persistSettings stores the settings, the secret first: a crash in
+// between leaves no settings, so the next start begins again rather than
+// finding settings without their secret.
+func persistSettings(eng *storage.Engine, s cluster.Settings) error {
+	raw, err := proto.Marshal(&pb.ClusterSettings{
+		ClusterId:         s.ClusterID[:],
+		ReplicationFactor: uint32(s.ReplicationFactor),
+		Partitions:        uint32(s.Partitions),
+		Conflict:          policyToProto(s.Conflict),
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// The secret first: a crash in between leaves no settings, so the next
-	// start creates the cluster again rather than finding it without secret.
-	if err := eng.PutMeta(metaSecret, secret); err != nil {
-		return nil, err
+	if err := eng.PutMeta(metaSecret, s.Secret); err != nil {
+		return err
 	}
-	if err := eng.PutMeta(metaSettings, raw); err != nil {
-		return nil, err
+	return eng.PutMeta(metaSettings, raw)
+}
+
+func settingsFromProto(ps *pb.ClusterSettings, secret []byte) cluster.Settings {
+	s := cluster.Settings{
+		ReplicationFactor: int(ps.ReplicationFactor),
+		Partitions:        int(ps.Partitions),
+		Conflict:          policyFromProto(ps.Conflict).String(),
+		Secret:            secret,
 	}
-	kr, err := newKeyring(s, secret)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("created a new cluster", "cluster_id", fmt.Sprintf("%x", s.ClusterId),
-		"replication_factor", s.ReplicationFactor, "conflict", cfg.Conflict)
-	return &clusterState{joined: true, settings: s, keyring: kr}, nil
+	copy(s.ClusterID[:], ps.ClusterId)
+	return s
 }
 
 // checkSettings refuses a node whose flags differ from its cluster's
 // settings, naming the setting.
-func checkSettings(cfg Config, s *pb.ClusterSettings) error {
-	if int(s.ReplicationFactor) != cfg.ReplicationFactor {
+func checkSettings(cfg Config, s cluster.Settings) error {
+	if s.ReplicationFactor != cfg.ReplicationFactor {
 		return flagErr("replication-factor", "is %d but the cluster was created with %d", cfg.ReplicationFactor, s.ReplicationFactor)
 	}
-	if p := policyFromProto(s.Conflict); p != cfg.Conflict {
-		return flagErr("conflict", "is %s but the cluster was created with %s", cfg.Conflict, p)
+	if s.Conflict != cfg.Conflict.String() {
+		return flagErr("conflict", "is %s but the cluster was created with %s", cfg.Conflict, s.Conflict)
 	}
 	if s.Partitions != keyspace.Q {
 		return fmt.Errorf("cluster has %d partitions; this build supports %d only", s.Partitions, keyspace.Q)
@@ -128,17 +130,18 @@ func checkSettings(cfg Config, s *pb.ClusterSettings) error {
 	return nil
 }
 
-func newKeyring(s *pb.ClusterSettings, secret []byte) (*conflict.Keyring, error) {
-	var id [conflict.ClusterIDSize]byte
-	if len(s.ClusterId) != len(id) {
-		return nil, fmt.Errorf("cluster id is %d bytes, want %d", len(s.ClusterId), len(id))
+// coordinatorCluster returns the policy and token keyring of settings.
+func coordinatorCluster(s cluster.Settings) (conflict.Policy, *conflict.Keyring, error) {
+	p, ok := conflict.ParsePolicy(s.Conflict)
+	if !ok {
+		return 0, nil, fmt.Errorf("cluster settings name an unknown conflict policy %q", s.Conflict)
 	}
-	copy(id[:], s.ClusterId)
-	return conflict.NewKeyring(id, secret)
+	kr, err := conflict.NewKeyring(s.ClusterID, s.Secret)
+	return p, kr, err
 }
 
-func policyToProto(p conflict.Policy) pb.ConflictPolicy {
-	if p == conflict.Siblings {
+func policyToProto(p string) pb.ConflictPolicy {
+	if p == conflict.Siblings.String() {
 		return pb.ConflictPolicy_CONFLICT_POLICY_SIBLINGS
 	}
 	return pb.ConflictPolicy_CONFLICT_POLICY_LWW

@@ -176,4 +176,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-

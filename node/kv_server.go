@@ -6,8 +6,11 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/quorumkv/quorumkv/cluster"
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
@@ -94,7 +97,50 @@ func toStatus(err error, r *pb.Receipt) error {
 	return st.Err()
 }
 
+// forwardedHeader marks a client request forwarded by a node that is not a
+// replica of its key; the receiver coordinates it or fails, never forwards
+// again.
+const forwardedHeader = "quorumkv-forwarded-by"
+
+// route decides where a request for key is coordinated: here (nil client),
+// or at a replica of the key, through the returned client and context.
+func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.Context, error) {
+	if err := s.n.limits.CheckKey(key); err != nil {
+		return nil, ctx, nil // the coordinator refuses it with the right error
+	}
+	ok, replicas := s.n.coord.IsReplica(key)
+	if ok {
+		return nil, ctx, nil
+	}
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedHeader)) > 0 {
+		return nil, ctx, status.Errorf(codes.Unavailable, "%s is not a replica of the key in its view of the ring (replicas: %v); retry", s.n.cfg.NodeID, replicas)
+	}
+	live := map[string]string{}
+	for _, m := range s.n.memberList() {
+		if m.Liveness != cluster.LivenessDead {
+			live[m.ID] = m.GRPCAddr
+		}
+	}
+	for _, id := range replicas {
+		if addr, ok := live[id]; ok && addr != "" {
+			conn, err := s.n.peers.get(addr)
+			if err != nil {
+				continue
+			}
+			return pb.NewKVClient(conn), metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.n.cfg.NodeID), nil
+		}
+	}
+	r := replication.Receipt{Coordinator: s.n.cfg.NodeID, Applied: replication.AppliedNone}
+	return nil, ctx, toStatus(fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNotJoined, replicas), receiptToProto(r))
+}
+
 func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.Get(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -108,6 +154,12 @@ func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse
 }
 
 func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.Put(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -121,6 +173,12 @@ func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.Delete(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -134,6 +192,12 @@ func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Delet
 }
 
 func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAddResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.SetAdd(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -147,6 +211,12 @@ func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAd
 }
 
 func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb.SetRemoveResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.SetRemove(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -160,6 +230,12 @@ func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb
 }
 
 func (s *kvServer) SetMembers(ctx context.Context, req *pb.SetMembersRequest) (*pb.SetMembersResponse, error) {
+	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.SetMembers(fctx, req)
+	}
 	level, err := levelFromProto(req.Consistency)
 	if err != nil {
 		return nil, err
@@ -172,38 +248,60 @@ func (s *kvServer) SetMembers(ctx context.Context, req *pb.SetMembersRequest) (*
 	return &pb.SetMembersResponse{Found: res.Found, Members: res.Members, Receipt: r}, nil
 }
 
-// Members lists the cluster: today the node itself, the only member of a
-// cluster of one.
-func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
-	ringState := pb.RingState_RING_STATE_NORMAL
-	if !s.n.cluster.joined {
-		ringState = pb.RingState_RING_STATE_JOINING
-	}
-	return &pb.MembersResponse{Members: []*pb.Member{{
-		Id:         s.n.cfg.NodeID,
-		GrpcAddr:   s.n.grpcAddr,
-		GossipAddr: s.n.cfg.GossipAddr,
-		State:      pb.Liveness_LIVENESS_ALIVE,
-		RingState:  ringState,
-		Ownership:  1,
-	}}}, nil
+var livenessToProto = map[string]pb.Liveness{
+	cluster.LivenessAlive:   pb.Liveness_LIVENESS_ALIVE,
+	cluster.LivenessSuspect: pb.Liveness_LIVENESS_SUSPECT,
+	cluster.LivenessDead:    pb.Liveness_LIVENESS_DEAD,
 }
 
-// Ring names the partition of a key and its replicas: today the node itself.
+var ringStateToProto = map[ring.State]pb.RingState{
+	ring.Joining: pb.RingState_RING_STATE_JOINING,
+	ring.Normal:  pb.RingState_RING_STATE_NORMAL,
+	ring.Leaving: pb.RingState_RING_STATE_LEAVING,
+	ring.Left:    pb.RingState_RING_STATE_LEFT,
+	ring.Removed: pb.RingState_RING_STATE_REMOVED,
+}
+
+// Members lists every member of the table with its liveness, ring state
+// and share of the ring. A node not joined lists itself alone.
+func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
+	r := ringView{s.n}.Load()
+	out := &pb.MembersResponse{}
+	for _, m := range s.n.memberList() {
+		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr,
+			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State]}
+		if r != nil {
+			pm.Ownership = r.Ownership(m.ID)
+		}
+		out.Members = append(out.Members, pm)
+	}
+	if len(out.Members) == 0 {
+		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: s.n.cfg.GossipAddr,
+			State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
+	}
+	return out, nil
+}
+
+// Ring names the partition of a key and its replicas in preference order.
 func (s *kvServer) Ring(ctx context.Context, req *pb.RingRequest) (*pb.RingResponse, error) {
 	if err := s.n.limits.CheckKey(req.Key); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &pb.RingResponse{Partition: uint32(keyspace.PartitionOf(req.Key)), Replicas: []string{s.n.cfg.NodeID}}, nil
+	_, replicas := s.n.coord.IsReplica(req.Key)
+	return &pb.RingResponse{Partition: uint32(keyspace.PartitionOf(req.Key)), Replicas: replicas}, nil
 }
 
 func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.store.Stats()
 	d := s.n.store.Digest()
+	alive := 1
+	if m := s.n.members.Load(); m != nil && m.Joined() {
+		alive = m.AliveCount()
+	}
 	return &pb.StatusResponse{
 		NodeId:          s.n.cfg.NodeID,
-		Joined:          s.n.cluster.joined,
-		MembersAlive:    1,
+		Joined:          s.n.joined(),
+		MembersAlive:    uint32(alive),
 		Keys:            st.Keys,
 		Tombstones:      st.Tombstones,
 		HintsPending:    st.HintsPending,
@@ -213,10 +311,9 @@ func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusR
 	}, nil
 }
 
-// Repair starts an anti-entropy round. A cluster of one has no peer to
-// compare with, so the round is done as soon as it starts.
+// Repair would start an anti-entropy round; anti-entropy is not built yet.
 func (s *kvServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.RepairResponse, error) {
-	return &pb.RepairResponse{}, nil
+	return nil, status.Error(codes.Unimplemented, "repair is not built yet: it comes with anti-entropy")
 }
 
 func (s *kvServer) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveResponse, error) {

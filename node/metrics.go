@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
+	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -69,6 +70,18 @@ func (m *metrics) watchStorage(e *storage.Engine) {
 	gauge("quorumkv_tombstones", "Objects with nothing live.", func(s storage.Stats) float64 { return float64(s.Tombstones) })
 	gauge("quorumkv_hints_pending", "Hints waiting for delivery.", func(s storage.Stats) float64 { return float64(s.HintsPending) })
 	gauge("quorumkv_storage_bytes", "Size of the data file.", func(s storage.Stats) float64 { return float64(s.StorageBytes) })
+}
+
+// watchCoordinator exports the hinted handoff counters.
+func (m *metrics) watchCoordinator(c *replication.Coordinator) {
+	counter := func(name, help string, f func(replication.HintStats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			return float64(f(c.HintStats()))
+		}))
+	}
+	counter("quorumkv_hints_written_total", "Hints stored for replicas that missed a write.", func(s replication.HintStats) uint64 { return s.Written })
+	counter("quorumkv_hints_delivered_total", "Hints delivered to their replica.", func(s replication.HintStats) uint64 { return s.Delivered })
+	counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window.", func(s replication.HintStats) uint64 { return s.Dropped })
 }
 
 func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/quorumkv/quorumkv/cluster"
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
@@ -22,20 +25,28 @@ import (
 
 // node holds the wired components of a running server.
 type node struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *storage.Engine
-	cluster  *clusterState
-	coord    *replication.Coordinator
-	limits   keyspace.Limits
-	metrics  *metrics
-	grpcAddr string // the address actually bound
-	ready    atomic.Bool
+	cfg       Config
+	log       *slog.Logger
+	store     *storage.Engine
+	clock     *conflict.Clock
+	dots      *conflict.DotIssuer
+	coord     *replication.Coordinator
+	transport *replication.GRPCTransport
+	members   atomic.Pointer[cluster.Membership]
+	limits    keyspace.Limits
+	metrics   *metrics
+	grpcAddr  string // the address actually bound
+	ready     atomic.Bool
+	peers     *peerConns
+	down      downTracker
 }
 
 // grpcOverhead is the room left above the largest value in a gRPC message,
 // for the key, the token and framing.
 const grpcOverhead = 1 << 20
+
+// hintInterval is how often hints are offered to live members.
+const hintInterval = 2 * time.Second
 
 // Run starts a node and serves until ctx is done, then stops taking
 // requests, lets those in flight finish within cfg.ShutdownTimeout, and
@@ -47,6 +58,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	n := &node{cfg: cfg, log: log, limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes}}
 	n.metrics = newMetrics()
+	n.down.now = time.Now
 
 	scfg := storage.DefaultConfig()
 	scfg.Dir = cfg.DataDir
@@ -61,27 +73,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err := store.Close(); err != nil {
 			log.Error("close storage", "err", err)
 		}
+		log.Info("stopped")
 	}()
 	n.metrics.watchStorage(store)
 
-	if n.cluster, err = bootstrap(cfg, store, log); err != nil {
+	if err := checkIdentity(cfg, store); err != nil {
 		return err
 	}
-	// The cluster's policy wins over the flag for a node not joined yet too:
-	// they are equal when the cluster was created from these flags.
-	policy := policyFromProto(n.cluster.settings.Conflict)
-	dots, err := conflict.OpenDotIssuer(store, 0, nil)
+	settings, err := loadSettings(cfg, store, log)
 	if err != nil {
 		return err
 	}
-	clock := conflict.NewClock(cfg.Wall, cfg.MaxClockOffset)
-	n.coord, err = replication.NewCoordinator(replication.Config{
-		NodeID:      cfg.NodeID,
-		Policy:      policy,
-		MaxSiblings: cfg.MaxSiblings,
-		Limits:      n.limits,
-		Joined:      func() bool { return n.cluster.joined },
-	}, store, dots, clock, n.cluster.keyring)
+	if n.dots, err = conflict.OpenDotIssuer(store, 0, nil); err != nil {
+		return err
+	}
+	n.clock = conflict.NewClock(cfg.Wall, cfg.MaxClockOffset)
+
+	// Until a node started with --join adopts its cluster's settings, it
+	// serves ONE with the policy of its flags and tokens of its own.
+	initial := cluster.Settings{Conflict: cfg.Conflict.String(), Secret: make([]byte, 32)}
+	if settings != nil {
+		initial = *settings
+	} else if _, err := rand.Read(initial.Secret); err != nil {
+		return err
+	}
+	policy, keys, err := coordinatorCluster(initial)
 	if err != nil {
 		return err
 	}
@@ -98,13 +114,60 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return flagErr("metrics-addr", "cannot listen on %s: %v", cfg.MetricsAddr, err)
 		}
 	}
+	closeListeners := func() {
+		lis.Close()
+		if httpLis != nil {
+			httpLis.Close()
+		}
+	}
 
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, replication.ResolverFunc(n.resolve))
+	n.peers = newPeerConns()
+	n.coord, err = replication.NewCoordinator(replication.Config{
+		NodeID:        cfg.NodeID,
+		MaxSiblings:   cfg.MaxSiblings,
+		Limits:        n.limits,
+		Joined:        n.joined,
+		MaxHintWindow: cfg.MaxHintWindow,
+		DownSince:     n.downSince,
+		Logger:        log,
+	}, replication.Cluster{Policy: policy, Keys: keys}, store, store, n.dots, n.clock, ringView{n}, n.transport)
+	if err != nil {
+		closeListeners()
+		n.transport.Close()
+		return err
+	}
+	n.metrics.watchCoordinator(n.coord)
+
+	members, err := cluster.New(cluster.Config{
+		NodeID:        cfg.NodeID,
+		ClusterName:   cfg.ClusterName,
+		GRPCAddr:      n.grpcAddr,
+		GossipAddr:    cfg.GossipAddr,
+		VNodes:        cfg.VNodes,
+		Seeds:         cfg.Join,
+		Logger:        log,
+		AdoptSettings: n.adopt,
+		OnStateLoss:   n.stateLost,
+	}, settings, store)
+	if err != nil {
+		closeListeners()
+		n.coord.Close()
+		n.transport.Close()
+		return fmt.Errorf("membership: %w", err)
+	}
+	n.members.Store(members)
+	n.coord.StartHintDelivery(hintInterval)
+
+	replicaSvc := replication.NewReplicaServer(replication.NewLocalReplica(store, n.clock, n.limits.CheckKey),
+		replication.WithServiceLogger(log))
 	srv := grpc.NewServer(
-		grpc.MaxRecvMsgSize(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead),
-		grpc.MaxSendMsgSize(1<<30),
+		grpc.MaxRecvMsgSize(max(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
+		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: replication.NewPartitionStreamer(store)})
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
@@ -126,9 +189,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}()
 	}
+	fillCtx, stopFill := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.fillWhileJoining(fillCtx)
+	}()
 	n.ready.Store(true)
-	log.Info("serving", "node_id", cfg.NodeID, "grpc_addr", n.grpcAddr, "metrics_addr", cfg.MetricsAddr,
-		"joined", n.cluster.joined, "conflict", policy)
+	log.Info("serving", "node_id", cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", cfg.GossipAddr,
+		"metrics_addr", cfg.MetricsAddr, "joined", members.Joined(), "conflict", policy)
 
 	var runErr error
 	select {
@@ -136,9 +205,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	case runErr = <-errc:
 		log.Error("server failed", "err", runErr)
+	case runErr = <-members.Err():
+		log.Error("membership failed", "err", runErr)
 	}
 	n.ready.Store(false)
+	stopFill()
 	n.shutdown(srv, httpSrv)
+	replicaSvc.Close()
+	n.coord.Close()
+	if err := members.Close(); err != nil {
+		log.Error("close membership", "err", err)
+	}
+	n.transport.Close()
+	n.peers.close()
 	wg.Wait()
 	return runErr
 }
@@ -167,4 +246,106 @@ func (n *node) shutdown(srv *grpc.Server, httpSrv *http.Server) {
 			httpSrv.Close()
 		}
 	}
+}
+
+// joined reports whether the node has joined its cluster.
+func (n *node) joined() bool {
+	m := n.members.Load()
+	return m != nil && m.Joined()
+}
+
+// adopt is called once by membership when a node started with --join gets
+// its cluster's settings from a seed: they must agree with the flags; they
+// are persisted and take effect at once.
+func (n *node) adopt(s cluster.Settings) error {
+	if err := checkSettings(n.cfg, s); err != nil {
+		return err
+	}
+	policy, keys, err := coordinatorCluster(s)
+	if err != nil {
+		return err
+	}
+	if err := persistSettings(n.store, s); err != nil {
+		return err
+	}
+	n.coord.SetCluster(replication.Cluster{Policy: policy, Keys: keys})
+	n.log.Info("joined the cluster", "cluster_id", fmt.Sprintf("%x", s.ClusterID), "replication_factor", s.ReplicationFactor, "conflict", s.Conflict)
+	return nil
+}
+
+// stateLost is called when the cluster knows this node's id but its data
+// dir is new: the dots it minted before may live on other replicas, so it
+// takes a new actor (DESIGN.md, Riak's KV679).
+func (n *node) stateLost() {
+	if err := n.dots.RenewActor(); err != nil {
+		n.log.Error("renew actor after state loss", "err", err)
+		return
+	}
+	n.log.Warn("this node id is known to the cluster but its data dir is new: rejoining as joining with a new actor",
+		"actor", n.dots.Actor())
+}
+
+// memberList returns the current members, nil before membership started.
+func (n *node) memberList() []cluster.MemberStatus {
+	m := n.members.Load()
+	if m == nil {
+		return nil
+	}
+	return m.Members()
+}
+
+// resolve maps a member id to its gRPC address.
+func (n *node) resolve(id string) (string, bool) {
+	for _, m := range n.memberList() {
+		if m.ID == id {
+			return m.GRPCAddr, m.GRPCAddr != ""
+		}
+	}
+	return "", false
+}
+
+// downSince reports since when member id has been seen down.
+func (n *node) downSince(id string) (time.Time, bool) {
+	for _, m := range n.memberList() {
+		if m.ID == id {
+			return n.down.observe(id, m.Liveness == cluster.LivenessDead)
+		}
+	}
+	return time.Time{}, false
+}
+
+// ringView gives the coordinator the membership's ring, nil until joined.
+type ringView struct{ n *node }
+
+func (v ringView) Load() *ring.Ring {
+	m := v.n.members.Load()
+	if m == nil {
+		return nil
+	}
+	return m.Ring().Load()
+}
+
+// downTracker remembers since when each member has been seen down.
+type downTracker struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+func (d *downTracker) observe(id string, down bool) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !down {
+		delete(d.since, id)
+		return time.Time{}, false
+	}
+	if d.since == nil {
+		d.since = map[string]time.Time{}
+	}
+	t, ok := d.since[id]
+	if !ok {
+		t = d.now()
+		d.since[id] = t
+	}
+	return t, true
 }

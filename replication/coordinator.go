@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/storage"
@@ -12,10 +17,8 @@ import (
 
 // Config holds the coordinator's settings.
 type Config struct {
-	// NodeID names this node in receipts. Required.
+	// NodeID names this node in receipts and on the ring. Required.
 	NodeID string
-	// Policy is the cluster's conflict policy. Required.
-	Policy conflict.Policy
 	// MaxSiblings bounds the siblings a put may leave under the siblings
 	// policy; at least 1.
 	MaxSiblings int
@@ -24,6 +27,25 @@ type Config struct {
 	// Joined reports whether the node has joined a cluster; until then it
 	// serves ONE only. Nil means joined.
 	Joined func() bool
+	// ReplicaTimeout bounds a replica write that continues after the client
+	// was answered, and a background repair. Zero means 5s.
+	ReplicaTimeout time.Duration
+	// DeadlineMargin is how long before the client's deadline the
+	// coordinator answers with what it has. Zero means 20ms.
+	DeadlineMargin time.Duration
+	// SpeculativeDelay is how long a read waits for a replica before it
+	// also asks another. Zero means 100ms.
+	SpeculativeDelay time.Duration
+	// MaxHintWindow: a replica down longer than this gets no new hints.
+	// Zero means 3h.
+	MaxHintWindow time.Duration
+	// DownSince reports since when a node has been down, ok false when it is
+	// up or unknown. Nil: every node is up.
+	DownSince func(id string) (since time.Time, ok bool)
+	// Now is the time source of hint timestamps; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the coordinator's log lines; nil discards them.
+	Logger *slog.Logger
 }
 
 // Validate reports the first unusable setting.
@@ -31,44 +53,178 @@ func (c Config) Validate() error {
 	if c.NodeID == "" {
 		return errors.New("coordinator: node id is empty")
 	}
-	if c.Policy != conflict.LWW && c.Policy != conflict.Siblings {
-		return fmt.Errorf("coordinator: unknown conflict policy %d", c.Policy)
-	}
 	if c.MaxSiblings < 1 {
 		return fmt.Errorf("coordinator: max siblings is %d: must be at least 1", c.MaxSiblings)
 	}
 	return c.Limits.Validate()
 }
 
-// Coordinator serves the data requests of one node.
-type Coordinator struct {
-	cfg   Config
-	store Store
-	dots  *conflict.DotIssuer
-	clock *conflict.Clock
-	keys  *conflict.Keyring
+func (c Config) withDefaults() Config {
+	if c.ReplicaTimeout <= 0 {
+		c.ReplicaTimeout = 5 * time.Second
+	}
+	if c.DeadlineMargin <= 0 {
+		c.DeadlineMargin = 20 * time.Millisecond
+	}
+	if c.SpeculativeDelay <= 0 {
+		c.SpeculativeDelay = 100 * time.Millisecond
+	}
+	if c.MaxHintWindow <= 0 {
+		c.MaxHintWindow = 3 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
-// NewCoordinator returns a coordinator over the node's store, dot issuer,
-// clock and token keyring.
-func NewCoordinator(cfg Config, store Store, dots *conflict.DotIssuer, clock *conflict.Clock, keys *conflict.Keyring) (*Coordinator, error) {
+// Store is a replica's durable object store, as the coordinator uses it.
+// storage.Engine implements it.
+type Store interface {
+	// Get returns the object stored under key, or an error that matches
+	// storage.ErrNotFound. The caller owns the result.
+	Get(key []byte) (*conflict.Object, error)
+	// Update replaces the object under key with fn's result in one durable
+	// transaction and returns what was stored; it returns only after the
+	// transaction is fsync'd. fn receives nil when the key is absent, must
+	// not keep or change cur, may run more than once, and aborts the update
+	// by returning an error, which Update returns wrapped.
+	Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error)
+	// Merge merges obj into the copy of key durably and returns the result.
+	Merge(key []byte, obj *conflict.Object) (*conflict.Object, error)
+}
+
+// HintStore keeps hints for replicas that missed a write.
+// storage.Engine implements it.
+type HintStore interface {
+	AddHint(target string, key []byte, obj *conflict.Object, created time.Time) error
+	Hints(target string, limit int) ([]storage.Hint, error)
+	DeleteHint(h storage.Hint) error
+	DropHints(target string) (int, error)
+}
+
+// RingView gives the current ring. *ring.Holder implements it.
+type RingView interface {
+	Load() *ring.Ring
+}
+
+// Cluster is what the coordinator knows of its cluster: the conflict policy
+// and the keyring of context tokens. It changes once, when a node that was
+// not joined adopts its cluster's settings.
+type Cluster struct {
+	Policy conflict.Policy
+	Keys   *conflict.Keyring
+}
+
+// Coordinator serves the data requests of one node: it coordinates the
+// requests for keys the node replicates, applying writes to every replica
+// and reading at the requested level.
+type Coordinator struct {
+	cfg       Config
+	store     Store
+	hints     HintStore
+	dots      *conflict.DotIssuer
+	clock     *conflict.Clock
+	ring      RingView
+	transport Transport
+	cluster   atomic.Pointer[Cluster]
+
+	// Background work (replica writes after the answer, ONE read repair,
+	// hint delivery) runs on bg and is waited for by Close.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+
+	hintCount hintCounters
+}
+
+// NewCoordinator returns a coordinator. store, hints, dots, clock, ring and
+// transport are the node's; the coordinator does not close them.
+func NewCoordinator(cfg Config, cl Cluster, store Store, hints HintStore, dots *conflict.DotIssuer, clock *conflict.Clock,
+	rv RingView, transport Transport) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{cfg: cfg, store: store, dots: dots, clock: clock, keys: keys}, nil
+	if cl.Policy != conflict.LWW && cl.Policy != conflict.Siblings {
+		return nil, fmt.Errorf("coordinator: unknown conflict policy %d", cl.Policy)
+	}
+	c := &Coordinator{cfg: cfg.withDefaults(), store: store, hints: hints, dots: dots, clock: clock, ring: rv, transport: transport}
+	c.cluster.Store(&cl)
+	c.bg, c.bgCancel = context.WithCancel(context.Background())
+	return c, nil
 }
 
-// ReadResult is what a read returns.
-type ReadResult struct {
-	// Found reports a live value (Get) or member (SetMembers).
-	Found bool
-	// Values are the live register values, siblings in dot order.
-	Values [][]byte
-	// Members are the set members in bytewise order.
-	Members [][]byte
-	// Token is the context token of the read, also when nothing was found.
-	Token []byte
-	Receipt Receipt
+// SetCluster replaces the policy and keyring, when the node adopts its
+// cluster's settings.
+func (c *Coordinator) SetCluster(cl Cluster) { c.cluster.Store(&cl) }
+
+// Close cancels the background work and waits for it. Requests still being
+// served may fail. It is idempotent.
+func (c *Coordinator) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.bgCancel()
+	c.wg.Wait()
+	return nil
+}
+
+// goBackground runs f on the background context, owned by the coordinator;
+// it does nothing once the coordinator is closed.
+func (c *Coordinator) goBackground(f func(ctx context.Context)) {
+	if c.closed.Load() {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f(c.bg)
+	}()
+}
+
+// NotReplicaError is returned for a key this node does not replicate: the
+// request belongs to one of Replicas.
+type NotReplicaError struct {
+	Key      []byte
+	Replicas []string
+}
+
+func (e *NotReplicaError) Error() string {
+	return fmt.Sprintf("node is not a replica of the key (its replicas: %v)", e.Replicas)
+}
+
+// placement is where a key lives on the current ring.
+type placement struct {
+	partition keyspace.Partition
+	replicas  []string // current replicas, in preference order
+	pending   []string // nodes the partition moves to: writes only
+}
+
+func (c *Coordinator) place(key []byte) placement {
+	p := keyspace.PartitionOf(key)
+	r := c.ring.Load()
+	if r == nil {
+		// Not joined: the node knows no ring and is its own only replica
+		// (it serves ONE only; see Config.Joined).
+		return placement{partition: p, replicas: []string{c.cfg.NodeID}}
+	}
+	return placement{partition: p, replicas: r.Replicas(int(p)), pending: r.Pending(int(p))}
+}
+
+// IsReplica reports whether this node is a current replica of key; when it
+// is not, the request should go to one of replicas.
+func (c *Coordinator) IsReplica(key []byte) (ok bool, replicas []string) {
+	pl := c.place(key)
+	for _, id := range pl.replicas {
+		if id == c.cfg.NodeID {
+			return true, pl.replicas
+		}
+	}
+	return false, pl.replicas
 }
 
 // invalidArgument is an error refusing a request; it matches
@@ -85,41 +241,36 @@ type wrongType struct{ holds conflict.Kind }
 func (e wrongType) Error() string        { return "key holds a " + e.holds.String() }
 func (e wrongType) Is(target error) bool { return target == ErrWrongType }
 
-func (c *Coordinator) check(key []byte, level Level) error {
+// check validates what every data request carries and that the node may
+// coordinate it.
+func (c *Coordinator) check(key []byte, level Level) (placement, error) {
 	if err := c.cfg.Limits.CheckKey(key); err != nil {
-		return invalidArgument{err}
+		return placement{}, invalidArgument{err}
 	}
 	if level < One || level > All {
-		return invalid("unknown consistency level %d: use one, quorum or all", level)
+		return placement{}, invalid("unknown consistency level %d: use one, quorum or all", level)
 	}
 	if level != One && c.cfg.Joined != nil && !c.cfg.Joined() {
-		return fmt.Errorf("%s: %w: no seed in --join answered; only ONE is served", level, ErrNotJoined)
+		return placement{}, fmt.Errorf("%s: %w: no seed in --join answered; only ONE is served", level, ErrNotJoined)
 	}
-	return nil
+	pl := c.place(key)
+	for _, id := range pl.replicas {
+		if id == c.cfg.NodeID {
+			return pl, nil
+		}
+	}
+	return pl, &NotReplicaError{Key: key, Replicas: pl.replicas}
 }
 
-// receipt returns the receipt of a request answered by this node alone, the
-// only replica of every key in a cluster of one.
-func (c *Coordinator) receipt(level Level, write bool) Receipt {
-	r := Receipt{Coordinator: c.cfg.NodeID, Level: level, Required: level.Required(1), Acknowledged: []string{c.cfg.NodeID}}
+// failedReceipt is the receipt of a request refused before any replica
+// was asked.
+func (c *Coordinator) failedReceipt(level Level, pl placement, write bool) Receipt {
+	r := Receipt{Coordinator: c.cfg.NodeID, Level: level, Required: level.Required(max(len(pl.replicas), 1)),
+		Acknowledged: []string{}, Failed: []ReplicaFailure{}, Pending: []string{}}
 	if write {
-		r.Applied = AppliedAll
+		r.Applied = AppliedNone
 	}
 	return r
-}
-
-// failedReceipt is the receipt of a write refused before it was applied.
-func (c *Coordinator) failedReceipt(level Level) Receipt {
-	return Receipt{Coordinator: c.cfg.NodeID, Level: level, Required: level.Required(1), Applied: AppliedNone}
-}
-
-// read returns the local object under key, nil when absent.
-func (c *Coordinator) read(key []byte) (*conflict.Object, error) {
-	o, err := c.store.Get(key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	return o, err
 }
 
 // stamp mints a dot and a timestamp above above and above everything in cur.
@@ -142,195 +293,34 @@ func (c *Coordinator) stamp(cur *conflict.Object, above conflict.Timestamp) (con
 	return dot, ts, err
 }
 
-// write applies fn to the local copy durably.
-func (c *Coordinator) write(key []byte, level Level, fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
-	if _, err := c.store.Update(key, fn); err != nil {
-		return c.failedReceipt(level), err
+// answerBy returns the context a request answers within: the caller's
+// deadline less the margin.
+func (c *Coordinator) answerBy(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-c.cfg.DeadlineMargin))
 	}
-	return c.receipt(level, true), nil
+	return context.WithCancel(ctx)
 }
 
-// Get reads the register under key.
-func (c *Coordinator) Get(ctx context.Context, key []byte, level Level) (ReadResult, error) {
-	if err := c.check(key, level); err != nil {
-		return ReadResult{Receipt: c.failedReceipt(level)}, err
+// reason words a replica error for a receipt.
+func reason(err error) string {
+	var re *RemoteError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline exceeded"
+	case errors.Is(err, ErrIndeterminate):
+		return "reply lost"
+	case errors.Is(err, ErrPeerUnreachable), errors.Is(err, ErrPeerUnknown), errors.Is(err, ErrTransportClosed):
+		return "unreachable"
+	case errors.Is(err, conflict.ErrClockOffset):
+		return "clock offset"
+	case errors.As(err, &re):
+		return "error: " + re.Message
 	}
-	o, err := c.read(key)
-	if err != nil {
-		return ReadResult{Receipt: c.failedReceipt(level)}, err
-	}
-	res := ReadResult{Receipt: c.receipt(level, false), Token: c.keys.Seal(key, conflict.ReadToken(o))}
-	if o == nil {
-		return res, nil
-	}
-	switch o.Kind() {
-	case conflict.KindSet:
-		return res, wrongType{conflict.KindSet}
-	case conflict.KindRegister:
-		res.Found, res.Values = true, o.Values()
-	}
-	return res, nil
+	return "error: " + err.Error()
 }
 
-// Put writes value under key. token, when not empty, is the context of an
-// earlier read: the write replaces what that read saw and is stamped above
-// it. Without a token the write is blind: concurrent with what is there.
-func (c *Coordinator) Put(ctx context.Context, key, value, token []byte, level Level) (Receipt, error) {
-	if err := c.check(key, level); err != nil {
-		return c.failedReceipt(level), err
-	}
-	if err := c.cfg.Limits.CheckValue(value); err != nil {
-		return c.failedReceipt(level), invalidArgument{err}
-	}
-	var st conflict.TokenState
-	if len(token) > 0 {
-		var err error
-		if st, err = c.keys.Open(key, token); err != nil {
-			return c.failedReceipt(level), invalidArgument{err}
-		}
-		if err := c.clock.Update(st.MaxTS); err != nil {
-			return c.failedReceipt(level), invalid("context token: %w", err)
-		}
-	}
-	return c.write(key, level, func(cur *conflict.Object) (*conflict.Object, error) {
-		o := &conflict.Object{}
-		if cur != nil {
-			if cur.Kind() == conflict.KindSet {
-				return nil, wrongType{conflict.KindSet}
-			}
-			o = cur.Clone()
-		}
-		dot, ts, err := c.stamp(cur, st.MaxTS)
-		if err != nil {
-			return nil, err
-		}
-		o.Put(c.cfg.Policy, dot, ts, value, st.Ctx)
-		if n := len(o.Reg.Siblings); c.cfg.Policy == conflict.Siblings && n > c.cfg.MaxSiblings {
-			return nil, fmt.Errorf("%w: the put would leave %d siblings, the limit is %d (--max-siblings); get the key and put with its --context to resolve them",
-				ErrTooManySiblings, n, c.cfg.MaxSiblings)
-		}
-		return o, nil
-	})
-}
-
-// Delete reads key at level and writes a tombstone with what it read, so it
-// removes exactly what the read saw, of either type.
-func (c *Coordinator) Delete(ctx context.Context, key []byte, level Level) (Receipt, error) {
-	if err := c.check(key, level); err != nil {
-		return c.failedReceipt(level), err
-	}
-	seen, err := c.read(key)
-	if err != nil {
-		return c.failedReceipt(level), err
-	}
-	if seen == nil {
-		seen = &conflict.Object{}
-	}
-	return c.write(key, level, func(cur *conflict.Object) (*conflict.Object, error) {
-		if cur == nil {
-			cur = &conflict.Object{}
-		}
-		// What the read saw is merged first, so every set add it saw is here
-		// to be removed (conflict.Object.Delete).
-		o := conflict.Merge(c.cfg.Policy, cur, seen)
-		dot, ts, err := c.stamp(cur, seen.MaxTimestamp())
-		if err != nil {
-			return nil, err
-		}
-		o.Delete(c.cfg.Policy, dot, ts, seen.Reg.Ctx, seen.Set.Ctx)
-		return o, nil
-	})
-}
-
-func (c *Coordinator) checkMembers(members [][]byte) error {
-	if len(members) == 0 {
-		return invalid("no members given: name at least one")
-	}
-	for _, m := range members {
-		if err := c.cfg.Limits.CheckValue(m); err != nil {
-			return invalid("member: %w", err)
-		}
-	}
-	return nil
-}
-
-// SetAdd adds members to the set under key.
-func (c *Coordinator) SetAdd(ctx context.Context, key []byte, members [][]byte, level Level) (Receipt, error) {
-	if err := c.check(key, level); err != nil {
-		return c.failedReceipt(level), err
-	}
-	if err := c.checkMembers(members); err != nil {
-		return c.failedReceipt(level), err
-	}
-	return c.write(key, level, func(cur *conflict.Object) (*conflict.Object, error) {
-		o := &conflict.Object{}
-		if cur != nil {
-			if cur.Kind() == conflict.KindRegister {
-				return nil, wrongType{conflict.KindRegister}
-			}
-			o = cur.Clone()
-		}
-		dot, ts, err := c.stamp(cur, conflict.Timestamp{})
-		if err != nil {
-			return nil, err
-		}
-		o.SetAdd(dot, ts, members)
-		return o, nil
-	})
-}
-
-// SetRemove reads key at level and removes, of each member, the adds that
-// read saw.
-func (c *Coordinator) SetRemove(ctx context.Context, key []byte, members [][]byte, level Level) (Receipt, error) {
-	if err := c.check(key, level); err != nil {
-		return c.failedReceipt(level), err
-	}
-	if err := c.checkMembers(members); err != nil {
-		return c.failedReceipt(level), err
-	}
-	seen, err := c.read(key)
-	if err != nil {
-		return c.failedReceipt(level), err
-	}
-	if seen == nil {
-		return c.receipt(level, true), nil
-	}
-	if seen.Kind() == conflict.KindRegister {
-		return c.failedReceipt(level), wrongType{conflict.KindRegister}
-	}
-	return c.write(key, level, func(cur *conflict.Object) (*conflict.Object, error) {
-		if cur == nil {
-			cur = &conflict.Object{}
-		}
-		if cur.Kind() == conflict.KindRegister {
-			return nil, wrongType{conflict.KindRegister}
-		}
-		// What the read saw is merged first, so every add it saw is here to
-		// be removed (conflict.Object.SetRemove).
-		o := conflict.Merge(c.cfg.Policy, cur, seen)
-		o.SetRemove(members, seen.Set.Ctx)
-		return o, nil
-	})
-}
-
-// SetMembers reads the set under key.
-func (c *Coordinator) SetMembers(ctx context.Context, key []byte, level Level) (ReadResult, error) {
-	if err := c.check(key, level); err != nil {
-		return ReadResult{Receipt: c.failedReceipt(level)}, err
-	}
-	o, err := c.read(key)
-	if err != nil {
-		return ReadResult{Receipt: c.failedReceipt(level)}, err
-	}
-	res := ReadResult{Receipt: c.receipt(level, false)}
-	if o == nil {
-		return res, nil
-	}
-	switch o.Kind() {
-	case conflict.KindRegister:
-		return res, wrongType{conflict.KindRegister}
-	case conflict.KindSet:
-		res.Found, res.Members = true, o.Members()
-	}
-	return res, nil
+// indeterminate reports whether a failed replica write may have been applied.
+func indeterminate(err error) bool {
+	return errors.Is(err, ErrIndeterminate) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

@@ -25,6 +25,10 @@ var (
 type QuorumError struct {
 	Write   bool
 	Receipt Receipt
+	// Repair is set for a read whose answers were met but whose blocking
+	// read repair brought only Holding replicas to the answer.
+	Repair  bool
+	Holding int
 }
 
 // Error words the failure as DESIGN.md does, e.g. "QUORUM write: 1 of 2
@@ -37,12 +41,19 @@ func (e *QuorumError) Error() string {
 		op, what = "write", "acknowledgements"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %d of %d required %s", r.Level, op, len(r.Acknowledged), r.Required, what)
-	if len(r.Failed) > 0 {
-		parts := make([]string, len(r.Failed))
-		for i, f := range r.Failed {
-			parts[i] = f.ID + " " + f.Reason
-		}
+	if e.Repair {
+		fmt.Fprintf(&b, "%s read: read repair brought %d of %d required replicas up to date", r.Level, e.Holding, r.Required)
+	} else {
+		fmt.Fprintf(&b, "%s %s: %d of %d required %s", r.Level, op, len(r.Acknowledged), r.Required, what)
+	}
+	var parts []string
+	for _, f := range r.Failed {
+		parts = append(parts, f.ID+" "+f.Reason)
+	}
+	for _, id := range r.Pending {
+		parts = append(parts, id+" pending")
+	}
+	if len(parts) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
 	if e.Write {

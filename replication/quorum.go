@@ -27,7 +27,9 @@ func (t *tally) isReplica(id string) bool { return slices.Contains(t.replicas, i
 // send records that a request to id is in flight.
 func (t *tally) send(id string) { t.pending = append(t.pending, id) }
 
-func (t *tally) settle(id string) { t.pending = slices.DeleteFunc(t.pending, func(s string) bool { return s == id }) }
+func (t *tally) settle(id string) {
+	t.pending = slices.DeleteFunc(t.pending, func(s string) bool { return s == id })
+}
 
 // ack records a durable acknowledgement (or an answer, for reads) from id.
 func (t *tally) ack(id string) {
@@ -44,6 +46,20 @@ func (t *tally) fail(id, reason string, indeterminate bool) {
 	t.failed = append(t.failed, ReplicaFailure{ID: id, Reason: reason})
 	if indeterminate {
 		t.unknown = append(t.unknown, id)
+	}
+}
+
+// expire records, when the level is not met, that the replicas still
+// pending missed the deadline; they may still apply the request. Targets
+// that are not replicas stay pending.
+func (t *tally) expire() {
+	if t.met() {
+		return
+	}
+	for _, id := range append([]string(nil), t.pending...) {
+		if t.isReplica(id) {
+			t.fail(id, "deadline exceeded", true)
+		}
 	}
 }
 

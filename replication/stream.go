@@ -79,7 +79,7 @@ func (s *PartitionStreamer) StreamPartition(req *pb.StreamPartitionRequest, stre
 		if batch.Done {
 			return nil
 		}
-		after = storage.StorageKey(batch.Objects[len(batch.Objects)-1].Key)
+		after = storage.Key(batch.Objects[len(batch.Objects)-1].Key)
 	}
 }
 
@@ -124,7 +124,7 @@ func FillPartition(ctx context.Context, peer pb.ReplicaClient, store Merger, p k
 		}
 		if n := len(batch.Objects); n > 0 {
 			res.Objects += n
-			res.After = storage.StorageKey(batch.Objects[n-1].Key)
+			res.After = storage.Key(batch.Objects[n-1].Key)
 		}
 		if batch.Done {
 			return res, nil

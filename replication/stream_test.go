@@ -158,7 +158,7 @@ func TestPartitionStreamer_batchesAndResumes(t *testing.T) {
 	// Resuming after the k-th key sends exactly the rest.
 	dst := openEngine(t)
 	k := len(keys) / 2
-	res, err := FillPartition(context.Background(), peer, dst, p, storage.StorageKey(keys[k-1]), nil)
+	res, err := FillPartition(context.Background(), peer, dst, p, storage.Key(keys[k-1]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

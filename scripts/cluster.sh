@@ -7,15 +7,15 @@
 #   CLUSTER_DIR  data and logs (default .cluster)
 #   PORT_BASE    ports: gRPC PORT_BASE+i, gossip PORT_BASE+100+i,
 #                metrics PORT_BASE+2100+i for node ni (default 7000)
-#   NODES        how many nodes (default 1: joining through gossip is not
-#                built yet, so a cluster is one node for now)
+#   NODES        how many nodes (default 3): n1 creates the cluster, the
+#                others join it through n1's gossip address
 #   BIN          where kvnode and kvctl are (default bin)
 #   KVNODE_ARGS  extra kvnode flags for every node
 set -euo pipefail
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
 PORT_BASE=${PORT_BASE:-7000}
-NODES=${NODES:-1}
+NODES=${NODES:-3}
 BIN=${BIN:-bin}
 KVNODE_ARGS=${KVNODE_ARGS:-}
 
@@ -59,8 +59,8 @@ start() {
       >>"$CLUSTER_DIR/n$i.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_DIR/n$i.pid"
   done
-  # Wait until every node answers status and has joined.
-  local deadline=$((SECONDS + 30)) ok
+  # Wait until every node has joined and sees every node alive.
+  local deadline=$((SECONDS + 30)) ok st
   while :; do
     ok=1
     for i in $(seq 1 "$NODES"); do
@@ -69,7 +69,8 @@ start() {
         tail -n 5 "$CLUSTER_DIR/n$i.log" >&2
         return 1
       fi
-      if ! "$BIN/kvctl" --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json status 2>/dev/null | grep -q '"joined": *true'; then
+      st=$("$BIN/kvctl" --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json status 2>/dev/null || true)
+      if ! grep -q '"joined": *true' <<<"$st" || ! grep -Eq "\"members_alive\": *$NODES," <<<"$st"; then
         ok=0
       fi
     done

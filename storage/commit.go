@@ -3,14 +3,16 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // request is one write handed to the committer. apply runs inside the
-// committer's transaction; it may run more than once (when a transaction
-// it shared fails for another write's sake, each write is retried alone),
-// so it must set its results afresh each time.
+// committer's transaction; it may run more than once (a transaction it
+// shared may fail for another write's sake and be retried without it), so
+// it must set its results afresh each time.
 type request struct {
 	apply func(st *txState) (changed bool, err error)
 
@@ -34,6 +36,10 @@ func (e *Engine) submit(apply func(st *txState) (bool, error)) error {
 	return r.err
 }
 
+// idleYields is how many yields in a row that bring no new write end the
+// gathering of a batch.
+const idleYields = 1
+
 // commitLoop is the committer, started by Open and stopped by Close (which
 // closes reqs). It takes whatever is queued, up to MaxBatch, without
 // waiting for more, and commits it in one transaction.
@@ -42,17 +48,21 @@ func (e *Engine) commitLoop() {
 	batch := make([]*request, 0, e.cfg.MaxBatch)
 	for r := range e.reqs {
 		batch = append(batch[:0], r)
-	drain:
+		// Take what is queued, then yield (not wait) and take what the
+		// writers just answered queued meanwhile, until yields bring
+		// nothing new. An idle engine so commits a lone write at once.
+		idle := 0
 		for len(batch) < e.cfg.MaxBatch {
-			select {
-			case r, ok := <-e.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
+			n := len(batch)
+			if !e.drain(&batch) {
+				break
 			}
+			if len(batch) > n {
+				idle = 0
+			} else if idle++; idle > idleYields {
+				break
+			}
+			runtime.Gosched()
 		}
 		e.commit(batch)
 		for _, r := range batch {
@@ -62,31 +72,52 @@ func (e *Engine) commitLoop() {
 	}
 }
 
-// commit applies batch in one transaction. If the transaction fails as a
-// whole, each write is retried in a transaction of its own, so one bad
-// write fails alone.
+// drain appends queued requests to batch, up to MaxBatch, without
+// waiting. It reports false once reqs is closed.
+func (e *Engine) drain(batch *[]*request) (open bool) {
+	for len(*batch) < e.cfg.MaxBatch {
+		select {
+		case r, ok := <-e.reqs:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, r)
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+// commit applies batch in one transaction. When a write fails after
+// changing something, the transaction is rolled back and the others are
+// committed without it, then it is retried alone; when the transaction
+// fails as a whole, each write is retried alone. So one bad write fails
+// alone.
 func (e *Engine) commit(batch []*request) {
-	err := e.commitOnce(batch)
-	if err == nil {
-		return
-	}
-	if len(batch) == 1 {
+	culprit, err := e.commitOnce(batch)
+	switch {
+	case err == nil:
+	case len(batch) == 1:
 		batch[0].err = err
-		return
-	}
-	for i := range batch {
-		e.commit(batch[i : i+1])
+	case culprit >= 0:
+		e.commit(slices.Concat(batch[:culprit], batch[culprit+1:]))
+		e.commit(batch[culprit : culprit+1])
+	default:
+		for i := range batch {
+			e.commit(batch[i : i+1])
+		}
 	}
 }
 
 // commitOnce runs batch in one read-write transaction and commits it. A
-// write that fails before changing anything fails alone (its err is set);
-// one that fails after changing something aborts the transaction, returned
-// as the error.
-func (e *Engine) commitOnce(batch []*request) (err error) {
+// write that fails before changing anything fails alone (its err is set).
+// One that fails after changing something aborts the transaction: its
+// index in batch and error are returned. Other failures return index -1.
+func (e *Engine) commitOnce(batch []*request) (culprit int, err error) {
 	tx, err := e.db.Begin(true)
 	if err != nil {
-		return fmt.Errorf("begin write transaction: %w", err)
+		return -1, fmt.Errorf("begin write transaction: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -96,15 +127,15 @@ func (e *Engine) commitOnce(batch []*request) (err error) {
 	}()
 	st, err := newTxState(e, tx)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	writes := 0
-	for _, r := range batch {
+	for i, r := range batch {
 		before := st.mutations
 		r.changed, r.err = applySafely(r, st)
 		switch {
 		case r.err != nil && st.mutations != before:
-			return r.err
+			return i, r.err
 		case r.changed:
 			writes++
 		}
@@ -112,13 +143,13 @@ func (e *Engine) commitOnce(batch []*request) (err error) {
 	if st.mutations == 0 {
 		// Nothing to make durable: what the writes read was committed
 		// (and synced) before this transaction began.
-		return nil
+		return -1, nil
 	}
 	if err := st.flush(); err != nil {
-		return err
+		return -1, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return -1, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
 	e.stateMu.Lock()
@@ -127,7 +158,7 @@ func (e *Engine) commitOnce(batch []*request) (err error) {
 	if e.cfg.OnSync != nil {
 		e.cfg.OnSync(writes)
 	}
-	return nil
+	return -1, nil
 }
 
 // errPanicked marks a write whose function panicked.
@@ -157,7 +188,7 @@ type txState struct {
 	hints     *bolt.Bucket
 	members   *bolt.Bucket
 	counters  counters
-	pages     map[uint16]*merklePage
+	pages     map[uint16]*dirtyPage
 	mutations int
 }
 
@@ -179,22 +210,35 @@ func newTxState(e *Engine, tx *bolt.Tx) (*txState, error) {
 	return st, nil
 }
 
-// mutated records a change to the transaction.
-func (st *txState) mutated() error {
-	st.mutations++
-	if st.e.afterMutation != nil {
-		return st.e.afterMutation()
+// mutated runs the test hook after a change to the transaction.
+func (st *txState) mutated(b *bolt.Bucket, k []byte) error {
+	if st.e.afterMutation == nil {
+		return nil
 	}
-	return nil
+	var name []byte
+	switch b {
+	case st.objects:
+		name = bucketObjects
+	case st.merkle:
+		name = bucketMerkle
+	case st.meta:
+		name = bucketMeta
+	case st.hints:
+		name = bucketHints
+	case st.members:
+		name = bucketMembers
+	}
+	return st.e.afterMutation(name, k)
 }
 
-// put stores k -> v in b.
+// put stores k -> v in b. Like del, it counts the change before making
+// it, so a failed change still aborts the transaction.
 func (st *txState) put(b *bolt.Bucket, k, v []byte) error {
 	st.mutations++
 	if err := b.Put(k, v); err != nil {
 		return err
 	}
-	return st.mutated()
+	return st.mutated(b, k)
 }
 
 // del deletes k from b.
@@ -203,7 +247,7 @@ func (st *txState) del(b *bolt.Bucket, k []byte) error {
 	if err := b.Delete(k); err != nil {
 		return err
 	}
-	return st.mutated()
+	return st.mutated(b, k)
 }
 
 // flush writes the counters and the touched Merkle pages.
@@ -211,9 +255,9 @@ func (st *txState) flush() error {
 	if err := writeCounters(st.meta, st.counters); err != nil {
 		return fmt.Errorf("write counters: %w", err)
 	}
-	for p, page := range st.pages {
-		if err := st.merkle.Put(merkleKey(p), page[:]); err != nil {
-			return fmt.Errorf("write merkle page %d: %w", p, err)
+	for p, d := range st.pages {
+		if err := d.write(st.merkle, p); err != nil {
+			return fmt.Errorf("write merkle tree of partition %d: %w", p, err)
 		}
 	}
 	return nil

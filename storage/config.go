@@ -38,10 +38,11 @@ type Config struct {
 	// before it reports the directory in use. Zero means DefaultLockTimeout.
 	LockTimeout time.Duration
 
-	// OnSync, if set, is called by the committer after each durable commit,
-	// before the writes it covered are acknowledged, with the number of
-	// writes whose changes it made durable. It must not block or call the
-	// Engine. A test seam; nil (the zero value) calls nothing.
+	// OnSync, if set, is called by the committer after each durable
+	// (fsync'd) commit, before the writes it covered are acknowledged, with
+	// the number of writes whose changes it made durable; writes that
+	// changed nothing need no commit and are not counted. It must not block
+	// or call the Engine. A test seam; nil (the zero value) calls nothing.
 	OnSync func(writes int)
 }
 

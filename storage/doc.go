@@ -2,7 +2,7 @@
 // (Dir/data.db) and everything in it:
 //
 //   - the objects, one per key, stored as their canonical conflict encoding
-//     under the storage key partition ‖ key hash ‖ key (see StorageKey), so a
+//     under the storage key partition ‖ key hash ‖ key (see Key), so a
 //     partition is a contiguous range in key order;
 //   - a Merkle tree of 256 leaves per partition and the node digest (the sum
 //     mod 2^128 of every object's entry hash), both updated in the same

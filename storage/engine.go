@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/quorumkv/quorumkv/conflict"
 )
@@ -32,16 +33,18 @@ type Engine struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// afterMutation, if set by an internal test, runs after every change a
-	// write makes in a transaction; its error aborts the transaction.
-	afterMutation func() error
+	// afterMutation, if set by a test (export_test.go) before the first
+	// write, runs after every change to bucket's key in a write
+	// transaction; its error aborts the transaction.
+	afterMutation func(bucket, key []byte) error
 }
 
 var _ conflict.LeaseStore = (*Engine)(nil)
 
 // Close waits for the writes already submitted, stops the committer and
-// closes the data file. Later calls return the first call's result; every
-// other method then returns ErrClosed.
+// closes the data file. Later calls return the first call's result. Reads
+// and writes after Close return ErrClosed; Stats and Digest keep returning
+// the last committed state.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.gate.Lock()
@@ -95,7 +98,8 @@ func readCounters(meta *bolt.Bucket) (counters, error) {
 }
 
 func writeCounters(meta *bolt.Bucket, c counters) error {
-	if err := meta.Put(metaDigest, c.digest.array()); err != nil {
+	digest := c.digest.array()
+	if err := meta.Put(metaDigest, digest[:]); err != nil {
 		return err
 	}
 	for _, f := range []struct {
@@ -148,7 +152,7 @@ func (e *Engine) Digest() [HashSize]byte {
 // view runs fn in a read-only transaction.
 func (e *Engine) view(fn func(tx *bolt.Tx) error) error {
 	err := e.db.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err

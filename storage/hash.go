@@ -25,8 +25,6 @@ func (a sum128) sub(b sum128) sum128 {
 	return sum128{hi, lo}
 }
 
-func (a sum128) isZero() bool { return a.hi == 0 && a.lo == 0 }
-
 // put writes a big-endian into b[:16].
 func (a sum128) put(b []byte) {
 	binary.BigEndian.PutUint64(b, a.hi)

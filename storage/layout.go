@@ -19,7 +19,7 @@ const formatVersion = 1
 // The buckets of the data file.
 var (
 	bucketObjects = []byte("objects") // storage key -> Object.Marshal()
-	bucketMerkle  = []byte("merkle")  // partition (2 bytes BE) -> 256 leaves of 16 bytes
+	bucketMerkle  = []byte("merkle")  // partition (2 bytes BE) ‖ level-1 node (1 byte) -> its 16 leaves of 16 bytes
 	bucketMeta    = []byte("meta")    // sys/... and user/... -> value
 	bucketHints   = []byte("hints")   // hint key -> created (8 bytes BE) ‖ Object.Marshal()
 	bucketMembers = []byte("members") // memberTableKey -> member table
@@ -55,11 +55,11 @@ const (
 	MaxTargetBytes = 1024
 )
 
-// StorageKey returns the key under which key's object is stored:
+// Key returns the storage key under which key's object is stored:
 // partition (2 bytes, big-endian) ‖ keyspace.Hash(key) (8 bytes,
 // big-endian) ‖ key. Storage keys sort by partition, then hash, then key;
 // Scan takes one to resume after it.
-func StorageKey(key []byte) []byte {
+func Key(key []byte) []byte {
 	return appendStorageKey(make([]byte, 0, keyPrefixBytes+len(key)), key)
 }
 

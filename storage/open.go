@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Open opens the engine in cfg.Dir, creating the directory and the data
@@ -39,6 +40,9 @@ func Open(cfg Config) (*Engine, error) {
 	state, err := loadLayout(db)
 	if err != nil {
 		_ = db.Close()
+		if errors.Is(err, errInit) {
+			return nil, fmt.Errorf("%w: %w", ErrDataDir, err)
+		}
 		return nil, corruptError(path, err)
 	}
 	e := &Engine{
@@ -117,16 +121,17 @@ func corruptError(path string, cause error) error {
 }
 
 // openBolt opens the bbolt file at path. bbolt panics on some corrupt
-// files; the panic becomes a corrupt error and the file is closed, which
-// releases its lock.
+// files; the panic becomes a corrupt error, and the file is unlocked and
+// closed so a later Open is not refused as "in use" (its mapping, if bbolt
+// made one, is left: the process is about to report the error and exit).
 func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 	var file *os.File
 	opts := &bolt.Options{
 		Timeout: lockTimeout,
-		// The freelist is rebuilt on open instead of written by every
-		// commit, and kept in a map: commits stay small as the file grows.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		// The freelist stays synced (NoFreelistSync false): rebuilding it
+		// on open walks the file in a goroutine of bbolt's, where a panic
+		// on a corrupt page could not be recovered.
+		FreelistType: bolt.FreelistMapType,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			file = f
@@ -136,6 +141,7 @@ func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err err
 	defer func() {
 		if r := recover(); r != nil {
 			if file != nil {
+				unlockFile(file)
 				_ = file.Close()
 			}
 			db, err = nil, corruptError(path, fmt.Errorf("bbolt panicked: %v", r))
@@ -146,7 +152,7 @@ func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err err
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, &openError{
 			msg:      fmt.Sprintf("data dir %q is in use by another kvnode (lock on %s)", dir, path),
 			sentinel: ErrInUse,
@@ -198,7 +204,7 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 	if err != nil || !fresh {
 		return c, err
 	}
-	return counters{}, db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
@@ -206,10 +212,17 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 		}
 		return tx.Bucket(bucketMeta).Put(metaFormat, []byte{formatVersion})
 	})
+	if err != nil {
+		return counters{}, fmt.Errorf("%w %q: %w", errInit, db.Path(), err)
+	}
+	return counters{}, nil
 }
 
+// errInit marks a failure to set up a new data file: not corruption.
+var errInit = errors.New("cannot initialize data file")
+
 // checkLayout verifies the format version and the shape of the Merkle
-// pages.
+// chunks.
 func checkLayout(tx *bolt.Tx) error {
 	v := tx.Bucket(bucketMeta).Get(metaFormat)
 	if len(v) != 1 {
@@ -218,10 +231,5 @@ func checkLayout(tx *bolt.Tx) error {
 	if v[0] != formatVersion {
 		return fmt.Errorf("format version %d, this kvnode reads %d", v[0], formatVersion)
 	}
-	return tx.Bucket(bucketMerkle).ForEach(func(k, v []byte) error {
-		if len(k) != partitionBytes || len(v) != merklePageSize {
-			return fmt.Errorf("merkle page %x has %d bytes", k, len(v))
-		}
-		return nil
-	})
+	return tx.Bucket(bucketMerkle).ForEach(checkChunk)
 }

@@ -1,0 +1,109 @@
+package replication
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/quorumkv/quorumkv/conflict"
+)
+
+// writeResult is what one replica write returned.
+type writeResult struct {
+	id  string
+	err error
+}
+
+// writeReplicated applies fn to the coordinator's own copy durably (the
+// coordinator is a replica), then sends the merged object to the other
+// replicas and the nodes the partition moves to, in parallel, and answers
+// once the level is met or can no longer be, or at the caller's deadline
+// less the margin. Replica writes still in flight then continue on a
+// detached context; every one that fails leaves a hint.
+func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
+	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
+	t := newTally(pl.replicas, level.Required(len(pl.replicas)))
+	obj, err := c.store.Update(key, fn)
+	if err != nil {
+		return c.failedReceipt(level, pl, true), err
+	}
+	t.ack(c.cfg.NodeID)
+
+	var targets []string
+	for _, id := range pl.replicas {
+		if id != c.cfg.NodeID {
+			targets = append(targets, id)
+		}
+	}
+	targets = append(targets, pl.pending...)
+	results := make(chan writeResult, len(targets))
+	var hints atomic.Int64
+	for _, id := range targets {
+		t.send(id)
+		// The write goes on after the answer: its context is detached from
+		// the caller's, with a timeout of its own, and owned by c.
+		c.goBackground(func(bg context.Context) {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ReplicaTimeout)
+			defer cancel()
+			stop := context.AfterFunc(bg, cancel) // node shutdown cuts it short
+			defer stop()
+			_, err := c.transport.Apply(wctx, id, key, obj, false)
+			if err != nil && c.addHint(id, key, obj) {
+				hints.Add(1)
+			}
+			results <- writeResult{id: id, err: err}
+		})
+	}
+
+	actx, cancel := c.answerBy(ctx)
+	defer cancel()
+	for !t.met() && t.possible() {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.fail(r.id, reason(r.err), indeterminate(r.err))
+			} else {
+				t.ack(r.id)
+			}
+		case <-actx.Done():
+			// Answer with what is known. A write that failed names the
+			// replicas it waited for; those stay in flight and may apply.
+			t.expire()
+			return c.writeAnswer(t, level, &hints)
+		}
+	}
+	return c.writeAnswer(t, level, &hints)
+}
+
+func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64) (Receipt, error) {
+	r := t.receipt(c.cfg.NodeID, level, true)
+	r.HintsWritten = int(hints.Load())
+	if !t.met() {
+		return r, &QuorumError{Write: true, Receipt: r}
+	}
+	return r, nil
+}
+
+// addHint stores a hint for a replica that missed obj, unless it has been
+// down longer than the hint window; it reports whether a hint was written.
+func (c *Coordinator) addHint(target string, key []byte, obj *conflict.Object) bool {
+	if c.beyondHintWindow(target) {
+		return false
+	}
+	if err := c.hints.AddHint(target, key, obj, c.cfg.Now()); err != nil {
+		c.cfg.Logger.Error("store hint", "target", target, "err", err)
+		return false
+	}
+	c.hintCount.written.Add(1)
+	return true
+}
+
+// beyondHintWindow reports whether target has been down longer than the
+// hint window: it gets no hints, and its old ones are dropped (anti-entropy
+// repairs it).
+func (c *Coordinator) beyondHintWindow(target string) bool {
+	if c.cfg.DownSince == nil {
+		return false
+	}
+	since, down := c.cfg.DownSince(target)
+	return down && c.cfg.Now().Sub(since) > c.cfg.MaxHintWindow
+}

@@ -1,0 +1,154 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/keyspace"
+)
+
+// Update reads, modifies and writes the object under key in one durable
+// transaction: fn gets the stored object (nil when absent, its own copy)
+// and returns the object to store. fn must be pure: it may be called more
+// than once, and it runs on the committer, so it must not block or call
+// the Engine. If fn returns an error, nothing is written and Update
+// returns it wrapped. If fn returns an object that encodes to the stored
+// bytes, nothing is written.
+//
+// Update returns once the object is durable (fsync'd) and returns the
+// stored object, which the caller owns.
+func (e *Engine) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	sk := Key(key)
+	var stored *conflict.Object
+	err := e.submit(func(st *txState) (bool, error) {
+		stored = nil
+		curBytes := st.objects.Get(sk)
+		var cur *conflict.Object
+		curLive := false
+		if curBytes != nil {
+			var err error
+			if cur, err = conflict.DecodeObject(curBytes); err != nil {
+				return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
+			}
+			curLive = cur.Live() // before fn, which may change cur
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return false, fmt.Errorf("update of key %q: %w", key, err)
+		}
+		if next == nil {
+			return false, fmt.Errorf("%w: update of key %q returned no object", ErrInvalidArgument, key)
+		}
+		enc := next.Marshal()
+		if curBytes != nil && bytes.Equal(curBytes, enc) {
+			stored = cur
+			return false, nil
+		}
+		if err := st.putObject(sk, curBytes, curLive, next, enc); err != nil {
+			return false, fmt.Errorf("write key %q: %w", key, err)
+		}
+		stored = next
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// Merge merges obj into the object stored under key (Update with
+// conflict.Merge under the engine's policy) and returns the merged object
+// once durable. obj is not modified.
+func (e *Engine) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {
+	if obj == nil {
+		return nil, fmt.Errorf("%w: merge of key %q with no object", ErrInvalidArgument, key)
+	}
+	return e.Update(key, func(cur *conflict.Object) (*conflict.Object, error) {
+		if cur == nil {
+			cur = &conflict.Object{} // so the policy applies to obj alone too
+		}
+		return conflict.Merge(e.cfg.Policy, cur, obj), nil
+	})
+}
+
+// Delete removes the object under key, with its place in the Merkle tree,
+// the digest and the counters, once durable. It is for purging tombstones;
+// deleting an absent key does nothing.
+func (e *Engine) Delete(key []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	sk := Key(key)
+	return e.submit(func(st *txState) (bool, error) {
+		curBytes := st.objects.Get(sk)
+		if curBytes == nil {
+			return false, nil
+		}
+		cur, err := conflict.DecodeObject(curBytes)
+		if err != nil {
+			return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
+		}
+		if err := st.deleteObject(sk, cur, curBytes); err != nil {
+			return false, fmt.Errorf("delete key %q: %w", key, err)
+		}
+		return true, nil
+	})
+}
+
+// putObject stores next (encoded as enc) under sk in place of the object
+// encoded as curBytes (nil when absent; curLive tells whether it is live)
+// and updates the Merkle leaf, the digest and the counters.
+func (st *txState) putObject(sk, curBytes []byte, curLive bool, next *conflict.Object, enc []byte) error {
+	key := userKey(sk)
+	newHash := entryHash(key, enc)
+	var oldHash sum128
+	if curBytes != nil {
+		oldHash = entryHash(key, curBytes) // before the put replaces it
+	}
+	if err := st.put(st.objects, sk, enc); err != nil {
+		return err
+	}
+	if curBytes != nil {
+		st.count(curLive, -1)
+	}
+	st.count(next.Live(), +1)
+	st.counters.digest = st.counters.digest.sub(oldHash).add(newHash)
+	return st.updateLeaf(sk, oldHash, newHash)
+}
+
+// deleteObject removes cur (encoded as curBytes) stored under sk.
+func (st *txState) deleteObject(sk []byte, cur *conflict.Object, curBytes []byte) error {
+	oldHash := entryHash(userKey(sk), curBytes)
+	if err := st.del(st.objects, sk); err != nil {
+		return err
+	}
+	st.count(cur.Live(), -1)
+	st.counters.digest = st.counters.digest.sub(oldHash)
+	return st.updateLeaf(sk, oldHash, sum128{})
+}
+
+// count adds delta to the key counter of a live object or the tombstone
+// counter of one with nothing live.
+func (st *txState) count(live bool, delta int) {
+	if live {
+		st.counters.keys += uint64(delta)
+	} else {
+		st.counters.tombstones += uint64(delta)
+	}
+}
+
+// checkKey refuses keys the engine cannot store.
+func checkKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, keyspace.ErrEmptyKey)
+	case len(key) > MaxKeyBytes:
+		return fmt.Errorf("%w: %w: key is %d bytes, the engine stores at most %d",
+			ErrInvalidArgument, keyspace.ErrKeyTooLarge, len(key), MaxKeyBytes)
+	}
+	return nil
+}
