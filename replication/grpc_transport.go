@@ -244,7 +244,7 @@ func (t *GRPCTransport) do(ctx context.Context, peer, op string, msg *quorumkvv1
 	}
 	s := p.pick()
 	c := &grpcCall{msg: msg, size: size, res: make(chan grpcResult, 1)}
-	if kind, cause := s.enqueue(c); kind != nil {
+	if kind, cause := s.enqueue(c); kind != nil { //nolint:contextcheck // a stream outlives the request that opens it
 		return nil, peerErr(peer, op, cause, kind)
 	}
 	var r grpcResult

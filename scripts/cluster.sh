@@ -59,7 +59,8 @@ start() {
       >>"$CLUSTER_DIR/n$i.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_DIR/n$i.pid"
   done
-  # Wait until every node has joined and sees every node alive.
+  # Wait until every node sees every node alive and normal (joined and
+  # filled with the partitions it replicates).
   local deadline=$((SECONDS + 30)) ok st
   while :; do
     ok=1
@@ -69,8 +70,9 @@ start() {
         tail -n 5 "$CLUSTER_DIR/n$i.log" >&2
         return 1
       fi
-      st=$("$BIN/kvctl" --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json status 2>/dev/null || true)
-      if ! grep -q '"joined": *true' <<<"$st" || ! grep -Eq "\"members_alive\": *$NODES," <<<"$st"; then
+      st=$("$BIN/kvctl" --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json members 2>/dev/null || true)
+      if [ "$(grep -c '"state": "alive"' <<<"$st")" != "$NODES" ] ||
+         [ "$(grep -c '"ring_state": "normal"' <<<"$st")" != "$NODES" ]; then
         ok=0
       fi
     done

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -138,6 +139,9 @@ func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err err
 			return f, err
 		},
 	}
+	// A corrupt file can make bbolt read past the end of its mapping: let
+	// that fault panic, to be recovered below, instead of crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if file != nil {
@@ -170,6 +174,7 @@ func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err err
 // a new file, and returns the counters as of the last commit. A panic of
 // bbolt on a corrupt page is returned as an error.
 func loadLayout(db *bolt.DB) (c counters, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("bbolt panicked: %v", r)
@@ -177,6 +182,13 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 	}()
 	fresh := false
 	err = db.View(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(db.Path())
+		if err != nil {
+			return err
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("truncated: %d bytes, its pages need %d", fi.Size(), tx.Size())
+		}
 		missing := 0
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {

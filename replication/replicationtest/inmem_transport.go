@@ -140,7 +140,7 @@ func (n *InmemNetwork) DropRequests(from, to string, p float64) {
 	})
 }
 
-// DropRepliesAfterApply, when on, makes each request from -> to reach the
+// DropRepliesAfterApply makes, when on, each request from -> to reach the
 // peer, which applies it, while its reply is lost: the caller fails with
 // ErrIndeterminate (a read with ErrPeerUnreachable).
 func (n *InmemNetwork) DropRepliesAfterApply(from, to string, on bool) {
