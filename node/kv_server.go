@@ -105,11 +105,10 @@ const forwardedHeader = "quorumkv-forwarded-by"
 // route decides where a request for key is coordinated: here (nil client),
 // or at a replica of the key, through the returned client and context.
 func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.Context, error) {
-	if err := s.n.limits.CheckKey(key); err != nil {
-		return nil, ctx, nil // the coordinator refuses it with the right error
-	}
+	// A key outside the limits is coordinated here, to be refused with the
+	// coordinator's error.
 	ok, replicas := s.n.coord.IsReplica(key)
-	if ok {
+	if ok || s.n.limits.CheckKey(key) != nil {
 		return nil, ctx, nil
 	}
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedHeader)) > 0 {

@@ -110,14 +110,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var httpLis net.Listener
 	if cfg.MetricsAddr != "" {
 		if httpLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			lis.Close()
+			_ = lis.Close()
 			return flagErr("metrics-addr", "cannot listen on %s: %v", cfg.MetricsAddr, err)
 		}
 	}
 	closeListeners := func() {
-		lis.Close()
+		_ = lis.Close() // never served: nothing to lose
 		if httpLis != nil {
-			httpLis.Close()
+			_ = httpLis.Close()
 		}
 	}
 
@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}, replication.Cluster{Policy: policy, Keys: keys}, store, store, n.dots, n.clock, ringView{n}, n.transport)
 	if err != nil {
 		closeListeners()
-		n.transport.Close()
+		_ = n.transport.Close() // nothing was sent yet
 		return err
 	}
 	n.metrics.watchCoordinator(n.coord)
@@ -152,8 +152,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}, settings, store)
 	if err != nil {
 		closeListeners()
-		n.coord.Close()
-		n.transport.Close()
+		_ = n.coord.Close() // Close reports no error
+		_ = n.transport.Close()
 		return fmt.Errorf("membership: %w", err)
 	}
 	n.members.Store(members)
@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}()
 	}
-	fillCtx, stopFill := context.WithCancel(context.Background())
+	fillCtx, stopFill := context.WithCancel(ctx)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -210,13 +210,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	n.ready.Store(false)
 	stopFill()
-	n.shutdown(srv, httpSrv)
+	n.shutdown(context.WithoutCancel(ctx), srv, httpSrv)
 	replicaSvc.Close()
-	n.coord.Close()
+	_ = n.coord.Close() // Close reports no error
 	if err := members.Close(); err != nil {
 		log.Error("close membership", "err", err)
 	}
-	n.transport.Close()
+	if err := n.transport.Close(); err != nil {
+		log.Error("close peer transport", "err", err)
+	}
 	n.peers.close()
 	wg.Wait()
 	return runErr
@@ -224,7 +226,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // shutdown stops taking requests and lets those in flight finish within
 // the shutdown timeout, then cuts the rest.
-func (n *node) shutdown(srv *grpc.Server, httpSrv *http.Server) {
+func (n *node) shutdown(ctx context.Context, srv *grpc.Server, httpSrv *http.Server) {
 	done := make(chan struct{})
 	go func() {
 		srv.GracefulStop()
@@ -240,10 +242,10 @@ func (n *node) shutdown(srv *grpc.Server, httpSrv *http.Server) {
 		<-done
 	}
 	if httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		if err := httpSrv.Shutdown(ctx); err != nil {
-			httpSrv.Close()
+			_ = httpSrv.Close() // cutting what is left; its error says nothing more
 		}
 	}
 }

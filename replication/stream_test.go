@@ -132,7 +132,7 @@ func TestPartitionStreamer_batchesAndResumes(t *testing.T) {
 		}
 	}
 	peer := serveStreamer(t, src)
-	stream, err := peer.StreamPartition(context.Background(), &pb.StreamPartitionRequest{Partition: uint32(p), MaxBatchBytes: 1000})
+	stream, err := peer.StreamPartition(context.Background(), &pb.StreamPartitionRequest{Partition: uint32(p), MaxBatchBytes: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

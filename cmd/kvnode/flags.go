@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.Usage = func() { usage(fs, stderr) }
 
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
 			fs.Usage()
 			return cfg, err
 		}
@@ -87,7 +88,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("--%s: %s=%q: %v", f.Name, envName(f.Name), v, e)
+				err = fmt.Errorf("--%s: %s=%q: %w", f.Name, envName(f.Name), v, e)
 			}
 		}
 	})
@@ -120,4 +121,3 @@ Flags:
 		fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
 	})
 }
-

@@ -63,17 +63,16 @@ func freeAddr(t *testing.T) string {
 
 // nodeProc is a kvnode process started by a test.
 type nodeProc struct {
-	t           *testing.T
-	cmd         *exec.Cmd
-	args        []string
-	grpc        string
-	metrics     string
-	stderr      *bytes.Buffer
-	done        chan struct{}
-	waitErr     error
-	dataDir     string
-	extraArgs   []string
-	exitChecked bool
+	t         *testing.T
+	cmd       *exec.Cmd
+	args      []string
+	grpc      string
+	metrics   string
+	stderr    *bytes.Buffer
+	done      chan struct{}
+	waitErr   error
+	dataDir   string
+	extraArgs []string
 }
 
 // nodeOpts configures startNode.
