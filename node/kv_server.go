@@ -108,7 +108,7 @@ func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.
 	// A key outside the limits is coordinated here, to be refused with the
 	// coordinator's error.
 	ok, replicas := s.n.coord.IsReplica(key)
-	if ok || s.n.limits.CheckKey(key) != nil {
+	if ok || !s.n.keyValid(key) {
 		return nil, ctx, nil
 	}
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedHeader)) > 0 {
@@ -322,3 +322,6 @@ func (s *kvServer) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveRe
 func (s *kvServer) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, fmt.Sprintf("remove %s: not built yet: it comes with ring changes", req.NodeId))
 }
+
+// keyValid reports whether key is within the node's limits.
+func (n *node) keyValid(key []byte) bool { return n.limits.CheckKey(key) == nil }
