@@ -25,8 +25,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name; nodes of other names cannot reach this one")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client and peer gRPC listen address")
-	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip listen address"+notYet+"membership)")
-	fs.Func("join", "comma-separated seed gossip addresses; without it the node creates a cluster"+notYet+"membership; a node started with it stays not joined)", func(s string) error {
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address")
+	fs.Func("join", "comma-separated seed gossip addresses to join; without it, a node with an empty data dir creates a cluster", func(s string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(s, ",") {
 			if a = strings.TrimSpace(a); a != "" {
@@ -38,7 +38,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (default empty: off)")
 	fs.StringVar(&cfg.RESPAddr, "resp-addr", "", "Redis protocol listen address (default empty: off)"+notYet+"RESP listener)")
 	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
-	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)"+notYet+"ring)")
+	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)")
 	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww)", func(s string) error {
 		p, ok := conflict.ParsePolicy(s)
 		if !ok {
@@ -48,7 +48,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		return nil
 	})
 	fs.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", cfg.AntiEntropyInterval, "anti-entropy round interval"+notYet+"anti-entropy)")
-	fs.DurationVar(&cfg.MaxHintWindow, "max-hint-window", cfg.MaxHintWindow, "no hints for a node down longer than this"+notYet+"hinted handoff)")
+	fs.DurationVar(&cfg.MaxHintWindow, "max-hint-window", cfg.MaxHintWindow, "no hints for a node down longer than this; its old hints are dropped")
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this, once confirmed; must exceed --max-hint-window"+notYet+"purge)")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
 	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
