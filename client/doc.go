@@ -9,6 +9,12 @@
 // tried on the next endpoint in turn. An endpoint that answers with an error
 // is not retried elsewhere: the error is the cluster's answer.
 //
+// With WithTokenAware (for long-lived clients: bench, chaos, applications;
+// kvctl does not use it) the client also learns the partition table and
+// sends each key operation to a replica of its key first, saving the
+// forwarding hop; it falls back to the key's other replicas, then to the
+// endpoints, under the same rules, so results and errors do not change.
+//
 // Every key operation reports a Receipt: which replicas acknowledged, which
 // failed and why, whether read repair ran and how many hints were written.
 // A failed operation returns an *Error that carries the receipt when the

@@ -29,7 +29,8 @@ var (
 	// not met, or the node has not joined a cluster. The *Error carries the
 	// receipt.
 	ErrUnavailable = errors.New("consistency level not met")
-	// ErrNoEndpoint: no endpoint answered in time.
+	// ErrNoEndpoint: no endpoint (nor, with WithTokenAware, replica of the
+	// key) answered in time.
 	ErrNoEndpoint = errors.New("no endpoint answered")
 	// ErrOther: anything else (UNIMPLEMENTED, INTERNAL, a canceled context,
 	// ...).
@@ -50,8 +51,9 @@ type Error struct {
 	// Receipt is what happened on the replicas; nil when the request did not
 	// reach a coordinator.
 	Receipt *Receipt
-	// Endpoint is the endpoint that answered with the error; empty for
-	// ErrNoEndpoint.
+	// Endpoint is the address that answered with the error: an endpoint,
+	// or with WithTokenAware the replica a key operation was sent to;
+	// empty for ErrNoEndpoint.
 	Endpoint string
 
 	kind  error // one of the sentinels

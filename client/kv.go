@@ -34,7 +34,7 @@ type SetResult struct {
 func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetResult, error) {
 	cc := c.callConfig(opts)
 	var resp *quorumkvv1.GetResponse
-	err := c.invoke(ctx, cc, false, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
+	err := c.invokeKey(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
 		resp, err = kv.Get(ctx, &quorumkvv1.GetRequest{Key: key, Consistency: cc.consistency.proto()})
 		return err
 	})
@@ -54,7 +54,7 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetR
 // blind write.
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*Receipt, error) {
 	cc := c.callConfig(opts)
-	return c.write(ctx, cc, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
+	return c.write(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
 		resp, err := kv.Put(ctx, &quorumkvv1.PutRequest{Key: key, Value: value, Context: cc.context, Consistency: cc.consistency.proto()})
 		return resp.GetReceipt(), err
 	})
@@ -64,7 +64,7 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 // with that read's context. Deleting a missing key succeeds.
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*Receipt, error) {
 	cc := c.callConfig(opts)
-	return c.write(ctx, cc, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
+	return c.write(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
 		resp, err := kv.Delete(ctx, &quorumkvv1.DeleteRequest{Key: key, Consistency: cc.consistency.proto()})
 		return resp.GetReceipt(), err
 	})
@@ -73,7 +73,7 @@ func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*R
 // SAdd adds members to a set key.
 func (c *Client) SAdd(ctx context.Context, key []byte, members [][]byte, opts ...CallOption) (*Receipt, error) {
 	cc := c.callConfig(opts)
-	return c.write(ctx, cc, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
+	return c.write(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
 		resp, err := kv.SetAdd(ctx, &quorumkvv1.SetAddRequest{Key: key, Members: members, Consistency: cc.consistency.proto()})
 		return resp.GetReceipt(), err
 	})
@@ -83,7 +83,7 @@ func (c *Client) SAdd(ctx context.Context, key []byte, members [][]byte, opts ..
 // them. Members not in the set are ignored.
 func (c *Client) SRem(ctx context.Context, key []byte, members [][]byte, opts ...CallOption) (*Receipt, error) {
 	cc := c.callConfig(opts)
-	return c.write(ctx, cc, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
+	return c.write(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (*quorumkvv1.Receipt, error) {
 		resp, err := kv.SetRemove(ctx, &quorumkvv1.SetRemoveRequest{Key: key, Members: members, Consistency: cc.consistency.proto()})
 		return resp.GetReceipt(), err
 	})
@@ -93,7 +93,7 @@ func (c *Client) SRem(ctx context.Context, key []byte, members [][]byte, opts ..
 func (c *Client) SMembers(ctx context.Context, key []byte, opts ...CallOption) (*SetResult, error) {
 	cc := c.callConfig(opts)
 	var resp *quorumkvv1.SetMembersResponse
-	err := c.invoke(ctx, cc, false, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
+	err := c.invokeKey(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
 		resp, err = kv.SetMembers(ctx, &quorumkvv1.SetMembersRequest{Key: key, Consistency: cc.consistency.proto()})
 		return err
 	})
@@ -107,10 +107,10 @@ func (c *Client) SMembers(ctx context.Context, key []byte, opts ...CallOption) (
 	}, nil
 }
 
-// write runs a write whose response is only a receipt.
-func (c *Client) write(ctx context.Context, cc callConfig, fn func(context.Context, quorumkvv1.KVClient) (*quorumkvv1.Receipt, error)) (*Receipt, error) {
+// write runs a write of key whose response is only a receipt.
+func (c *Client) write(ctx context.Context, cc callConfig, key []byte, fn func(context.Context, quorumkvv1.KVClient) (*quorumkvv1.Receipt, error)) (*Receipt, error) {
 	var p *quorumkvv1.Receipt
-	err := c.invoke(ctx, cc, false, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
+	err := c.invokeKey(ctx, cc, key, func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
 		p, err = fn(ctx, kv)
 		return err
 	})

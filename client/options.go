@@ -31,10 +31,17 @@ type CommonOption interface {
 	CallOption
 }
 
+// DefaultRingRefresh is how often a token-aware client fetches the ring
+// table when WithTokenAware is given zero or less.
+const DefaultRingRefresh = 10 * time.Second
+
 // clientConfig is what New's options set.
 type clientConfig struct {
 	call        callConfig
 	dialOptions []grpc.DialOption
+	// ringRefresh is the ring table's refresh interval; zero: not
+	// token-aware.
+	ringRefresh time.Duration
 }
 
 // callConfig is what one call runs with: the client's defaults overridden by
@@ -82,3 +89,35 @@ func (o dialOption) applyClient(c *clientConfig) { c.dialOptions = append(c.dial
 // after the client's own (insecure transport credentials and 80 MiB message
 // limits), so they can override them.
 func WithDialOptions(opts ...grpc.DialOption) Option { return dialOption(opts) }
+
+type tokenAwareOption time.Duration
+
+func (o tokenAwareOption) applyClient(c *clientConfig) {
+	c.ringRefresh = time.Duration(o)
+	if c.ringRefresh <= 0 {
+		c.ringRefresh = DefaultRingRefresh
+	}
+}
+
+// WithTokenAware makes the client token-aware: it learns the cluster's
+// partition table (RPC RingTable) and sends each key operation (Get, Put,
+// Delete, SAdd, SRem, SMembers) straight to the first replica of the key
+// that is not known to be down, so the request is coordinated without a
+// forwarding hop. Every other call, and every key operation while no table
+// is known yet, goes to the endpoints as without the option.
+//
+// The client fetches the table from the endpoints in the background: once
+// right after New (requests do not wait for it), then every refresh
+// (DefaultRingRefresh when zero or less), and soon after a replica did not
+// answer. A replica that did not answer is skipped for one refresh interval,
+// as is one whose connection is failing. When a replica does not answer the
+// request moves on to the key's next replica, then to the endpoints, in
+// the usual failover order, trying each address at most once. A replica
+// that answers with an error is not retried elsewhere, exactly as an
+// endpoint. So the option changes where requests go, never what they
+// return.
+//
+// The client keeps one connection per node address, opened with the same
+// dial options as the endpoints' (an address that is also an endpoint shares
+// its connection); Close stops the refresh and closes them all.
+func WithTokenAware(refresh time.Duration) Option { return tokenAwareOption(refresh) }

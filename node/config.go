@@ -59,6 +59,18 @@ type Config struct {
 	Pprof bool
 	// Wall is the wall clock of the HLC; nil means time.Now.
 	Wall conflict.WallClock
+
+	// Test knobs (--test-*), for the chaos suite and tests only: they break
+	// guarantees on purpose to show the checkers catch it.
+	//
+	// TestClockOffset shifts the node's wall clock.
+	TestClockOffset time.Duration
+	// TestNoBlockingRepair answers QUORUM/ALL reads without read repair.
+	TestNoBlockingRepair bool
+	// TestNoHints writes no hints.
+	TestNoHints bool
+	// TestNoAntiEntropy runs no anti-entropy rounds.
+	TestNoAntiEntropy bool
 }
 
 // MaxValueLimit is the largest --max-value-bytes accepted.

@@ -290,6 +290,30 @@ func (s *kvServer) Ring(ctx context.Context, req *pb.RingRequest) (*pb.RingRespo
 	return &pb.RingResponse{Partition: uint32(keyspace.PartitionOf(req.Key)), Replicas: replicas}, nil
 }
 
+// RingTable returns every partition's current replicas, in preference
+// order, and the gRPC addresses of the members not declared dead, for
+// token-aware clients. It fails with Unavailable (no receipt, so the client
+// asks another node) until the node has joined.
+func (s *kvServer) RingTable(ctx context.Context, _ *pb.RingTableRequest) (*pb.RingTableResponse, error) {
+	r := ringView{s.n}.Load()
+	if r == nil {
+		return nil, status.Error(codes.Unavailable, "not joined")
+	}
+	out := &pb.RingTableResponse{
+		Partitions:         uint32(r.Q()),
+		PartitionsReplicas: make([]*pb.PartitionReplicas, r.Q()),
+	}
+	for p := range out.PartitionsReplicas {
+		out.PartitionsReplicas[p] = &pb.PartitionReplicas{Replicas: r.Replicas(p)}
+	}
+	for _, m := range s.n.memberList() {
+		if m.Liveness != cluster.LivenessDead && m.GRPCAddr != "" {
+			out.Nodes = append(out.Nodes, &pb.NodeAddress{Id: m.ID, GrpcAddr: m.GRPCAddr})
+		}
+	}
+	return out, nil
+}
+
 func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.store.Stats()
 	d := s.n.store.Digest()

@@ -87,7 +87,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if n.dots, err = conflict.OpenDotIssuer(store, 0, nil); err != nil {
 		return err
 	}
-	n.clock = conflict.NewClock(cfg.Wall, cfg.MaxClockOffset)
+	wall := cfg.Wall
+	if wall == nil {
+		wall = time.Now
+	}
+	if off := cfg.TestClockOffset; off != 0 {
+		base := wall
+		wall = func() time.Time { return base().Add(off) }
+		log.Warn("test knob: wall clock offset", "offset", off)
+	}
+	n.clock = conflict.NewClock(wall, cfg.MaxClockOffset)
 
 	// Until a node started with --join adopts its cluster's settings, it
 	// serves ONE with the policy of its flags and tokens of its own.

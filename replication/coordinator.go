@@ -46,6 +46,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
+
+	// TestNoBlockingRepair (tests and chaos only) answers QUORUM and ALL
+	// reads without blocking read repair, breaking freshness on purpose.
+	TestNoBlockingRepair bool
+	// TestNoHints (tests and chaos only) writes no hints.
+	TestNoHints bool
 }
 
 // Validate reports the first unusable setting.

@@ -128,7 +128,7 @@ wait:
 			out.obj = conflict.Merge(p, out.obj, o)
 		}
 	}
-	if level == One {
+	if level == One || c.cfg.TestNoBlockingRepair {
 		c.repairInBackground(ctx, key, pl, out.obj)
 		out.receipt = t.receipt(c.cfg.NodeID, level, false)
 		return out, nil

@@ -18,14 +18,16 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/quorumkv/quorumkv/keyspace"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 // Server is a fake KV server on a loopback listener. It stores registers and
 // sets in memory (last write wins for blind puts, unless Siblings), issues
 // context tokens, and answers every key operation with a receipt from
-// NodeID. Tests inject errors with Fail and set the admin answers (Members,
-// Status, ...) directly before use.
+// NodeID. Tests inject errors with Fail, set the admin answers (Members,
+// Status, RingTable, ...) directly, and read what each server received with
+// Requests.
 type Server struct {
 	quorumkvv1.UnimplementedKVServer
 
@@ -45,8 +47,10 @@ type Server struct {
 	status  *quorumkvv1.StatusResponse
 	repair  *quorumkvv1.RepairResponse
 	ring    *quorumkvv1.RingResponse
+	table   *quorumkvv1.RingTableResponse // nil: RingTable answers "not joined"
 
 	addr string
+	stop func()
 }
 
 // Start serves a new fake on 127.0.0.1 until the test ends.
@@ -73,13 +77,22 @@ func Start(t testing.TB, nodeID string) *Server {
 		defer close(done)
 		_ = g.Serve(lis)
 	}()
-	t.Cleanup(func() {
-		g.Stop()
-		<-done
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			g.Stop()
+			<-done
+		})
+	}
+	t.Cleanup(s.stop)
 	s.addr = lis.Addr().String()
 	return s
 }
+
+// Stop stops serving and closes the listener, as a crashed node: connecting
+// to Addr is refused from then on. It is idempotent; the test's end calls it
+// too.
+func (s *Server) Stop() { s.stop() }
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.addr }
@@ -122,6 +135,28 @@ func (s *Server) SetRing(r *quorumkvv1.RingResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring = r
+}
+
+// SetRingTable sets the answer of RingTable; nil (the default) makes it
+// fail with UNAVAILABLE "not joined" and no receipt, as a node that has not
+// joined.
+func (s *Server) SetRingTable(t *quorumkvv1.RingTableResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.table = t
+}
+
+// RingTable builds a ring table of servers: partition p is replicated by the
+// ids replicas(p) returns, and every server is listed with its address.
+func RingTable(servers []*Server, replicas func(partition int) []string) *quorumkvv1.RingTableResponse {
+	t := &quorumkvv1.RingTableResponse{Partitions: keyspace.Q}
+	for p := range keyspace.Q {
+		t.PartitionsReplicas = append(t.PartitionsReplicas, &quorumkvv1.PartitionReplicas{Replicas: replicas(p)})
+	}
+	for _, s := range servers {
+		t.Nodes = append(t.Nodes, &quorumkvv1.NodeAddress{Id: s.NodeID, GrpcAddr: s.Addr()})
+	}
+	return t
 }
 
 // Requests returns the requests received so far, in order.
@@ -319,6 +354,19 @@ func (s *Server) Ring(_ context.Context, req *quorumkvv1.RingRequest) (*quorumkv
 		return nil, err
 	}
 	return s.ring, nil
+}
+
+// RingTable implements quorumkvv1.KVServer.
+func (s *Server) RingTable(_ context.Context, req *quorumkvv1.RingTableRequest) (*quorumkvv1.RingTableResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin("RingTable", req); err != nil {
+		return nil, err
+	}
+	if s.table == nil {
+		return nil, status.Error(codes.Unavailable, "not joined")
+	}
+	return s.table, nil
 }
 
 // Status implements quorumkvv1.KVServer.

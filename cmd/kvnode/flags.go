@@ -67,6 +67,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		return fmt.Errorf("%q is not a log format: use text or json", s)
 	})
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
+	// Test knobs: for the chaos suite and tests only, not listed in --help.
+	fs.DurationVar(&cfg.TestClockOffset, "test-clock-offset", 0, "")
+	fs.BoolVar(&cfg.TestNoBlockingRepair, "test-no-blocking-repair", false, "")
+	fs.BoolVar(&cfg.TestNoHints, "test-no-hints", false, "")
+	fs.BoolVar(&cfg.TestNoAntiEntropy, "test-no-anti-entropy", false, "")
 	fs.Usage = func() { usage(fs, stderr) }
 
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +114,9 @@ stops the node gracefully within --shutdown-timeout and exits 0.
 Flags:
 `)
 	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "test-") {
+			return // test knobs stay out of the help
+		}
 		name, help := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s", f.Name)
 		if name != "" {

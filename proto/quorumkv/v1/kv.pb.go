@@ -1305,6 +1305,216 @@ func (x *RingResponse) GetReplicas() []string {
 	return nil
 }
 
+// RingTableRequest asks for the partition table.
+type RingTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingTableRequest) Reset() {
+	*x = RingTableRequest{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingTableRequest) ProtoMessage() {}
+
+func (x *RingTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingTableRequest.ProtoReflect.Descriptor instead.
+func (*RingTableRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{19}
+}
+
+// RingTableResponse is the partition table as the answering node sees it.
+// It is a snapshot: the ring may change right after it is sent, and a
+// request sent to a node that is no longer a replica of its key is still
+// served (forwarded).
+type RingTableResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Q, the number of partitions; a key's partition is computed as the
+	// keyspace package does (the top bits of the key's xxhash64).
+	Partitions uint32 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// The replicas of each partition, indexed by partition: exactly
+	// `partitions` entries, entry p for partition p.
+	PartitionsReplicas []*PartitionReplicas `protobuf:"bytes,2,rep,name=partitions_replicas,json=partitionsReplicas,proto3" json:"partitions_replicas,omitempty"`
+	// The gRPC address of every member not declared dead, sorted by id. A
+	// replica id not listed here has no known address (the member is dead or
+	// unknown) and should not be sent requests.
+	Nodes         []*NodeAddress `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingTableResponse) Reset() {
+	*x = RingTableResponse{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingTableResponse) ProtoMessage() {}
+
+func (x *RingTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingTableResponse.ProtoReflect.Descriptor instead.
+func (*RingTableResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RingTableResponse) GetPartitions() uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *RingTableResponse) GetPartitionsReplicas() []*PartitionReplicas {
+	if x != nil {
+		return x.PartitionsReplicas
+	}
+	return nil
+}
+
+func (x *RingTableResponse) GetNodes() []*NodeAddress {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// PartitionReplicas lists the current replicas of one partition.
+type PartitionReplicas struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Node ids of the partition's current replicas, in preference order (the
+	// first is the preferred coordinator); as RingResponse.replicas.
+	Replicas      []string `protobuf:"bytes,1,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionReplicas) Reset() {
+	*x = PartitionReplicas{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionReplicas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionReplicas) ProtoMessage() {}
+
+func (x *PartitionReplicas) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionReplicas.ProtoReflect.Descriptor instead.
+func (*PartitionReplicas) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PartitionReplicas) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// NodeAddress maps a node id to the address of its gRPC server.
+type NodeAddress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Address of the node's gRPC server (host:port).
+	GrpcAddr      string `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeAddress) Reset() {
+	*x = NodeAddress{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeAddress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeAddress) ProtoMessage() {}
+
+func (x *NodeAddress) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeAddress.ProtoReflect.Descriptor instead.
+func (*NodeAddress) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *NodeAddress) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NodeAddress) GetGrpcAddr() string {
+	if x != nil {
+		return x.GrpcAddr
+	}
+	return ""
+}
+
 // StatusRequest asks for the answering node's state.
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1314,7 +1524,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1536,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1549,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{19}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{23}
 }
 
 // StatusResponse is the answering node's state.
@@ -1374,7 +1584,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[20]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1596,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[20]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1609,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{20}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -1482,7 +1692,7 @@ type AntiEntropyRound struct {
 
 func (x *AntiEntropyRound) Reset() {
 	*x = AntiEntropyRound{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[21]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1704,7 @@ func (x *AntiEntropyRound) String() string {
 func (*AntiEntropyRound) ProtoMessage() {}
 
 func (x *AntiEntropyRound) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[21]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1717,7 @@ func (x *AntiEntropyRound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AntiEntropyRound.ProtoReflect.Descriptor instead.
 func (*AntiEntropyRound) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{21}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AntiEntropyRound) GetPeer() string {
@@ -1550,7 +1760,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[22]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1772,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[22]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1785,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{22}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RepairRequest) GetWait() bool {
@@ -1599,7 +1809,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[23]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1821,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[23]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1834,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{23}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RepairResponse) GetPeers() []string {
@@ -1653,7 +1863,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[24]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1875,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[24]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1888,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{24}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LeaveRequest) GetForce() bool {
@@ -1697,7 +1907,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1919,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1932,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{25}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{29}
 }
 
 // RemoveRequest takes a dead node out of the ring.
@@ -1739,7 +1949,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1961,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1974,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{26}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveRequest) GetNodeId() string {
@@ -1790,7 +2000,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +2012,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +2025,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{31}
 }
 
 var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
@@ -1900,7 +2110,19 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"H\n" +
 	"\fRingResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
-	"\breplicas\x18\x02 \x03(\tR\breplicas\"\x0f\n" +
+	"\breplicas\x18\x02 \x03(\tR\breplicas\"\x12\n" +
+	"\x10RingTableRequest\"\xb4\x01\n" +
+	"\x11RingTableResponse\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x01(\rR\n" +
+	"partitions\x12O\n" +
+	"\x13partitions_replicas\x18\x02 \x03(\v2\x1e.quorumkv.v1.PartitionReplicasR\x12partitionsReplicas\x12.\n" +
+	"\x05nodes\x18\x03 \x03(\v2\x18.quorumkv.v1.NodeAddressR\x05nodes\"/\n" +
+	"\x11PartitionReplicas\x12\x1a\n" +
+	"\breplicas\x18\x01 \x03(\tR\breplicas\":\n" +
+	"\vNodeAddress\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"\x0f\n" +
 	"\rStatusRequest\"\xc7\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
@@ -1941,7 +2163,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x14LIVENESS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLIVENESS_ALIVE\x10\x01\x12\x14\n" +
 	"\x10LIVENESS_SUSPECT\x10\x02\x12\x11\n" +
-	"\rLIVENESS_DEAD\x10\x032\xa5\x06\n" +
+	"\rLIVENESS_DEAD\x10\x032\xf1\x06\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.quorumkv.v1.GetRequest\x1a\x18.quorumkv.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.quorumkv.v1.PutRequest\x1a\x18.quorumkv.v1.PutResponse\x12A\n" +
@@ -1951,7 +2173,8 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"SetMembers\x12\x1e.quorumkv.v1.SetMembersRequest\x1a\x1f.quorumkv.v1.SetMembersResponse\x12D\n" +
 	"\aMembers\x12\x1b.quorumkv.v1.MembersRequest\x1a\x1c.quorumkv.v1.MembersResponse\x12;\n" +
-	"\x04Ring\x12\x18.quorumkv.v1.RingRequest\x1a\x19.quorumkv.v1.RingResponse\x12A\n" +
+	"\x04Ring\x12\x18.quorumkv.v1.RingRequest\x1a\x19.quorumkv.v1.RingResponse\x12J\n" +
+	"\tRingTable\x12\x1d.quorumkv.v1.RingTableRequest\x1a\x1e.quorumkv.v1.RingTableResponse\x12A\n" +
 	"\x06Status\x12\x1a.quorumkv.v1.StatusRequest\x1a\x1b.quorumkv.v1.StatusResponse\x12A\n" +
 	"\x06Repair\x12\x1a.quorumkv.v1.RepairRequest\x1a\x1b.quorumkv.v1.RepairResponse\x12>\n" +
 	"\x05Leave\x12\x19.quorumkv.v1.LeaveRequest\x1a\x1a.quorumkv.v1.LeaveResponse\x12A\n" +
@@ -1970,7 +2193,7 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(Applied)(0),                  // 0: quorumkv.v1.Applied
 	(Liveness)(0),                 // 1: quorumkv.v1.Liveness
@@ -1993,70 +2216,78 @@ var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(*Member)(nil),                // 18: quorumkv.v1.Member
 	(*RingRequest)(nil),           // 19: quorumkv.v1.RingRequest
 	(*RingResponse)(nil),          // 20: quorumkv.v1.RingResponse
-	(*StatusRequest)(nil),         // 21: quorumkv.v1.StatusRequest
-	(*StatusResponse)(nil),        // 22: quorumkv.v1.StatusResponse
-	(*AntiEntropyRound)(nil),      // 23: quorumkv.v1.AntiEntropyRound
-	(*RepairRequest)(nil),         // 24: quorumkv.v1.RepairRequest
-	(*RepairResponse)(nil),        // 25: quorumkv.v1.RepairResponse
-	(*LeaveRequest)(nil),          // 26: quorumkv.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 27: quorumkv.v1.LeaveResponse
-	(*RemoveRequest)(nil),         // 28: quorumkv.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 29: quorumkv.v1.RemoveResponse
-	(Consistency)(0),              // 30: quorumkv.v1.Consistency
-	(RingState)(0),                // 31: quorumkv.v1.RingState
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*RingTableRequest)(nil),      // 21: quorumkv.v1.RingTableRequest
+	(*RingTableResponse)(nil),     // 22: quorumkv.v1.RingTableResponse
+	(*PartitionReplicas)(nil),     // 23: quorumkv.v1.PartitionReplicas
+	(*NodeAddress)(nil),           // 24: quorumkv.v1.NodeAddress
+	(*StatusRequest)(nil),         // 25: quorumkv.v1.StatusRequest
+	(*StatusResponse)(nil),        // 26: quorumkv.v1.StatusResponse
+	(*AntiEntropyRound)(nil),      // 27: quorumkv.v1.AntiEntropyRound
+	(*RepairRequest)(nil),         // 28: quorumkv.v1.RepairRequest
+	(*RepairResponse)(nil),        // 29: quorumkv.v1.RepairResponse
+	(*LeaveRequest)(nil),          // 30: quorumkv.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 31: quorumkv.v1.LeaveResponse
+	(*RemoveRequest)(nil),         // 32: quorumkv.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 33: quorumkv.v1.RemoveResponse
+	(Consistency)(0),              // 34: quorumkv.v1.Consistency
+	(RingState)(0),                // 35: quorumkv.v1.RingState
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
-	30, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
+	34, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
 	3,  // 1: quorumkv.v1.Receipt.failed:type_name -> quorumkv.v1.ReplicaFailure
 	0,  // 2: quorumkv.v1.Receipt.applied:type_name -> quorumkv.v1.Applied
-	30, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 4: quorumkv.v1.GetResponse.receipt:type_name -> quorumkv.v1.Receipt
-	30, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 6: quorumkv.v1.PutResponse.receipt:type_name -> quorumkv.v1.Receipt
-	30, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 8: quorumkv.v1.DeleteResponse.receipt:type_name -> quorumkv.v1.Receipt
-	30, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 10: quorumkv.v1.SetAddResponse.receipt:type_name -> quorumkv.v1.Receipt
-	30, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 12: quorumkv.v1.SetRemoveResponse.receipt:type_name -> quorumkv.v1.Receipt
-	30, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
+	34, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 14: quorumkv.v1.SetMembersResponse.receipt:type_name -> quorumkv.v1.Receipt
 	18, // 15: quorumkv.v1.MembersResponse.members:type_name -> quorumkv.v1.Member
 	1,  // 16: quorumkv.v1.Member.state:type_name -> quorumkv.v1.Liveness
-	31, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
-	23, // 18: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
-	32, // 19: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
-	3,  // 20: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
-	4,  // 21: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	6,  // 22: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	8,  // 23: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	10, // 24: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
-	12, // 25: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
-	14, // 26: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
-	16, // 27: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
-	19, // 28: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
-	21, // 29: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
-	24, // 30: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
-	26, // 31: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
-	28, // 32: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
-	5,  // 33: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	7,  // 34: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	9,  // 35: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
-	11, // 36: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
-	13, // 37: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
-	15, // 38: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
-	17, // 39: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
-	20, // 40: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
-	22, // 41: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
-	25, // 42: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
-	27, // 43: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
-	29, // 44: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
-	33, // [33:45] is the sub-list for method output_type
-	21, // [21:33] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	35, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
+	23, // 18: quorumkv.v1.RingTableResponse.partitions_replicas:type_name -> quorumkv.v1.PartitionReplicas
+	24, // 19: quorumkv.v1.RingTableResponse.nodes:type_name -> quorumkv.v1.NodeAddress
+	27, // 20: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
+	36, // 21: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
+	3,  // 22: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
+	4,  // 23: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	6,  // 24: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	8,  // 25: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	10, // 26: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
+	12, // 27: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
+	14, // 28: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
+	16, // 29: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
+	19, // 30: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
+	21, // 31: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
+	25, // 32: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
+	28, // 33: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
+	30, // 34: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
+	32, // 35: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
+	5,  // 36: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	7,  // 37: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	9,  // 38: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
+	11, // 39: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
+	13, // 40: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
+	15, // 41: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
+	17, // 42: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
+	20, // 43: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
+	22, // 44: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
+	26, // 45: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
+	29, // 46: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
+	31, // 47: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
+	33, // 48: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
+	36, // [36:49] is the sub-list for method output_type
+	23, // [23:36] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -2071,7 +2302,7 @@ func file_quorumkv_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	KV_SetMembers_FullMethodName = "/quorumkv.v1.KV/SetMembers"
 	KV_Members_FullMethodName    = "/quorumkv.v1.KV/Members"
 	KV_Ring_FullMethodName       = "/quorumkv.v1.KV/Ring"
+	KV_RingTable_FullMethodName  = "/quorumkv.v1.KV/RingTable"
 	KV_Status_FullMethodName     = "/quorumkv.v1.KV/Status"
 	KV_Repair_FullMethodName     = "/quorumkv.v1.KV/Repair"
 	KV_Leave_FullMethodName      = "/quorumkv.v1.KV/Leave"
@@ -81,6 +82,13 @@ type KVClient interface {
 	// Ring tells which partition a key falls in and which nodes replicate it,
 	// as the answering node sees the ring.
 	Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallOption) (*RingResponse, error)
+	// RingTable returns the answering node's whole partition table: the
+	// replicas of every partition and the gRPC addresses of the members not
+	// declared dead. Token-aware clients fetch it to send each key's requests
+	// straight to a replica of the key. A node that has not joined a cluster
+	// fails it with UNAVAILABLE ("not joined") and no receipt, so the client
+	// asks another node.
+	RingTable(ctx context.Context, in *RingTableRequest, opts ...grpc.CallOption) (*RingTableResponse, error)
 	// Status reports the answering node's own state.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	// Repair starts an anti-entropy round on the answering node with every
@@ -188,6 +196,16 @@ func (c *kVClient) Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *kVClient) RingTable(ctx context.Context, in *RingTableRequest, opts ...grpc.CallOption) (*RingTableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingTableResponse)
+	err := c.cc.Invoke(ctx, KV_RingTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *kVClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatusResponse)
@@ -276,6 +294,13 @@ type KVServer interface {
 	// Ring tells which partition a key falls in and which nodes replicate it,
 	// as the answering node sees the ring.
 	Ring(context.Context, *RingRequest) (*RingResponse, error)
+	// RingTable returns the answering node's whole partition table: the
+	// replicas of every partition and the gRPC addresses of the members not
+	// declared dead. Token-aware clients fetch it to send each key's requests
+	// straight to a replica of the key. A node that has not joined a cluster
+	// fails it with UNAVAILABLE ("not joined") and no receipt, so the client
+	// asks another node.
+	RingTable(context.Context, *RingTableRequest) (*RingTableResponse, error)
 	// Status reports the answering node's own state.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	// Repair starts an anti-entropy round on the answering node with every
@@ -326,6 +351,9 @@ func (UnimplementedKVServer) Members(context.Context, *MembersRequest) (*Members
 }
 func (UnimplementedKVServer) Ring(context.Context, *RingRequest) (*RingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ring not implemented")
+}
+func (UnimplementedKVServer) RingTable(context.Context, *RingTableRequest) (*RingTableResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RingTable not implemented")
 }
 func (UnimplementedKVServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
@@ -504,6 +532,24 @@ func _KV_Ring_Handler(srv interface{}, ctx context.Context, dec func(interface{}
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_RingTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RingTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).RingTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_RingTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).RingTable(ctx, req.(*RingTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KV_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StatusRequest)
 	if err := dec(in); err != nil {
@@ -614,6 +660,10 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ring",
 			Handler:    _KV_Ring_Handler,
+		},
+		{
+			MethodName: "RingTable",
+			Handler:    _KV_RingTable_Handler,
 		},
 		{
 			MethodName: "Status",
