@@ -85,7 +85,7 @@ func (n *node) fillPartition(ctx context.Context, m *cluster.Membership, r *ring
 		if err != nil {
 			continue
 		}
-		res, err := replication.FillPartition(ctx, pb.NewReplicaClient(conn), n.store, p, after[p], n.clock.Update)
+		res, err := replication.FillPartition(ctx, pb.NewReplicaClient(conn), n.fromPeers, p, after[p], n.clock.Update)
 		after[p] = res.After
 		if err != nil {
 			n.log.Warn("fill partition failed; will retry", "partition", p, "source", src, "objects", res.Objects, "err", err)

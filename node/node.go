@@ -39,6 +39,7 @@ type node struct {
 	ready     atomic.Bool
 	peers     *peerConns
 	down      downTracker
+	fromPeers *replication.GraceStore // the store as objects from peers reach it
 }
 
 // grpcOverhead is the room left above the largest value in a gRPC message,
@@ -168,7 +169,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	n.members.Store(members)
 	n.coord.StartHintDelivery(hintInterval)
 
-	replicaSvc := replication.NewReplicaServer(replication.NewLocalReplica(store, n.clock, n.limits.CheckKey),
+	// Objects from other nodes go through the grace rule: an old tombstone
+	// for a key this replica does not hold is dropped (tombstone purge).
+	fromPeers := &replication.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
+	n.fromPeers = fromPeers
+	purger, err := replication.NewPurger(replication.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
+		store, ringView{n}, n.replicaClient)
+	if err != nil {
+		closeListeners()
+		_ = n.coord.Close()
+		_ = members.Close()
+		_ = n.transport.Close()
+		return err
+	}
+	replicaSvc := replication.NewReplicaServer(replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey),
 		replication.WithServiceLogger(log))
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(max(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
@@ -199,10 +213,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	fillCtx, stopFill := context.WithCancel(ctx)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		n.fillWhileJoining(fillCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		purger.Run(fillCtx)
 	}()
 	n.ready.Store(true)
 	log.Info("serving", "node_id", cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", cfg.GossipAddr,
@@ -323,6 +341,19 @@ func (n *node) downSince(id string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// replicaClient returns a client of member id's Replica service.
+func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
+	addr, ok := n.resolve(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, id)
+	}
+	conn, err := n.peers.get(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewReplicaClient(conn), nil
 }
 
 // ringView gives the coordinator the membership's ring, nil until joined.

@@ -99,6 +99,35 @@ func (e *Engine) Delete(key []byte) error {
 	})
 }
 
+// Purge removes the object under key only if it is still encoded as
+// expect, once durable, and reports whether it did. Tombstone purge uses it
+// so that a write that reached the key after the purge decision is never
+// lost.
+func (e *Engine) Purge(key, expect []byte) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	sk := Key(key)
+	var purged bool
+	err := e.submit(func(st *txState) (bool, error) {
+		purged = false
+		curBytes := st.objects.Get(sk)
+		if curBytes == nil || !bytes.Equal(curBytes, expect) {
+			return false, nil
+		}
+		cur, err := conflict.DecodeObject(curBytes)
+		if err != nil {
+			return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
+		}
+		if err := st.deleteObject(sk, cur, curBytes); err != nil {
+			return false, fmt.Errorf("purge key %q: %w", key, err)
+		}
+		purged = true
+		return true, nil
+	})
+	return purged && err == nil, err
+}
+
 // putObject stores next (encoded as enc) under sk in place of the object
 // encoded as curBytes (nil when absent; curLive tells whether it is live)
 // and updates the Merkle leaf, the digest and the counters.

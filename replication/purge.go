@@ -1,0 +1,220 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/keyspace"
+	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/storage"
+)
+
+// PurgeConfig holds the tombstone purger's settings.
+type PurgeConfig struct {
+	// NodeID is this node's id on the ring. Required.
+	NodeID string
+	// Grace is how old a tombstone must be before it may be purged
+	// (--tombstone-grace). Required, positive.
+	Grace time.Duration
+	// Interval is how often a sweep runs. Zero means Grace/24, at least 1s.
+	Interval time.Duration
+	// PeerTimeout bounds each confirmation call. Zero means 10s.
+	PeerTimeout time.Duration
+	// Now is the time source; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the purger's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// PurgeStore is the local store as the purger uses it. storage.Engine
+// implements it.
+type PurgeStore interface {
+	Scan(p keyspace.Partition, after []byte, fn func(key []byte, obj *conflict.Object) bool) error
+	// Purge deletes key only if it is still encoded as expect.
+	Purge(key, expect []byte) (bool, error)
+	Stats() storage.Stats
+}
+
+// Purger removes tombstones once no replica needs them. A tombstone is
+// purged when it is older than the grace period, its partition is not
+// moving, and every other current replica of the partition confirms, when
+// asked, that it holds the identical tombstone or nothing at all for the
+// key. A replica that cannot be reached confirms nothing, so a node that was
+// down keeps the tombstones it has not seen from being purged until it is
+// back and anti-entropy has given them to it: a node down past the grace
+// period returns without resurrecting anything. Together with GraceStore,
+// which drops a tombstone older than the grace period for a key the replica
+// does not hold, a purged key never comes back.
+type Purger struct {
+	cfg   PurgeConfig
+	store PurgeStore
+	ring  RingView
+	peer  func(id string) (pb.ReplicaClient, error)
+}
+
+// purgeBatch is how many candidate keys one confirmation call carries.
+const purgeBatch = 256
+
+// NewPurger returns a purger over the local store; peer gives a client of
+// another node's Replica service.
+func NewPurger(cfg PurgeConfig, store PurgeStore, rv RingView, peer func(id string) (pb.ReplicaClient, error)) (*Purger, error) {
+	if cfg.NodeID == "" || cfg.Grace <= 0 {
+		return nil, errors.New("purger: node id and a positive grace are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = max(cfg.Grace/24, time.Second)
+	}
+	if cfg.PeerTimeout <= 0 {
+		cfg.PeerTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Purger{cfg: cfg, store: store, ring: rv, peer: peer}, nil
+}
+
+// Run sweeps every interval until ctx is done.
+func (p *Purger) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := p.Sweep(ctx); err != nil {
+				p.cfg.Logger.Warn("tombstone purge sweep", "purged", n, "err", err)
+			} else if n > 0 {
+				p.cfg.Logger.Info("purged tombstones", "count", n)
+			}
+		}
+	}
+}
+
+// candidate is a tombstone old enough to purge, with its encoding.
+type candidate struct {
+	key, enc []byte
+}
+
+// Sweep runs one purge pass over every partition this node replicates and
+// returns how many tombstones it purged.
+func (p *Purger) Sweep(ctx context.Context) (int, error) {
+	r := p.ring.Load()
+	if r == nil || p.store.Stats().Tombstones == 0 {
+		return 0, nil
+	}
+	cutoff := p.cfg.Now().Add(-p.cfg.Grace).UnixNano()
+	purged := 0
+	var firstErr error
+	for _, part := range r.PartitionsOf(p.cfg.NodeID) {
+		if len(r.Pending(part)) > 0 {
+			continue // moving: its new replicas may not hold the tombstones yet
+		}
+		var cands []candidate
+		err := p.store.Scan(keyspace.Partition(part), nil, func(key []byte, obj *conflict.Object) bool {
+			if !obj.Live() && obj.MaxTimestamp().Wall < cutoff {
+				cands = append(cands, candidate{key: append([]byte(nil), key...), enc: obj.Marshal()})
+			}
+			return ctx.Err() == nil
+		})
+		if err != nil {
+			return purged, err
+		}
+		var peers []string
+		for _, id := range r.Replicas(part) {
+			if id != p.cfg.NodeID {
+				peers = append(peers, id)
+			}
+		}
+		for len(cands) > 0 && ctx.Err() == nil {
+			batch := cands[:min(purgeBatch, len(cands))]
+			cands = cands[len(batch):]
+			confirmed, err := p.confirm(ctx, peers, batch)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			for _, c := range confirmed {
+				ok, err := p.store.Purge(c.key, c.enc)
+				if err != nil {
+					return purged, err
+				}
+				if ok {
+					purged++
+				}
+			}
+		}
+	}
+	return purged, firstErr
+}
+
+// confirm returns the candidates every peer holds identically or not at
+// all. Any peer that does not answer confirms nothing.
+func (p *Purger) confirm(ctx context.Context, peers []string, batch []candidate) ([]candidate, error) {
+	ok := make([]bool, len(batch))
+	for i := range ok {
+		ok[i] = true
+	}
+	keys := make([][]byte, len(batch))
+	for i, c := range batch {
+		keys[i] = c.key
+	}
+	for _, id := range peers {
+		cl, err := p.peer(id)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.PeerTimeout)
+		resp, err := cl.FetchObjects(cctx, &pb.FetchObjectsRequest{Keys: keys})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		held := make(map[string][]byte, len(resp.Objects))
+		for _, ko := range resp.Objects {
+			held[string(ko.Key)] = ko.Object
+		}
+		for i, c := range batch {
+			if enc, has := held[string(c.key)]; has && string(enc) != string(c.enc) {
+				ok[i] = false // the peer holds something else: not yet in sync
+			}
+		}
+	}
+	var out []candidate
+	for i, c := range batch {
+		if ok[i] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// GraceStore wraps a replica's store for the objects that arrive from other
+// nodes (replica writes, hints, read repair, anti-entropy, streaming): a
+// tombstone older than the grace period for a key the replica does not hold
+// is dropped rather than stored, so a key purged here does not come back
+// from a replica that has yet to purge it.
+type GraceStore struct {
+	Store
+	Grace time.Duration
+	Now   func() time.Time
+}
+
+// Merge merges obj into the copy of key, or drops it as described above and
+// returns it unchanged.
+func (g *GraceStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {
+	if !obj.Live() && obj.MaxTimestamp().Wall < g.Now().Add(-g.Grace).UnixNano() {
+		if _, err := g.Get(key); errors.Is(err, storage.ErrNotFound) {
+			return obj, nil
+		}
+	}
+	return g.Store.Merge(key, obj)
+}
