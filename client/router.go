@@ -79,6 +79,12 @@ type router struct {
 
 // newRouter returns a router whose address book starts with the endpoints'
 // connections (shared, not owned) and starts its refresh goroutine.
+//
+// The refresh goroutine lives until Close, not for a request, so its context
+// is its own; contextcheck reads the directive below and stops flagging
+// every caller of New, and nolintlint cannot see that use.
+//
+//nolint:contextcheck,nolintlint // see above
 func newRouter(every time.Duration, endpoints []*nodeConn,
 	fetch func(context.Context) (*quorumkvv1.RingTableResponse, error),
 	dial func(string) (*grpc.ClientConn, error),
