@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
@@ -329,14 +330,35 @@ func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusR
 		Tombstones:      st.Tombstones,
 		HintsPending:    st.HintsPending,
 		StorageBytes:    uint64(st.StorageBytes),
-		LastAntiEntropy: []*pb.AntiEntropyRound{},
+		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
 	}, nil
 }
 
-// Repair would start an anti-entropy round; anti-entropy is not built yet.
+func (s *kvServer) lastAntiEntropy() []*pb.AntiEntropyRound {
+	out := []*pb.AntiEntropyRound{}
+	for _, r := range s.n.ae.Last() {
+		out = append(out, &pb.AntiEntropyRound{Peer: r.Peer, Time: timestamppb.New(r.Time),
+			PartitionsCompared: uint32(r.PartitionsCompared), KeysExchanged: uint64(r.KeysExchanged)})
+	}
+	return out
+}
+
+// Repair starts an anti-entropy round with every peer now; with wait it
+// returns once the round is done, naming the peers it could not reach.
 func (s *kvServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.RepairResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "repair is not built yet: it comes with anti-entropy")
+	if s.n.cfg.TestNoAntiEntropy {
+		return nil, status.Error(codes.FailedPrecondition, "anti-entropy is disabled on this node (--test-no-anti-entropy)")
+	}
+	peers, failed, err := s.n.ae.RepairNow(ctx, req.Wait)
+	if err != nil {
+		return nil, toStatus(err, nil)
+	}
+	resp := &pb.RepairResponse{Peers: peers}
+	for _, f := range failed {
+		resp.Failed = append(resp.Failed, &pb.ReplicaFailure{Id: f.ID, Reason: f.Reason})
+	}
+	return resp, nil
 }
 
 func (s *kvServer) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveResponse, error) {

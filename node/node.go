@@ -40,6 +40,7 @@ type node struct {
 	peers     *peerConns
 	down      downTracker
 	fromPeers *replication.GraceStore // the store as objects from peers reach it
+	ae        *replication.AntiEntropy
 }
 
 // grpcOverhead is the room left above the largest value in a gRPC message,
@@ -190,7 +191,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: replication.NewPartitionStreamer(store)})
+	merkle := replication.NewMerkleService(store, replication.WithReplicates(func(p keyspace.Partition) bool {
+		r := ringView{n}.Load()
+		return r != nil && r.IsReplica(int(p), cfg.NodeID)
+	}))
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: replication.NewPartitionStreamer(store), merkle: merkle})
+	aeCfg := replication.DefaultAntiEntropyConfig()
+	aeCfg.NodeID = cfg.NodeID
+	aeCfg.Interval = cfg.AntiEntropyInterval
+	aeCfg.Logger = log
+	n.ae, err = replication.NewAntiEntropy(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, n.replicaClient, n.clock.Update, n.transport)
+	if err != nil {
+		closeListeners()
+		_ = n.coord.Close()
+		_ = members.Close()
+		_ = n.transport.Close()
+		return err
+	}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
@@ -222,6 +239,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer wg.Done()
 		purger.Run(fillCtx)
 	}()
+	if !cfg.TestNoAntiEntropy {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.ae.Run(fillCtx)
+		}()
+	}
 	n.ready.Store(true)
 	log.Info("serving", "node_id", cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", cfg.GossipAddr,
 		"metrics_addr", cfg.MetricsAddr, "joined", members.Joined(), "conflict", policy)
@@ -239,6 +263,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	stopFill()
 	n.shutdown(context.WithoutCancel(ctx), srv, httpSrv)
 	replicaSvc.Close()
+	_ = n.ae.Close()    // Close reports no error
 	_ = n.coord.Close() // Close reports no error
 	if err := members.Close(); err != nil {
 		log.Error("close membership", "err", err)
@@ -354,6 +379,17 @@ func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
 		return nil, err
 	}
 	return pb.NewReplicaClient(conn), nil
+}
+
+// aeStore is the engine as anti-entropy uses it: objects it fetches from
+// peers are merged through the grace rule.
+type aeStore struct {
+	*storage.Engine
+	fromPeers *replication.GraceStore
+}
+
+func (a aeStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {
+	return a.fromPeers.Merge(key, obj)
 }
 
 // ringView gives the coordinator the membership's ring, nil until joined.

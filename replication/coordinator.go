@@ -143,7 +143,8 @@ type Coordinator struct {
 	bg       context.Context
 	bgCancel context.CancelFunc
 	wg       sync.WaitGroup
-	closed   atomic.Bool
+	mu       sync.Mutex // orders wg.Add against Close
+	closed   bool
 
 	hintCount hintCounters
 }
@@ -171,25 +172,36 @@ func (c *Coordinator) SetCluster(cl Cluster) { c.cluster.Store(&cl) }
 // Close cancels the background work and waits for it. Requests still being
 // served may fail. It is idempotent.
 func (c *Coordinator) Close() error {
-	if c.closed.Swap(true) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
+	c.closed = true
+	c.mu.Unlock()
 	c.bgCancel()
 	c.wg.Wait()
 	return nil
 }
 
+// errClosed fails the replica operations a closed coordinator no longer
+// starts.
+var errClosed = errors.New("coordinator closed")
+
 // goBackground runs f on the background context, owned by the coordinator;
-// it does nothing once the coordinator is closed.
-func (c *Coordinator) goBackground(f func(ctx context.Context)) {
-	if c.closed.Load() {
-		return
+// once the coordinator is closed it runs nothing and returns false.
+func (c *Coordinator) goBackground(f func(ctx context.Context)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		f(c.bg)
 	}()
+	return true
 }
 
 // NotReplicaError is returned for a key this node does not replicate: the

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -76,6 +77,7 @@ func (c *Coordinator) Put(ctx context.Context, key, value, token []byte, level L
 	if err := c.cfg.Limits.CheckValue(value); err != nil {
 		return c.failedReceipt(level, pl, true), invalidArgument{err}
 	}
+	value = bytes.Clone(value) // the written object, sent after the answer, holds it
 	cl := c.cluster.Load()
 	var st conflict.TokenState
 	if len(token) > 0 {

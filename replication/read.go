@@ -54,6 +54,7 @@ func (c *Coordinator) readPeer(ctx context.Context, id string, key []byte) (*con
 func (c *Coordinator) readQuorum(ctx context.Context, key []byte, level Level, pl placement) (readOutcome, error) {
 	need := level.Required(len(pl.replicas))
 	t := newTally(pl.replicas, need)
+	key = bytes.Clone(key) // reads and repairs may outlive the call
 	out := readOutcome{tally: t}
 	answers := map[string]*conflict.Object{}
 
@@ -82,13 +83,17 @@ func (c *Coordinator) readQuorum(ctx context.Context, key []byte, level Level, p
 		next++
 		inflight++
 		t.send(id)
-		c.goBackground(func(context.Context) {
+		if !c.goBackground(func(context.Context) {
 			o, err := c.readPeer(actx, id, key)
 			results <- readResult{id: id, obj: o, err: err}
-		})
+		}) {
+			results <- readResult{id: id, err: errClosed}
+		}
 		return true
 	}
-	for len(answers) < need && launch() {
+	// Ask as many as the level still needs; another only when one fails or
+	// is slow.
+	for inflight < need-len(answers) && launch() {
 	}
 	spec := time.NewTimer(c.cfg.SpeculativeDelay)
 	defer spec.Stop()
@@ -195,9 +200,11 @@ func (c *Coordinator) repairBlocking(ctx context.Context, key []byte, pl placeme
 	send := func() {
 		id := candidates[sent]
 		sent++
-		c.goBackground(func(context.Context) {
+		if !c.goBackground(func(context.Context) {
 			results <- readResult{id: id, err: c.applyTo(ctx, id, key, out.obj)}
-		})
+		}) {
+			results <- readResult{id: id, err: errClosed}
+		}
 	}
 	// Repair every stale replica that answered; replicas not asked are
 	// asked only when those are not enough.

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"sync/atomic"
 
@@ -22,6 +23,7 @@ type writeResult struct {
 func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
 	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
 	t := newTally(pl.replicas, level.Required(len(pl.replicas)))
+	key = bytes.Clone(key) // the replica writes outlive the call
 	obj, err := c.store.Update(key, fn)
 	if err != nil {
 		return c.failedReceipt(level, pl, true), err
@@ -41,7 +43,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 		t.send(id)
 		// The write goes on after the answer: its context is detached from
 		// the caller's, with a timeout of its own, and owned by c.
-		c.goBackground(func(bg context.Context) {
+		started := c.goBackground(func(bg context.Context) {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ReplicaTimeout)
 			defer cancel()
 			stop := context.AfterFunc(bg, cancel) // node shutdown cuts it short
@@ -52,6 +54,12 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			}
 			results <- writeResult{id: id, err: err}
 		})
+		if !started { // closed: the write is not sent, and leaves a hint
+			if c.addHint(id, key, obj) {
+				hints.Add(1)
+			}
+			results <- writeResult{id: id, err: errClosed}
+		}
 	}
 
 	actx, cancel := c.answerBy(ctx)

@@ -603,7 +603,9 @@ func (x *ReplicaError) GetMessage() string {
 // MerkleRootsRequest asks for Merkle roots.
 type MerkleRootsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The partitions, those the caller shares with the receiver.
+	// The partitions, those the caller shares with the receiver: distinct,
+	// each in [0, Q), so at most Q of them; otherwise the call fails with
+	// INVALID_ARGUMENT.
 	Partitions    []uint32 `protobuf:"varint,1,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -756,7 +758,10 @@ type MerkleNodesRequest struct {
 	// The tree level, counted from the root (level 0). Every node has the
 	// same tree shape, so levels and indexes mean the same on both sides.
 	Level uint32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
-	// Positions of the nodes within the level, counted from 0 left to right.
+	// Positions of the nodes within the level, counted from 0 left to right:
+	// distinct and within the level (level 1 has 16 nodes, level 2 the 256
+	// leaves). No index asks for no node. A partition, level or index out of
+	// range fails the call with INVALID_ARGUMENT.
 	Indexes       []uint32 `protobuf:"varint,3,rep,packed,name=indexes,proto3" json:"indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -864,7 +869,9 @@ type LeafEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The partition.
 	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Positions of the leaves within the leaf level, counted from 0.
+	// Positions of the leaves within the leaf level, counted from 0:
+	// distinct, in [0, 256). When the entries would exceed 64 MiB the call
+	// fails with RESOURCE_EXHAUSTED and the caller asks for fewer leaves.
 	Leaves        []uint32 `protobuf:"varint,2,rep,packed,name=leaves,proto3" json:"leaves,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1020,7 +1027,10 @@ func (x *KeyHash) GetObjectHash() []byte {
 // FetchObjectsRequest asks for objects by key.
 type FetchObjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The keys.
+	// The keys: at most 4096, distinct, each of 1 to 16384 bytes; otherwise
+	// the call fails with INVALID_ARGUMENT. When the objects would exceed
+	// 64 MiB the call fails with RESOURCE_EXHAUSTED and the caller asks for
+	// fewer keys.
 	Keys          [][]byte `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1066,8 +1076,8 @@ func (x *FetchObjectsRequest) GetKeys() [][]byte {
 // FetchObjectsResponse holds the requested objects.
 type FetchObjectsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One entry per requested key the receiver holds an object for; keys it
-	// holds nothing for are left out.
+	// One entry per requested key the receiver holds an object for, in
+	// request order; keys it holds nothing for are left out.
 	Objects       []*KeyObject `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

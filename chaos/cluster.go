@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/quorumkv/quorumkv/client"
+)
+
+// Ports every node listens on, each on its own address.
+const (
+	grpcPort    = 7001
+	gossipPort  = 7101
+	metricsPort = 9101
+)
+
+// ClusterConfig says how to run the nodes of a run.
+type ClusterConfig struct {
+	// Hosts are the namespaces the nodes run in; required.
+	Hosts *Hosts
+	// Nodes is the node count (at most the hosts'); zero means 3.
+	Nodes int
+	// KVNode is the kvnode binary; required.
+	KVNode string
+	// DataDir holds one data directory per node; required.
+	DataDir string
+	// LogDir receives one log per node (nX.log); required.
+	LogDir string
+	// Conflict is the cluster's policy, lww or siblings; empty means lww.
+	Conflict string
+	// AntiEntropyInterval is every node's --anti-entropy-interval; zero
+	// leaves kvnode's default.
+	AntiEntropyInterval time.Duration
+	// MaxClockOffset is every node's --max-clock-offset; zero means 500ms.
+	MaxClockOffset time.Duration
+	// Args are extra kvnode flags for every node (test knobs).
+	Args []string
+	// OpTimeout bounds each client request; zero means 1.5s.
+	OpTimeout time.Duration
+}
+
+// Cluster is a running set of kvnode processes, one per host namespace,
+// and one Go client per node (each bound to its node alone, so a request
+// is never silently retried on another node).
+type Cluster struct {
+	cfg     ClusterConfig
+	sp      *spawner
+	clients []*client.Client
+
+	mu     sync.Mutex
+	procs  []*proc
+	paused []bool
+	offset []time.Duration
+}
+
+// StartCluster starts every node (n1 creates the cluster, the others join
+// it) and waits until each sees all of them alive and normal.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
+	if cfg.Nodes <= 0 {
+		cfg.Nodes = 3
+	}
+	if cfg.Conflict == "" {
+		cfg.Conflict = "lww"
+	}
+	if cfg.MaxClockOffset <= 0 {
+		cfg.MaxClockOffset = 500 * time.Millisecond
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = 1500 * time.Millisecond
+	}
+	c := &Cluster{cfg: cfg, sp: newSpawner(), procs: make([]*proc, cfg.Nodes), paused: make([]bool, cfg.Nodes), offset: make([]time.Duration, cfg.Nodes)}
+	for i := range cfg.Nodes {
+		cl, err := client.New([]string{c.GRPCAddr(i)}, client.WithTimeout(cfg.OpTimeout))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.clients = append(c.clients, cl)
+		if err := os.MkdirAll(c.dataDir(i), 0o755); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	for i := range cfg.Nodes {
+		if err := c.Start(i); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if err := c.WaitReady(ctx, 60*time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ID is node i's id: n1, n2, ...
+func ID(i int) string { return fmt.Sprintf("n%d", i+1) }
+
+// Size is the node count.
+func (c *Cluster) Size() int { return c.cfg.Nodes }
+
+// GRPCAddr is node i's gRPC address.
+func (c *Cluster) GRPCAddr(i int) string { return fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), grpcPort) }
+
+func (c *Cluster) gossipAddr(i int) string {
+	return fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), gossipPort)
+}
+
+func (c *Cluster) dataDir(i int) string { return filepath.Join(c.cfg.DataDir, ID(i)) }
+
+// Client is the client bound to node i.
+func (c *Cluster) Client(i int) *client.Client { return c.clients[i] }
+
+// Hosts are the cluster's namespaces.
+func (c *Cluster) Hosts() *Hosts { return c.cfg.Hosts }
+
+// args are node i's kvnode flags, with its current clock offset.
+func (c *Cluster) args(i int, offset time.Duration) []string {
+	a := []string{
+		"--node-id", ID(i), "--data-dir", c.dataDir(i), "--cluster-name", "chaos",
+		"--grpc-addr", c.GRPCAddr(i), "--gossip-addr", c.gossipAddr(i),
+		"--metrics-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), metricsPort),
+		"--conflict", c.cfg.Conflict, "--max-clock-offset", c.cfg.MaxClockOffset.String(),
+	}
+	if i > 0 {
+		a = append(a, "--join", c.gossipAddr(0))
+	}
+	if c.cfg.AntiEntropyInterval > 0 {
+		a = append(a, "--anti-entropy-interval", c.cfg.AntiEntropyInterval.String())
+	}
+	if offset != 0 {
+		a = append(a, "--test-clock-offset", offset.String())
+	}
+	return append(a, c.cfg.Args...)
+}
+
+// Start starts node i (again, on the same data directory) with its
+// current clock offset. It does not wait for it to be ready.
+func (c *Cluster) Start(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.procs[i]; p != nil && !p.exited() {
+		return fmt.Errorf("%s is running", ID(i))
+	}
+	cmd := c.cfg.Hosts.Command(i, append([]string{c.cfg.KVNode}, c.args(i, c.offset[i])...)...)
+	p, err := startProc(c.sp, cmd, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
+	if err != nil {
+		return err
+	}
+	c.procs[i], c.paused[i] = p, false
+	return nil
+}
+
+// Kill kills node i with SIGKILL and waits for it.
+func (c *Cluster) Kill(i int) {
+	c.mu.Lock()
+	p := c.procs[i]
+	c.paused[i] = false
+	c.mu.Unlock()
+	if p != nil {
+		p.kill()
+	}
+}
+
+// Stop stops node i with SIGTERM (SIGKILL after 10s) and waits for it.
+func (c *Cluster) Stop(i int) {
+	c.mu.Lock()
+	p := c.procs[i]
+	c.paused[i] = false
+	c.mu.Unlock()
+	if p != nil {
+		p.stop(10 * time.Second)
+	}
+}
+
+// Restart stops node i gracefully and starts it with clock offset off.
+func (c *Cluster) Restart(i int, off time.Duration) error {
+	c.Stop(i)
+	c.mu.Lock()
+	c.offset[i] = off
+	c.mu.Unlock()
+	return c.Start(i)
+}
+
+// Pause stops node i with SIGSTOP; Resume continues it.
+func (c *Cluster) Pause(i int) error { return c.pauseResume(i, syscall.SIGSTOP, true) }
+
+// Resume continues node i with SIGCONT.
+func (c *Cluster) Resume(i int) error { return c.pauseResume(i, syscall.SIGCONT, false) }
+
+func (c *Cluster) pauseResume(i int, sig syscall.Signal, paused bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.procs[i]
+	if p == nil || p.exited() {
+		return fmt.Errorf("%s is not running", ID(i))
+	}
+	c.paused[i] = paused
+	return p.signal(sig)
+}
+
+// Offset is node i's current clock offset.
+func (c *Cluster) Offset(i int) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset[i]
+}
+
+// Recover brings every node back: resumed, running (started again if it
+// exited) and, with normal clocks, restarted without offset; and every
+// filter removed. It does not wait for readiness.
+func (c *Cluster) Recover() error {
+	var errs []error
+	errs = append(errs, c.cfg.Hosts.HealAll())
+	for i := range c.cfg.Nodes {
+		c.mu.Lock()
+		p, paused, off := c.procs[i], c.paused[i], c.offset[i]
+		c.mu.Unlock()
+		switch {
+		case off != 0:
+			errs = append(errs, c.Restart(i, 0))
+		case p == nil || p.exited():
+			errs = append(errs, c.Start(i))
+		case paused:
+			errs = append(errs, c.Resume(i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WaitReady waits until every node answers and sees every node alive and
+// normal, or fails after timeout naming what it saw last.
+func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	last := errors.New("not polled yet")
+	for {
+		if last = c.ready(ctx); last == nil {
+			return nil
+		}
+		for i := range c.cfg.Nodes {
+			c.mu.Lock()
+			p := c.procs[i]
+			c.mu.Unlock()
+			if p != nil && p.exited() {
+				return fmt.Errorf("%s exited: %v (see %s)", ID(i), p.waitErr, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster not ready within %v: %w", timeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Cluster) ready(ctx context.Context) error {
+	for i := range c.cfg.Nodes {
+		ms, err := c.clients[i].Members(ctx, client.WithTimeout(time.Second))
+		if err != nil {
+			return fmt.Errorf("%s: members: %w", ID(i), err)
+		}
+		alive := 0
+		for _, m := range ms {
+			if m.State == client.Alive && m.RingState == client.Normal {
+				alive++
+			}
+		}
+		if alive != c.cfg.Nodes {
+			return fmt.Errorf("%s sees %d of %d members alive and normal", ID(i), alive, c.cfg.Nodes)
+		}
+	}
+	return nil
+}
+
+// Close kills every node, closes the clients and ends the spawner.
+func (c *Cluster) Close() {
+	for i := range c.cfg.Nodes {
+		c.Kill(i)
+	}
+	for _, cl := range c.clients {
+		_ = cl.Close() // nothing in flight any more
+	}
+	c.sp.close()
+}

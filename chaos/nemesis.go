@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// Fault is one planned fault of a schedule: injected at Start, healed at
+// Heal (both since the run started).
+type Fault struct {
+	Start time.Duration `json:"start"`
+	Heal  time.Duration `json:"heal"`
+	// Node is the target (0-based), for the nemeses that pick one.
+	Node int `json:"node"`
+	// Offset is the clock offset of the skew nemeses.
+	Offset time.Duration `json:"offset,omitempty"`
+}
+
+// Nemesis injects one kind of fault.
+type Nemesis struct {
+	Name string
+	// Doc says what the nemesis does, for -help.
+	Doc string
+	// Skewed: node clocks disagree during its faults.
+	Skewed bool
+	// length draws a fault's duration.
+	length func(rng *rand.Rand) time.Duration
+	// pick fills the fault's target and offset.
+	pick func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration)
+	// start injects f; heal undoes it. Each returns what it did, in words.
+	start, heal func(c *Cluster, f Fault) (string, error)
+}
+
+// between draws a duration in [lo, hi].
+func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
+}
+
+func pickNode(rng *rand.Rand, f *Fault, nodes int, _ time.Duration) { f.Node = rng.IntN(nodes) }
+
+func fixed(*rand.Rand, *Fault, int, time.Duration) {}
+
+func lengthIn(lo, hi time.Duration) func(*rand.Rand) time.Duration {
+	return func(rng *rand.Rand) time.Duration { return between(rng, lo, hi) }
+}
+
+// Nemeses lists every nemesis, in the order the suite runs them.
+var Nemeses = []*Nemesis{
+	{
+		Name: "isolate", Doc: "cut one node (chosen per fault) from the others, both ways",
+		length: lengthIn(3*time.Second, 6*time.Second), pick: pickNode,
+		start: func(c *Cluster, f Fault) (string, error) {
+			return fmt.Sprintf("isolate %s", ID(f.Node)), isolate(c, f.Node)
+		},
+		heal: healNet,
+	},
+	{
+		Name: "bridge", Doc: "n1-n2 and n2-n3 connected, n1-n3 cut",
+		length: lengthIn(3*time.Second, 6*time.Second), pick: fixed,
+		start: func(c *Cluster, _ Fault) (string, error) {
+			return "cut n1-n3 (n2 bridges)", cut(c, 0, 2)
+		},
+		heal: healNet,
+	},
+	{
+		Name: "one-way", Doc: "n1 can send to n2 and n3 but not receive from them",
+		length: lengthIn(3*time.Second, 6*time.Second), pick: fixed,
+		start: func(c *Cluster, _ Fault) (string, error) {
+			var rules []string
+			for j := 1; j < c.Size(); j++ {
+				rules = append(rules, dropFrom(c.Hosts().IP(j))...)
+			}
+			return "n1 receives nothing from the others", c.Hosts().SetFilter(0, rules)
+		},
+		heal: healNet,
+	},
+	{
+		Name: "kill", Doc: "kill -9 one node, restart it at heal",
+		length: lengthIn(2*time.Second, 5*time.Second), pick: pickNode,
+		start: func(c *Cluster, f Fault) (string, error) {
+			c.Kill(f.Node)
+			return "kill -9 " + ID(f.Node), nil
+		},
+		heal: func(c *Cluster, f Fault) (string, error) {
+			return "restart " + ID(f.Node), c.Start(f.Node)
+		},
+	},
+	{
+		Name: "pause", Doc: "SIGSTOP one node, SIGCONT at heal",
+		length: lengthIn(2*time.Second, 5*time.Second), pick: pickNode,
+		start: func(c *Cluster, f Fault) (string, error) {
+			return "pause " + ID(f.Node), c.Pause(f.Node)
+		},
+		heal: func(c *Cluster, f Fault) (string, error) {
+			return "resume " + ID(f.Node), c.Resume(f.Node)
+		},
+	},
+	{
+		Name: "skew", Doc: "restart one node with its wall clock offset within --max-clock-offset (80%), back at heal",
+		Skewed: true,
+		length: lengthIn(4*time.Second, 8*time.Second),
+		pick: func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration) {
+			f.Node = rng.IntN(nodes)
+			f.Offset = between(rng, maxOffset/5, maxOffset*4/5)
+			if rng.IntN(2) == 0 {
+				f.Offset = -f.Offset
+			}
+		},
+		start: restartSkewed, heal: restartUnskewed,
+	},
+	{
+		Name: "skew-beyond", Doc: "restart one node with its wall clock ahead by up to 2s beyond --max-clock-offset, for up to 10s",
+		Skewed: true,
+		length: lengthIn(4*time.Second, 10*time.Second),
+		pick: func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration) {
+			f.Node = rng.IntN(nodes)
+			f.Offset = maxOffset + between(rng, 200*time.Millisecond, 2*time.Second)
+		},
+		start: restartSkewed, heal: restartUnskewed,
+	},
+}
+
+// NemesisNamed returns the nemesis called name, nil if none is.
+func NemesisNamed(name string) *Nemesis {
+	for _, n := range Nemeses {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NemesisNames lists the nemeses' names.
+func NemesisNames() []string {
+	var out []string
+	for _, n := range Nemeses {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// Schedule draws the faults of a run of length d from seed: quiet gaps of
+// 1 to 2.5s between faults, every fault healed by d. The same seed, nemesis
+// and length give the same schedule.
+func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset time.Duration) []Fault {
+	h := uint64(0)
+	for _, c := range n.Name {
+		h = h*131 + uint64(c)
+	}
+	rng := rand.New(rand.NewPCG(seed, h))
+	var out []Fault
+	at := time.Duration(0)
+	for {
+		at += between(rng, time.Second, 2500*time.Millisecond)
+		f := Fault{Start: at}
+		l := n.length(rng)
+		n.pick(rng, &f, nodes, maxOffset)
+		f.Heal = at + l
+		if f.Heal > d {
+			return out
+		}
+		out = append(out, f)
+		at = f.Heal
+	}
+}
+
+// MaxOffset is the largest clock offset of schedule (zero when none).
+func MaxOffset(schedule []Fault) time.Duration {
+	var m time.Duration
+	for _, f := range schedule {
+		m = max(m, f.Offset)
+	}
+	return m
+}
+
+// runSchedule injects and heals the faults of schedule on c at their times,
+// recording each action in h, until the schedule ends or ctx is done; a
+// fault in force then is healed. It returns the windows of the faults, as
+// they happened.
+func runSchedule(ctx context.Context, n *Nemesis, c *Cluster, schedule []Fault, h *History) []Window {
+	var windows []Window
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	sleepUntil := func(at time.Duration) bool {
+		d := time.Until(h.Time(int64(at)))
+		if d <= 0 {
+			return ctx.Err() == nil
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	act := func(kind string, f Fault, do func(*Cluster, Fault) (string, error)) {
+		what, err := do(c, f)
+		if err != nil {
+			h.Event("error", fmt.Sprintf("%s: %v", what, err))
+			return
+		}
+		h.Event(kind, what)
+	}
+	for _, f := range schedule {
+		if !sleepUntil(f.Start) {
+			break
+		}
+		act("start", f, n.start)
+		// The fault is in force once its action is done (a restarted node
+		// runs skewed only from then on).
+		w := Window{Node: f.Node, Offset: f.Offset, Start: h.Since()}
+		sleepUntil(f.Heal) // healed even when ctx ends first
+		w.End = h.Since()
+		act("heal", f, n.heal)
+		windows = append(windows, w)
+	}
+	return windows
+}
+
+// Window is a fault as it happened: between Start and End (nanoseconds
+// since the run started) it was in force.
+type Window struct {
+	Node   int           `json:"node"`
+	Offset time.Duration `json:"offset,omitempty"`
+	Start  int64         `json:"start_ns"`
+	End    int64         `json:"end_ns"`
+}
+
+// isolate cuts node i from every other node, both ways (packets dropped).
+func isolate(c *Cluster, i int) error {
+	var rules []string
+	for j := range c.Size() {
+		if j != i {
+			rules = append(rules, dropFrom(c.Hosts().IP(j))...)
+			if err := c.Hosts().SetFilter(j, dropFrom(c.Hosts().IP(i))); err != nil {
+				return err
+			}
+		}
+	}
+	return c.Hosts().SetFilter(i, rules)
+}
+
+// cut cuts nodes a and b apart, both ways (packets dropped).
+func cut(c *Cluster, a, b int) error {
+	if err := c.Hosts().SetFilter(a, dropFrom(c.Hosts().IP(b))); err != nil {
+		return err
+	}
+	return c.Hosts().SetFilter(b, dropFrom(c.Hosts().IP(a)))
+}
+
+func healNet(c *Cluster, _ Fault) (string, error) { return "heal the network", c.Hosts().HealAll() }
+
+func restartSkewed(c *Cluster, f Fault) (string, error) {
+	return fmt.Sprintf("restart %s with its clock offset by %v", ID(f.Node), f.Offset), c.Restart(f.Node, f.Offset)
+}
+
+func restartUnskewed(c *Cluster, f Fault) (string, error) {
+	return fmt.Sprintf("restart %s with its clock right", ID(f.Node)), c.Restart(f.Node, 0)
+}
+
+// describeSchedule renders a schedule on one line per fault.
+func describeSchedule(n *Nemesis, s []Fault) string {
+	var b strings.Builder
+	for _, f := range s {
+		fmt.Fprintf(&b, "%s %6.2fs-%6.2fs node %s", n.Name, f.Start.Seconds(), f.Heal.Seconds(), ID(f.Node))
+		if f.Offset != 0 {
+			fmt.Fprintf(&b, " offset %v", f.Offset)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+

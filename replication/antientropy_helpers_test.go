@@ -1,0 +1,311 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/keyspace"
+	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/storage"
+)
+
+// aeServer is the Replica service of a test node: the replica stream, for
+// pushes, and the anti-entropy RPCs, composed as node's replicaServer is.
+type aeServer struct {
+	pb.UnimplementedReplicaServer
+	svc    *ReplicaService
+	merkle *MerkleService
+}
+
+func (s *aeServer) Exchange(st pb.Replica_ExchangeServer) error { return s.svc.Exchange(st) }
+func (s *aeServer) MerkleRoots(ctx context.Context, r *pb.MerkleRootsRequest) (*pb.MerkleRootsResponse, error) {
+	return s.merkle.MerkleRoots(ctx, r)
+}
+func (s *aeServer) MerkleNodes(ctx context.Context, r *pb.MerkleNodesRequest) (*pb.MerkleNodesResponse, error) {
+	return s.merkle.MerkleNodes(ctx, r)
+}
+func (s *aeServer) LeafEntries(ctx context.Context, r *pb.LeafEntriesRequest) (*pb.LeafEntriesResponse, error) {
+	return s.merkle.LeafEntries(ctx, r)
+}
+func (s *aeServer) FetchObjects(ctx context.Context, r *pb.FetchObjectsRequest) (*pb.FetchObjectsResponse, error) {
+	return s.merkle.FetchObjects(ctx, r)
+}
+
+// aeStaticRing is a RingView of a fixed ring.
+type aeStaticRing struct{ r *ring.Ring }
+
+func (s aeStaticRing) Load() *ring.Ring { return s.r }
+
+// aeNode is one in-process node: its store served over loopback gRPC and
+// its AntiEntropy.
+type aeNode struct {
+	id    string
+	dir   string
+	store *storage.Engine
+	clock *conflict.Clock
+	addr  string
+	srv   *grpc.Server
+	ae    *AntiEntropy
+	stop  func() // stops the server
+}
+
+// aeCluster is a set of aeNodes on one ring with every member normal.
+type aeCluster struct {
+	tb    testing.TB
+	nodes map[string]*aeNode
+	ring  *ring.Ring
+}
+
+// aeOptions shape a test cluster.
+type aeOptions struct {
+	n           int                                     // replication factor; 0: number of nodes
+	config      func(*AntiEntropyConfig)                // adjusts each node's config
+	stores      map[string]*storage.Engine              // prebuilt stores by node id
+	client      func(pb.ReplicaClient) pb.ReplicaClient // wraps dialed clients
+	maxResponse int                                     // lowers the MerkleService response bound
+}
+
+func openAEEngine(tb testing.TB, dir string) *storage.Engine {
+	tb.Helper()
+	cfg := storage.DefaultConfig()
+	cfg.Dir = dir
+	cfg.Policy = conflict.LWW
+	e, err := storage.Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.Close() })
+	return e
+}
+
+func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
+	tb.Helper()
+	members := make([]ring.Member, len(ids))
+	for i, id := range ids {
+		members[i] = ring.Member{ID: id, VNodes: 64, State: ring.Normal}
+	}
+	n := o.n
+	if n == 0 {
+		n = len(ids)
+	}
+	r, err := ring.New(members, n, keyspace.Q)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &aeCluster{tb: tb, nodes: map[string]*aeNode{}, ring: r}
+	for _, id := range ids {
+		nd := &aeNode{id: id, clock: conflict.NewClock(nil, 0)}
+		if s, ok := o.stores[id]; ok {
+			nd.store = s
+		} else {
+			nd.dir = tb.TempDir()
+			nd.store = openAEEngine(tb, nd.dir)
+		}
+		c.serve(nd, o.maxResponse)
+		c.nodes[id] = nd
+	}
+	resolve := ResolverFunc(func(id string) (string, bool) {
+		nd, ok := c.nodes[id]
+		if !ok {
+			return "", false
+		}
+		return nd.addr, true
+	})
+	for _, id := range ids {
+		nd := c.nodes[id]
+		tr := NewGRPCTransport(GRPCTransportConfig{}, resolve)
+		tb.Cleanup(func() { tr.Close() })
+		dial := aeDialer(tb, resolve, o.client)
+		cfg := DefaultAntiEntropyConfig()
+		cfg.NodeID = id
+		if o.config != nil {
+			o.config(&cfg)
+		}
+		ae, err := NewAntiEntropy(cfg, nd.store, aeStaticRing{r}, dial, nd.clock.Update, tr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { ae.Close() })
+		nd.ae = ae
+	}
+	return c
+}
+
+// serve starts nd's Replica service on a loopback port.
+func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	nd.addr = lis.Addr().String()
+	svc := NewReplicaServer(NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	nd.srv = grpc.NewServer(ServerOptions()...)
+	merkle := NewMerkleService(nd.store)
+	if maxResponse > 0 {
+		merkle.maxResp = maxResponse
+	}
+	pb.RegisterReplicaServer(nd.srv, &aeServer{svc: svc, merkle: merkle})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = nd.srv.Serve(lis)
+	}()
+	var once sync.Once
+	nd.stop = func() {
+		once.Do(func() {
+			svc.Close()
+			nd.srv.Stop()
+			<-served
+		})
+	}
+	c.tb.Cleanup(nd.stop)
+}
+
+// aeDialer returns a PeerDialer with one lazily connected client
+// connection per peer, closed when the test ends.
+func aeDialer(tb testing.TB, resolve Resolver, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
+	var mu sync.Mutex
+	conns := map[string]*grpc.ClientConn{}
+	tb.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return func(peer string) (pb.ReplicaClient, error) {
+		addr, ok := resolve.Resolve(peer)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrPeerUnknown, peer)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		conn, ok := conns[addr]
+		if !ok {
+			var err error
+			conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+			if err != nil {
+				return nil, err
+			}
+			conns[addr] = conn
+		}
+		cl := pb.NewReplicaClient(conn)
+		if wrap != nil {
+			cl = wrap(cl)
+		}
+		return cl, nil
+	}
+}
+
+// aeObject returns a register object holding value, stamped with dot
+// (actor, counter) at wall time wall.
+func aeObject(actor, counter uint64, wall int64, value string) *conflict.Object {
+	o := &conflict.Object{}
+	o.Put(conflict.LWW, conflict.Dot{Actor: conflict.ActorID(actor), Counter: counter}, conflict.Timestamp{Wall: wall}, []byte(value), conflict.Context{})
+	return o
+}
+
+// aeWrite merges objs[i] under keys[i] into each store, 128 merges in
+// flight so they share group commits.
+func aeWrite(tb testing.TB, keys [][]byte, objs []*conflict.Object, stores ...*storage.Engine) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 128)
+	for _, s := range stores {
+		for i := range keys {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if _, err := s.Merge(keys[i], objs[i]); err != nil {
+					tb.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// aeKeys returns n keys and a register object for each, of valueSize
+// bytes, stamped by actor 1.
+func aeKeys(n, valueSize int) ([][]byte, []*conflict.Object) {
+	keys := make([][]byte, n)
+	objs := make([]*conflict.Object, n)
+	pad := make([]byte, valueSize)
+	for i := range n {
+		keys[i] = fmt.Appendf(nil, "key-%07d", i)
+		objs[i] = aeObject(1, uint64(i+1), int64(1000+i), string(pad))
+	}
+	return keys, objs
+}
+
+// aeTwinStores returns two stores holding the same n keys: one is written,
+// then its data file copied, which is much faster than writing both.
+func aeTwinStores(tb testing.TB, n, valueSize int) (a, b *storage.Engine, keys [][]byte) {
+	tb.Helper()
+	dirA, dirB := tb.TempDir(), tb.TempDir()
+	src := openAEEngine(tb, dirA)
+	keys, objs := aeKeys(n, valueSize)
+	aeWrite(tb, keys, objs, src)
+	if err := src.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	aeCopyFile(tb, storage.DataFile(dirA), filepath.Join(dirB, filepath.Base(storage.DataFile(dirA))))
+	return openAEEngine(tb, dirA), openAEEngine(tb, dirB), keys
+}
+
+func aeCopyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		tb.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// aeFakeClock is the clock of a throttled round: time moves only when the
+// throttle sleeps, to the end of the sleep, so a test reads how long the
+// limits made the round take without waiting for it.
+type aeFakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *aeFakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *aeFakeClock) sleepUntil(ctx context.Context, t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.t) {
+		c.t = t
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,93 @@
+package replication
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// aeThrottle bounds the keys and bytes per second of every anti-entropy
+// round of a node together: token buckets refilled at the configured rates,
+// holding a tenth of a second's worth. A caller asks before it transfers
+// (or, for responses whose size it learns afterwards, right after), so a
+// round that exceeded the budget waits before its next transfer.
+type aeThrottle struct {
+	keys, bytes *rate.Limiter // nil: no bound
+	now         func() time.Time
+	// sleepUntil waits until the clock reaches t or ctx is done; tests
+	// replace it with a fake clock's.
+	sleepUntil func(ctx context.Context, t time.Time) error
+}
+
+func newAEThrottle(keysPerSec, bytesPerSec int, now func() time.Time) *aeThrottle {
+	t := &aeThrottle{keys: newAEBucket(keysPerSec), bytes: newAEBucket(bytesPerSec), now: now}
+	t.sleepUntil = func(ctx context.Context, at time.Time) error {
+		d := at.Sub(t.now())
+		if d <= 0 {
+			return nil
+		}
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		}
+	}
+	return t
+}
+
+// newAEBucket returns a limiter of perSec tokens a second, nil when perSec
+// is negative (no bound).
+func newAEBucket(perSec int) *rate.Limiter {
+	if perSec < 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSec), max(1, perSec/10))
+}
+
+// keyBatch is the most keys one request should carry so that it does not
+// take more than a bucket's worth at once.
+func (t *aeThrottle) keyBatch(limit int) int {
+	if t.keys == nil {
+		return limit
+	}
+	return max(1, min(limit, t.keys.Burst()))
+}
+
+// wait takes keys and bytes from the buckets, waiting until they are
+// available or ctx is done (then it gives them back).
+func (t *aeThrottle) wait(ctx context.Context, keys, bytes int) error {
+	now := t.now()
+	until := now
+	var taken []*rate.Reservation
+	take := func(l *rate.Limiter, n int) {
+		if l == nil {
+			return
+		}
+		for n > 0 { // a request above the burst is taken in bursts
+			c := min(n, l.Burst())
+			r := l.ReserveN(now, c)
+			taken = append(taken, r)
+			if at := now.Add(r.DelayFrom(now)); at.After(until) {
+				until = at
+			}
+			n -= c
+		}
+	}
+	take(t.keys, keys)
+	take(t.bytes, bytes)
+	if !until.After(now) {
+		return nil
+	}
+	if err := t.sleepUntil(ctx, until); err != nil {
+		at := t.now()
+		for _, r := range taken {
+			r.CancelAt(at)
+		}
+		return err
+	}
+	return nil
+}
