@@ -1,6 +1,7 @@
 package conflict
 
 import (
+	"errors"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -28,18 +29,38 @@ type LeaseStore interface {
 // DefaultLeaseSize is how many counters one lease reserves.
 const DefaultLeaseSize = 4096
 
+// ErrLeaseExhausted is returned by Next, with a background refill running,
+// when every reserved counter is used and the next lease is not persisted
+// yet; the write that asked may be retried.
+var ErrLeaseExhausted = errors.New("dot lease exhausted: the next lease is being persisted, retry")
+
 // DotIssuer mints dots for one node: counters per actor, node-wide,
 // reserved in leases persisted before use, so a dot is never issued twice,
 // even across crashes. It is safe for concurrent use.
+//
+// Next never blocks on storage once StartRefill has been called: the next
+// lease is persisted in the background while half of the current one is
+// left. That matters because a coordinator mints dots inside its storage
+// transaction (so a key's dots apply in counter order), where waiting for
+// another storage write would wait for itself.
 type DotIssuer struct {
 	store     LeaseStore
 	leaseSize uint64
 	rand      io.Reader
 
+	// saveMu orders lease writes, so an older lease never overwrites a newer
+	// one (a refill racing a renewal).
+	saveMu sync.Mutex
+
 	mu       sync.Mutex
 	actor    ActorID
 	next     uint64 // the counter Next hands out
 	reserved uint64 // the highest counter persisted as reserved
+	async    bool   // a refill goroutine persists leases
+
+	refill chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // OpenDotIssuer loads the lease from store, or creates a new random actor
@@ -53,7 +74,7 @@ func OpenDotIssuer(store LeaseStore, leaseSize uint64, random io.Reader) (*DotIs
 	if random == nil {
 		random = rand.Reader
 	}
-	d := &DotIssuer{store: store, leaseSize: leaseSize, rand: random}
+	d := &DotIssuer{store: store, leaseSize: leaseSize, rand: random, refill: make(chan struct{}, 1), stop: make(chan struct{})}
 	l, ok, err := store.LoadLease()
 	if err != nil {
 		return nil, fmt.Errorf("load dot lease: %w", err)
@@ -93,10 +114,21 @@ func (d *DotIssuer) RenewActor() error {
 	if err != nil {
 		return err
 	}
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.actor, d.next, d.reserved = a, 1, 0
-	return d.reserve()
+	l := Lease{Actor: a, Reserved: d.leaseSize}
+	d.mu.Unlock()
+	if err := d.store.SaveLease(l); err != nil {
+		return fmt.Errorf("save dot lease: %w", err)
+	}
+	d.mu.Lock()
+	if d.actor == a {
+		d.reserved = max(d.reserved, l.Reserved)
+	}
+	d.mu.Unlock()
+	return nil
 }
 
 // reserve persists a lease covering next .. next+leaseSize-1. d.mu is held
@@ -110,17 +142,93 @@ func (d *DotIssuer) reserve() error {
 	return nil
 }
 
-// Next returns a dot never issued before by this actor.
+// StartRefill starts the goroutine that persists leases ahead of use; from
+// then on Next never blocks on storage. Close stops it. Idempotent.
+func (d *DotIssuer) StartRefill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.async {
+		return
+	}
+	d.async = true
+	d.wg.Add(1)
+	go d.refillLoop()
+	d.signalLocked()
+}
+
+// Close stops the refill goroutine and waits for it. Idempotent.
+func (d *DotIssuer) Close() {
+	d.mu.Lock()
+	started := d.async
+	d.async = false
+	d.mu.Unlock()
+	if started {
+		close(d.stop)
+		d.wg.Wait()
+	}
+}
+
+func (d *DotIssuer) signalLocked() {
+	select {
+	case d.refill <- struct{}{}:
+	default:
+	}
+}
+
+func (d *DotIssuer) refillLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.refill:
+		}
+		d.persistAhead()
+	}
+}
+
+// persistAhead persists a lease a full lease beyond what is used, when less
+// than half of the current one is left.
+func (d *DotIssuer) persistAhead() {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	d.mu.Lock()
+	if d.reserved >= d.next && d.reserved-d.next >= d.leaseSize/2 {
+		d.mu.Unlock()
+		return
+	}
+	l := Lease{Actor: d.actor, Reserved: max(d.reserved, d.next-1) + d.leaseSize}
+	d.mu.Unlock()
+	if err := d.store.SaveLease(l); err != nil {
+		return // the next Next signals again
+	}
+	d.mu.Lock()
+	if d.actor == l.Actor && l.Reserved > d.reserved {
+		d.reserved = l.Reserved
+	}
+	d.mu.Unlock()
+}
+
+// Next returns a dot never issued before by this actor. With the refill
+// running it never blocks on storage and returns ErrLeaseExhausted when the
+// lease ran out before the next one was persisted.
 func (d *DotIssuer) Next() (Dot, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.next > d.reserved {
+		if d.async {
+			d.signalLocked()
+			return Dot{}, ErrLeaseExhausted
+		}
 		if err := d.reserve(); err != nil {
 			return Dot{}, err
 		}
 	}
 	dot := Dot{Actor: d.actor, Counter: d.next}
 	d.next++
+	if d.async && (d.next > d.reserved || d.reserved-d.next < d.leaseSize/2) {
+		d.signalLocked()
+	}
 	return dot, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
@@ -82,7 +83,7 @@ func toStatus(err error, r *pb.Receipt) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, replication.ErrWrongType), errors.Is(err, replication.ErrTooManySiblings):
 		code = codes.FailedPrecondition
-	case errors.As(err, &qe), errors.Is(err, replication.ErrNotJoined):
+	case errors.As(err, &qe), errors.Is(err, replication.ErrNotJoined), errors.Is(err, conflict.ErrLeaseExhausted):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded

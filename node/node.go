@@ -99,6 +99,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("test knob: wall clock offset", "offset", off)
 	}
 	n.clock = conflict.NewClock(wall, cfg.MaxClockOffset)
+	// Dots are minted inside storage transactions: leases must be persisted
+	// ahead, never by Next itself.
+	n.dots.StartRefill()
+	defer n.dots.Close()
 
 	// Until a node started with --join adopts its cluster's settings, it
 	// serves ONE with the policy of its flags and tokens of its own.

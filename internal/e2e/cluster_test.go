@@ -18,7 +18,7 @@ import (
 // launched is a cluster started by scripts/cluster.sh, the launcher of
 // make cluster, on free ports in a temporary directory.
 type launched struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	base int
 	n    int
@@ -38,7 +38,7 @@ func portsFree(base, n int) bool {
 	return true
 }
 
-func launch(t *testing.T, n int) *launched {
+func launch(t testing.TB, n int) *launched {
 	t.Helper()
 	c := &launched{t: t, dir: t.TempDir(), n: n}
 	for {
@@ -123,7 +123,7 @@ func (c *launched) members(i int) map[string]member {
 }
 
 // eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < d {

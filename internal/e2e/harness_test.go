@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 
 // freeAddr returns a loopback address with a port free at the time of the
 // call.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -200,7 +200,7 @@ func (r result) String() string {
 }
 
 // kvctl runs kvctl against endpoint with args; stdin may be nil.
-func kvctl(t *testing.T, endpoint string, stdin []byte, args ...string) result {
+func kvctl(t testing.TB, endpoint string, stdin []byte, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
