@@ -1,9 +1,9 @@
 package conflict
 
 import (
-	"errors"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
