@@ -37,6 +37,10 @@ func wireMessages() []proto.Message {
 		Vnodes: 64, State: quorumkvv1.RingState_RING_STATE_NORMAL, Version: 7,
 	}}}
 	return []proto.Message{
+		&quorumkvv1.RingTableRequest{},
+		&quorumkvv1.RingTableResponse{Partitions: 2,
+			PartitionsReplicas: []*quorumkvv1.PartitionReplicas{{Replicas: []string{"n1", "n2"}}, {Replicas: []string{"n2", "n3"}}},
+			Nodes:              []*quorumkvv1.NodeAddress{{Id: "n1", GrpcAddr: "127.0.0.1:7001"}}},
 		// Node to node.
 		fullReplicaBatch(),
 		&quorumkvv1.ReplicaReplyBatch{Replies: []*quorumkvv1.ReplicaReply{
