@@ -22,6 +22,7 @@ type launched struct {
 	dir  string
 	base int
 	n    int
+	args string // extra kvnode flags (KVNODE_ARGS)
 }
 
 // portsFree reports whether every port the launcher would use is free.
@@ -38,9 +39,9 @@ func portsFree(base, n int) bool {
 	return true
 }
 
-func launch(t testing.TB, n int) *launched {
+func launch(t testing.TB, n int, args ...string) *launched {
 	t.Helper()
-	c := &launched{t: t, dir: t.TempDir(), n: n}
+	c := &launched{t: t, dir: t.TempDir(), n: n, args: strings.Join(args, " ")}
 	for {
 		c.base = 20000 + 10*rand.IntN(2000)
 		if portsFree(c.base, n) {
@@ -56,7 +57,7 @@ func (c *launched) script(cmd string) string {
 	c.t.Helper()
 	sh := exec.Command("../../scripts/cluster.sh", cmd)
 	sh.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir, "PORT_BASE="+strconv.Itoa(c.base), "NODES="+strconv.Itoa(c.n),
-		"BIN="+filepath.Dir(bins.kvnode))
+		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args)
 	out, err := sh.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)
