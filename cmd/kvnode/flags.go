@@ -47,9 +47,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		cfg.Conflict = p
 		return nil
 	})
-	fs.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", cfg.AntiEntropyInterval, "anti-entropy round interval"+notYet+"anti-entropy)")
+	fs.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", cfg.AntiEntropyInterval, "how often anti-entropy compares and repairs this node's partitions with every peer")
 	fs.DurationVar(&cfg.MaxHintWindow, "max-hint-window", cfg.MaxHintWindow, "no hints for a node down longer than this; its old hints are dropped")
-	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this, once confirmed; must exceed --max-hint-window"+notYet+"purge)")
+	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this once every replica holds them; must exceed --max-hint-window")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
 	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
 	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
