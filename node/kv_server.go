@@ -135,118 +135,87 @@ func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.
 	return nil, ctx, toStatus(fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNotJoined, replicas), receiptToProto(r))
 }
 
+// serveKey serves a request for key: it forwards it to a replica of the key
+// when this node is not one, and otherwise coordinates it here at the
+// requested level, translating the domain error with its receipt.
+func serveKey[Resp any](s *kvServer, ctx context.Context, key []byte, c pb.Consistency,
+	forward func(pb.KVClient, context.Context) (Resp, error),
+	local func(replication.Level) (Resp, replication.Receipt, error)) (Resp, error) {
+	var zero Resp
+	client, fctx, err := s.route(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	if client != nil {
+		return forward(client, fctx)
+	}
+	level, err := levelFromProto(c)
+	if err != nil {
+		return zero, err
+	}
+	resp, rec, err := local(level)
+	if err != nil {
+		return zero, toStatus(err, receiptToProto(rec))
+	}
+	return resp, nil
+}
+
 func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.Get(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.n.coord.Get(ctx, req.Key, level)
-	r := receiptToProto(res.Receipt)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.GetResponse{Found: res.Found, Values: res.Values, Context: res.Token, Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.GetResponse, error) { return c.Get(fctx, req) },
+		func(l replication.Level) (*pb.GetResponse, replication.Receipt, error) {
+			res, err := s.n.coord.Get(ctx, req.Key, l)
+			return &pb.GetResponse{Found: res.Found, Values: res.Values, Context: res.Token, Receipt: receiptToProto(res.Receipt)}, res.Receipt, err
+		})
 }
 
 func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.Put(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.n.coord.Put(ctx, req.Key, req.Value, req.Context, level)
-	r := receiptToProto(rec)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.PutResponse{Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.PutResponse, error) { return c.Put(fctx, req) },
+		func(l replication.Level) (*pb.PutResponse, replication.Receipt, error) {
+			r, err := s.n.coord.Put(ctx, req.Key, req.Value, req.Context, l)
+			return &pb.PutResponse{Receipt: receiptToProto(r)}, r, err
+		})
 }
 
 func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.Delete(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.n.coord.Delete(ctx, req.Key, level)
-	r := receiptToProto(rec)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.DeleteResponse{Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.DeleteResponse, error) { return c.Delete(fctx, req) },
+		func(l replication.Level) (*pb.DeleteResponse, replication.Receipt, error) {
+			r, err := s.n.coord.Delete(ctx, req.Key, l)
+			return &pb.DeleteResponse{Receipt: receiptToProto(r)}, r, err
+		})
 }
 
 func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAddResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.SetAdd(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.n.coord.SetAdd(ctx, req.Key, req.Members, level)
-	r := receiptToProto(rec)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.SetAddResponse{Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.SetAddResponse, error) { return c.SetAdd(fctx, req) },
+		func(l replication.Level) (*pb.SetAddResponse, replication.Receipt, error) {
+			r, err := s.n.coord.SetAdd(ctx, req.Key, req.Members, l)
+			return &pb.SetAddResponse{Receipt: receiptToProto(r)}, r, err
+		})
 }
 
 func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb.SetRemoveResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.SetRemove(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.n.coord.SetRemove(ctx, req.Key, req.Members, level)
-	r := receiptToProto(rec)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.SetRemoveResponse{Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.SetRemoveResponse, error) {
+			return c.SetRemove(fctx, req)
+		},
+		func(l replication.Level) (*pb.SetRemoveResponse, replication.Receipt, error) {
+			r, err := s.n.coord.SetRemove(ctx, req.Key, req.Members, l)
+			return &pb.SetRemoveResponse{Receipt: receiptToProto(r)}, r, err
+		})
 }
 
 func (s *kvServer) SetMembers(ctx context.Context, req *pb.SetMembersRequest) (*pb.SetMembersResponse, error) {
-	if c, fctx, err := s.route(ctx, req.Key); err != nil || c != nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.SetMembers(fctx, req)
-	}
-	level, err := levelFromProto(req.Consistency)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.n.coord.SetMembers(ctx, req.Key, level)
-	r := receiptToProto(res.Receipt)
-	if err != nil {
-		return nil, toStatus(err, r)
-	}
-	return &pb.SetMembersResponse{Found: res.Found, Members: res.Members, Receipt: r}, nil
+	return serveKey(s, ctx, req.Key, req.Consistency,
+		func(c pb.KVClient, fctx context.Context) (*pb.SetMembersResponse, error) {
+			return c.SetMembers(fctx, req)
+		},
+		func(l replication.Level) (*pb.SetMembersResponse, replication.Receipt, error) {
+			res, err := s.n.coord.SetMembers(ctx, req.Key, l)
+			return &pb.SetMembersResponse{Found: res.Found, Members: res.Members, Receipt: receiptToProto(res.Receipt)}, res.Receipt, err
+		})
 }
 
 var livenessToProto = map[string]pb.Liveness{
