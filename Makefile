@@ -35,6 +35,11 @@ fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 bench: ## Go benchmarks of conflict/ and storage/ (benchstat-comparable output)
 	$(GO) test -run='^$$' -bench=. -benchmem ./conflict/ ./storage/
 
+.PHONY: chaos
+chaos: build ## partition and crash suite: every nemesis x workload on real nodes in network namespaces (root; CHAOS_ARGS)
+	$(GO) build -o $(BIN)/chaos ./chaos
+	$(BIN)/chaos -kvnode $(BIN)/kvnode -out chaos/out $(CHAOS_ARGS)
+
 .PHONY: lint
 lint: ## golangci-lint (pinned in tools/go.mod)
 	$(GOTOOL) golangci-lint run ./...

@@ -76,7 +76,8 @@ func describeDigests(ds [][]byte, errs []string) string {
 	var parts []string
 	for i, d := range ds {
 		if d != nil {
-			parts = append(parts, fmt.Sprintf("%s %s", ID(i), hex.EncodeToString(d)[:12]))
+			h := hex.EncodeToString(d)
+			parts = append(parts, fmt.Sprintf("%s %s", ID(i), h[:min(len(h), 12)]))
 		}
 	}
 	return strings.Join(append(parts, errs...), ", ")

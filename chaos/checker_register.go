@@ -92,7 +92,7 @@ func porcupineHistory(ops []Op) []porcupine.Operation {
 		case op.F == "put" && op.Outcome == OK:
 			out = append(out, porcupine.Operation{ClientId: client(op.Process), Input: regInput{Write: true, Key: op.Key, Value: op.Value},
 				Call: op.Invoke, Output: regOutput{}, Return: op.Complete, Metadata: op.ID})
-		case op.F == "put" && op.Outcome == Info:
+		case op.F == "put" && op.Outcome == Indeterminate:
 			out = append(out, porcupine.Operation{ClientId: client(op.Process), Input: regInput{Write: true, Key: op.Key, Value: op.Value},
 				Call: op.Invoke, Output: regOutput{}, Return: end + int64(time.Hour), Metadata: op.ID})
 		case op.F == "get" && op.Outcome == OK:
@@ -259,4 +259,3 @@ func whyUnexpectedValue(puts map[string]Op, v string) string {
 	}
 	return "never written"
 }
-

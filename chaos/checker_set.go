@@ -61,7 +61,7 @@ func checkSet(ops []Op) Result {
 			case op.Outcome == OK && !f[m]:
 				res.Lost++
 				res.problem("lost: %s member %s acknowledged (op %d) but missing from the final read", k, m, op.ID)
-			case op.Outcome == Info && f[m]:
+			case op.Outcome == Indeterminate && f[m]:
 				res.Recovered++
 			}
 		}

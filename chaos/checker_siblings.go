@@ -1,35 +1,34 @@
 package main
 
-// checkSiblings checks a register history under the siblings policy:
+// checkSiblings checks a register history under the siblings policy, from
+// each key's final read (at ALL, after convergence):
 //
-//   - lost: an acknowledged put whose value is missing from its key's
-//     final read (at ALL, after convergence) although no read-modify-write
-//     that may have taken effect (acknowledged or of unknown outcome) read
-//     it: every acknowledged value is present or causally superseded;
-//   - unexpected: a value read (during the run or finally) that no put
-//     attempted, or whose put certainly failed;
-//   - a value present finally although an acknowledged read-modify-write
-//     read it (it should have been superseded) is a violation too.
+//   - lost: an acknowledged put whose value is neither in the final read
+//     nor causally superseded. A read-modify-write put supersedes the
+//     values its get returned, if it took effect: it did if it was
+//     acknowledged, and may have if its outcome is unknown, but then only
+//     if its own value is in turn present or superseded (a write that
+//     vanished explains nothing);
+//   - unexpected: a value present finally although an acknowledged
+//     read-modify-write read it (it should have been replaced), or a value
+//     read (during the run or finally) that no put attempted, or whose put
+//     certainly failed.
 func checkSiblings(ops []Op) Result {
 	var res Result
-	byID := map[int]Op{}
-	for _, op := range ops {
-		byID[op.ID] = op
-	}
 	puts := map[string]map[string]Op{}
-	superseded := map[string]map[string][]int{} // key -> value -> puts whose context covered it
+	supersededBy := map[string]map[string][]Op{} // key -> value -> read-modify-writes that read it
 	for _, op := range ops {
 		if op.F != "put" {
 			continue
 		}
 		if puts[op.Key] == nil {
 			puts[op.Key] = map[string]Op{}
-			superseded[op.Key] = map[string][]int{}
+			supersededBy[op.Key] = map[string][]Op{}
 		}
 		puts[op.Key][op.Value] = op
 		if op.Of >= 0 && op.Outcome != Fail {
 			for _, v := range op.Read {
-				superseded[op.Key][v] = append(superseded[op.Key][v], op.ID)
+				supersededBy[op.Key][v] = append(supersededBy[op.Key][v], op)
 			}
 		}
 	}
@@ -57,17 +56,37 @@ func checkSiblings(ops []Op) Result {
 	}
 	for _, k := range sortedKeys(final) {
 		f := final[k]
+		memo := map[string]bool{}
+		// accounted reports whether v is present or superseded by a put
+		// that took effect (acknowledged, or accounted itself).
+		var accounted func(v string) bool
+		accounted = func(v string) bool {
+			if a, ok := memo[v]; ok {
+				return a
+			}
+			memo[v] = f[v] // a cycle cannot occur (superseders come later); guard anyway
+			a := f[v]
+			for _, p := range supersededBy[k][v] {
+				if a {
+					break
+				}
+				a = p.Outcome == OK || accounted(p.Value)
+			}
+			memo[v] = a
+			return a
+		}
 		for _, v := range sortedKeys(puts[k]) {
 			p := puts[k][v]
-			if p.Outcome == OK && !f[v] && len(superseded[k][v]) == 0 {
+			if p.Outcome == OK && !accounted(v) {
 				res.Lost++
-				res.problem("lost: put %d of %s = %s acknowledged, missing from the final read, and no read-modify-write read it", p.ID, k, v)
+				res.problem("lost: put %d of %s = %s acknowledged, but neither in the final read %v nor superseded by a read-modify-write that took effect",
+					p.ID, k, v, sortedKeys(f))
 			}
 			if f[v] {
-				for _, id := range superseded[k][v] {
-					if byID[id].Outcome == OK {
-						res.Lost++
-						res.problem("not superseded: %s = %s is in the final read although read-modify-write %d read it and was acknowledged", k, v, id)
+				for _, s := range supersededBy[k][v] {
+					if s.Outcome == OK {
+						res.Unexpected++
+						res.problem("not superseded: %s = %s is in the final read although read-modify-write %d read it and was acknowledged", k, v, s.ID)
 						break
 					}
 				}
@@ -76,4 +95,3 @@ func checkSiblings(ops []Op) Result {
 	}
 	return res
 }
-

@@ -10,15 +10,15 @@ import (
 // accepted a timestamp that far ahead: a write coordinated by the skewed
 // node while it ran skewed, stamped by its clock, must be acknowledged by
 // no other replica (each refuses it), so it is never acknowledged at
-// QUORUM.
-func checkFutureRefused(ops []Op, windows []Window) []string {
-	var problems []string
+// QUORUM. It returns how many such writes it checked, and the violations.
+func checkFutureRefused(ops []Op, windows []Window) (checked int, problems []string) {
 	for _, w := range windows {
 		id := ID(w.Node)
 		for _, op := range ops {
 			if (op.F != "put" && op.F != "sadd") || op.Coordinator != id || op.Invoke < w.Start || op.Complete > w.End {
 				continue
 			}
+			checked++
 			var others []string
 			for _, a := range op.Acked {
 				if a != id {
@@ -32,5 +32,5 @@ func checkFutureRefused(ops []Op, windows []Window) []string {
 			}
 		}
 	}
-	return problems
+	return checked, problems
 }

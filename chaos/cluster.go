@@ -13,6 +13,14 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 )
 
+// shutdownTimeout is every node's --shutdown-timeout: restarts stay short.
+// A node still running stopGrace after SIGTERM is killed, and the harness
+// says so.
+const (
+	shutdownTimeout = 2 * time.Second
+	stopGrace       = shutdownTimeout + 5*time.Second
+)
+
 // Ports every node listens on, each on its own address.
 const (
 	grpcPort    = 7001
@@ -128,6 +136,7 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 		"--grpc-addr", c.GRPCAddr(i), "--gossip-addr", c.gossipAddr(i),
 		"--metrics-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), metricsPort),
 		"--conflict", c.cfg.Conflict, "--max-clock-offset", c.cfg.MaxClockOffset.String(),
+		"--shutdown-timeout", shutdownTimeout.String(),
 	}
 	if i > 0 {
 		a = append(a, "--join", c.gossipAddr(0))
@@ -169,24 +178,27 @@ func (c *Cluster) Kill(i int) {
 	}
 }
 
-// Stop stops node i with SIGTERM (SIGKILL after 10s) and waits for it.
-func (c *Cluster) Stop(i int) {
+// Stop stops node i with SIGTERM and waits for it; if it has not exited
+// stopGrace later, it kills it and says so in the error.
+func (c *Cluster) Stop(i int) error {
 	c.mu.Lock()
 	p := c.procs[i]
 	c.paused[i] = false
 	c.mu.Unlock()
-	if p != nil {
-		p.stop(10 * time.Second)
+	if p != nil && !p.stop(stopGrace) {
+		return fmt.Errorf("%s did not exit within %v of SIGTERM (--shutdown-timeout %v): killed", ID(i), stopGrace, shutdownTimeout)
 	}
+	return nil
 }
 
 // Restart stops node i gracefully and starts it with clock offset off.
+// A node that had to be killed is started all the same; the error says so.
 func (c *Cluster) Restart(i int, off time.Duration) error {
-	c.Stop(i)
+	stopErr := c.Stop(i)
 	c.mu.Lock()
 	c.offset[i] = off
 	c.mu.Unlock()
-	return c.Start(i)
+	return errors.Join(stopErr, c.Start(i))
 }
 
 // Pause stops node i with SIGSTOP; Resume continues it.
@@ -242,9 +254,9 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	last := errors.New("not polled yet")
 	for {
-		if last = c.ready(ctx); last == nil {
+		last := c.ready(ctx)
+		if last == nil {
 			return nil
 		}
 		for i := range c.cfg.Nodes {
@@ -252,7 +264,11 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 			p := c.procs[i]
 			c.mu.Unlock()
 			if p != nil && p.exited() {
-				return fmt.Errorf("%s exited: %v (see %s)", ID(i), p.waitErr, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
+				err := p.waitErr
+				if err == nil {
+					err = errors.New("exit status 0")
+				}
+				return fmt.Errorf("%s exited: %w (see %s)", ID(i), err, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
 			}
 		}
 		select {

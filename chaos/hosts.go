@@ -254,9 +254,14 @@ func (h *Hosts) HealAll() error {
 func dropFrom(ip string) []string { return []string{"ip saddr " + ip + " drop"} }
 
 // resetFrom answers every TCP packet from ip with a reset and drops the
-// rest: the link fails at once rather than hang.
+// rest: the link fails at once rather than hang. Resets themselves pass,
+// so that a link reset from both ends still breaks both ends' connections.
 func resetFrom(ip string) []string {
-	return []string{"ip saddr " + ip + " meta l4proto tcp reject with tcp reset", "ip saddr " + ip + " drop"}
+	return []string{
+		"ip saddr " + ip + " tcp flags & rst == rst accept",
+		"ip saddr " + ip + " meta l4proto tcp reject with tcp reset",
+		"ip saddr " + ip + " drop",
+	}
 }
 
 // dropGossipFrom drops the gossip (memberlist, TCP and UDP) from ip, to

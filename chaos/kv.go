@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/quorumkv/quorumkv/client"
 )
@@ -17,9 +18,9 @@ const (
 	// Fail: the operation certainly did not take effect (refused, or a
 	// write that no replica applied).
 	Fail Outcome = "fail"
-	// Info: the outcome is unknown (a timeout, a write applied on fewer
-	// replicas than its level needed): it may take effect, even later.
-	Info Outcome = "info"
+	// Indeterminate: the outcome is unknown (a timeout, a write applied on
+	// fewer replicas than its level needed): it may take effect, even later.
+	Indeterminate Outcome = "indeterminate"
 )
 
 // Level is the consistency level of a key operation.
@@ -113,7 +114,7 @@ func (k clientKV) SMembers(ctx context.Context, key []byte, l Level) Reply {
 // and, for a write, a failure only if the receipt says no replica applied
 // it; otherwise the write may have taken effect. No answer is unknown.
 func clientFailure(err error, write bool) Reply {
-	r := Reply{Outcome: Info, Err: err}
+	r := Reply{Outcome: Indeterminate, Err: err}
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Receipt != nil {
 		r.Coordinator, r.Acked = ce.Receipt.Coordinator, ce.Receipt.Acknowledged
@@ -125,6 +126,15 @@ func clientFailure(err error, write bool) Reply {
 		if !write || ce.Receipt.Applied == client.AppliedNone || ce.Receipt.Applied == client.AppliedUnspecified {
 			r.Outcome = Fail
 		}
+	case errors.Is(err, client.ErrNoEndpoint) && refused(err):
+		// The node was down: the request was never sent.
+		r.Outcome = Fail
 	}
 	return r
+}
+
+// refused reports whether the only endpoint refused the connection: gRPC
+// fails such a request before sending it. gRPC says so in words only.
+func refused(err error) bool {
+	return strings.Contains(err.Error(), "connect: connection refused")
 }

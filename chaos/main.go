@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 25*time.Second, "how long each run's workload and nemesis last")
 	fs.StringVar(&o.nemeses, "nemesis", "all", "comma-separated nemeses, or all: "+strings.Join(NemesisNames(), ", "))
 	fs.StringVar(&o.workloads, "workload", "all", "comma-separated workloads, or all: "+strings.Join(workloadOrder, ", "))
-	fs.StringVar(&o.out, "out", "chaos/out", "output directory, cleared at start")
+	fs.StringVar(&o.out, "out", "chaos/out", "output directory; what earlier runs wrote there is removed at start")
 	fs.StringVar(&o.kvnode, "kvnode", "", "kvnode binary (default: built from ./cmd/kvnode, without -race)")
 	fs.DurationVar(&o.aeInterval, "anti-entropy-interval", 5*time.Second, "the nodes' --anti-entropy-interval; convergence is due within two")
 	fs.Float64Var(&o.rate, "rate", 100, "operations per second, at most, of a run's workload")
@@ -101,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if err := os.RemoveAll(o.out); err != nil {
+	if err := clearOut(o.out); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
 	}
@@ -124,7 +124,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
 	}
-	defer hosts.Close()
+	defer func() {
+		if err := hosts.Close(); err != nil {
+			fmt.Fprintln(stderr, "error: remove the namespaces:", err)
+		}
+	}()
 
 	fmt.Fprintf(stderr, "chaos: seed %d, %d runs of %v, hosts %s on %s, output in %s\n",
 		o.seed, len(plan), o.duration, hosts.Prefix(), hosts.Subnet(), o.out)
@@ -153,6 +157,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := WriteReport(report, rows); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 1
+	}
+	for _, r := range results {
+		for _, n := range r.Notes {
+			fmt.Fprintf(stdout, "%s/%s: %s\n", r.Row.Nemesis, r.Row.Workload, n)
+		}
 	}
 	failed := 0
 	for _, r := range results {
@@ -215,8 +224,8 @@ func planRuns(nemeses, workloads string) ([]plannedRun, error) {
 		}
 	}
 	var plan []plannedRun
-	for _, w := range ws {
-		for _, n := range ns {
+	for _, n := range ns {
+		for _, w := range ws {
 			if w == "siblings" && nemeses == "all" && workloads == "all" && !slices.Contains(suiteSiblingsNemeses, n.Name) {
 				continue
 			}
@@ -235,4 +244,31 @@ func buildKVNode(dir string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// clearOut removes what earlier runs wrote in dir (the report, the built
+// kvnode, the runs' directories) and nothing else, so a mistaken -out
+// loses no one's files.
+func clearOut(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ours := map[string]bool{"report.json": true, "bin": true}
+	for _, n := range NemesisNames() {
+		for _, w := range workloadOrder {
+			ours[n+"-"+w] = true
+		}
+	}
+	for _, e := range entries {
+		if ours[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

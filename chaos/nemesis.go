@@ -13,7 +13,8 @@ import (
 type Fault struct {
 	Start time.Duration `json:"start"`
 	Heal  time.Duration `json:"heal"`
-	// Node is the target (0-based), for the nemeses that pick one.
+	// Node is the target (0-based) of the nemeses that pick one; -1 for
+	// the others.
 	Node int `json:"node"`
 	// Offset is the clock offset of the skew nemeses.
 	Offset time.Duration `json:"offset,omitempty"`
@@ -26,8 +27,9 @@ type Nemesis struct {
 	Doc string
 	// Skewed: node clocks disagree during its faults.
 	Skewed bool
-	// length draws a fault's duration.
-	length func(rng *rand.Rand) time.Duration
+	// minLen and maxLen bound a fault's drawn duration; capLen, when set,
+	// bounds it even when the last fault is stretched to the run's end.
+	minLen, maxLen, capLen time.Duration
 	// pick fills the fault's target and offset.
 	pick func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration)
 	// start injects f; heal undoes it. Each returns what it did, in words.
@@ -41,17 +43,14 @@ func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 
 func pickNode(rng *rand.Rand, f *Fault, nodes int, _ time.Duration) { f.Node = rng.IntN(nodes) }
 
-func fixed(*rand.Rand, *Fault, int, time.Duration) {}
-
-func lengthIn(lo, hi time.Duration) func(*rand.Rand) time.Duration {
-	return func(rng *rand.Rand) time.Duration { return between(rng, lo, hi) }
-}
+// fixed is the pick of the nemeses whose faults name their nodes.
+func fixed(_ *rand.Rand, f *Fault, _ int, _ time.Duration) { f.Node = -1 }
 
 // Nemeses lists every nemesis, in the order the suite runs them.
 var Nemeses = []*Nemesis{
 	{
 		Name: "isolate", Doc: "cut one node (chosen per fault) from the others, both ways",
-		length: lengthIn(3*time.Second, 6*time.Second), pick: pickNode,
+		minLen: 3 * time.Second, maxLen: 6 * time.Second, pick: pickNode,
 		start: func(c *Cluster, f Fault) (string, error) {
 			return fmt.Sprintf("isolate %s", ID(f.Node)), isolate(c, f.Node)
 		},
@@ -59,7 +58,7 @@ var Nemeses = []*Nemesis{
 	},
 	{
 		Name: "bridge", Doc: "n1-n2 and n2-n3 connected, n1-n3 cut",
-		length: lengthIn(3*time.Second, 6*time.Second), pick: fixed,
+		minLen: 3 * time.Second, maxLen: 6 * time.Second, pick: fixed,
 		start: func(c *Cluster, _ Fault) (string, error) {
 			return "cut n1-n3 (n2 bridges)", cut(c, 0, 2)
 		},
@@ -67,7 +66,7 @@ var Nemeses = []*Nemesis{
 	},
 	{
 		Name: "one-way", Doc: "n1 can send to n2 and n3 but not receive from them",
-		length: lengthIn(3*time.Second, 6*time.Second), pick: fixed,
+		minLen: 3 * time.Second, maxLen: 6 * time.Second, pick: fixed,
 		start: func(c *Cluster, _ Fault) (string, error) {
 			var rules []string
 			for j := 1; j < c.Size(); j++ {
@@ -79,7 +78,7 @@ var Nemeses = []*Nemesis{
 	},
 	{
 		Name: "kill", Doc: "kill -9 one node, restart it at heal",
-		length: lengthIn(2*time.Second, 5*time.Second), pick: pickNode,
+		minLen: 2 * time.Second, maxLen: 5 * time.Second, pick: pickNode,
 		start: func(c *Cluster, f Fault) (string, error) {
 			c.Kill(f.Node)
 			return "kill -9 " + ID(f.Node), nil
@@ -90,7 +89,7 @@ var Nemeses = []*Nemesis{
 	},
 	{
 		Name: "pause", Doc: "SIGSTOP one node, SIGCONT at heal",
-		length: lengthIn(2*time.Second, 5*time.Second), pick: pickNode,
+		minLen: 2 * time.Second, maxLen: 5 * time.Second, pick: pickNode,
 		start: func(c *Cluster, f Fault) (string, error) {
 			return "pause " + ID(f.Node), c.Pause(f.Node)
 		},
@@ -101,7 +100,7 @@ var Nemeses = []*Nemesis{
 	{
 		Name: "skew", Doc: "restart one node with its wall clock offset within --max-clock-offset (80%), back at heal",
 		Skewed: true,
-		length: lengthIn(4*time.Second, 8*time.Second),
+		minLen: 4 * time.Second, maxLen: 8 * time.Second,
 		pick: func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration) {
 			f.Node = rng.IntN(nodes)
 			f.Offset = between(rng, maxOffset/5, maxOffset*4/5)
@@ -114,7 +113,7 @@ var Nemeses = []*Nemesis{
 	{
 		Name: "skew-beyond", Doc: "restart one node with its wall clock ahead by up to 2s beyond --max-clock-offset, for up to 10s",
 		Skewed: true,
-		length: lengthIn(4*time.Second, 10*time.Second),
+		minLen: 4 * time.Second, maxLen: 10 * time.Second, capLen: 10 * time.Second,
 		pick: func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration) {
 			f.Node = rng.IntN(nodes)
 			f.Offset = maxOffset + between(rng, 200*time.Millisecond, 2*time.Second)
@@ -143,7 +142,8 @@ func NemesisNames() []string {
 }
 
 // Schedule draws the faults of a run of length d from seed: quiet gaps of
-// 1 to 2.5s between faults, every fault healed by d. The same seed, nemesis
+// 1 to 2.5s between faults, every fault healed by d, the last one at d
+// (unless stretching it there would break its bound). The same seed, nemesis
 // and length give the same schedule.
 func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset time.Duration) []Fault {
 	h := uint64(0)
@@ -156,10 +156,21 @@ func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset ti
 	for {
 		at += between(rng, time.Second, 2500*time.Millisecond)
 		f := Fault{Start: at}
-		l := n.length(rng)
+		l := between(rng, n.minLen, n.maxLen)
 		n.pick(rng, &f, nodes, maxOffset)
 		f.Heal = at + l
 		if f.Heal > d {
+			// The last fault lasts to the end of the run, so that the
+			// final heal has work to do: a shortened one when at least
+			// 2s are left, else the one before, lengthened (within
+			// capLen).
+			switch {
+			case d-at >= 2*time.Second:
+				f.Heal = d
+				out = append(out, f)
+			case len(out) > 0 && (n.capLen == 0 || d-out[len(out)-1].Start <= n.capLen):
+				out[len(out)-1].Heal = d
+			}
 			return out
 		}
 		out = append(out, f)
@@ -206,17 +217,24 @@ func runSchedule(ctx context.Context, n *Nemesis, c *Cluster, schedule []Fault, 
 		}
 		h.Event(kind, what)
 	}
+	// Actions take time (a restart waits for the node to stop): a fault
+	// lasts at least minFault from when its action is done, and the next
+	// starts no sooner than minQuiet after the heal, so the schedule may
+	// slip but never squeezes a fault to nothing.
+	const minFault, minQuiet = time.Second, 500 * time.Millisecond
+	var last time.Duration
 	for _, f := range schedule {
-		if !sleepUntil(f.Start) {
+		if !sleepUntil(max(f.Start, last+minQuiet)) {
 			break
 		}
 		act("start", f, n.start)
 		// The fault is in force once its action is done (a restarted node
 		// runs skewed only from then on).
 		w := Window{Node: f.Node, Offset: f.Offset, Start: h.Since()}
-		sleepUntil(f.Heal) // healed even when ctx ends first
+		sleepUntil(max(f.Heal, time.Duration(w.Start)+minFault)) // healed even when ctx ends first
 		w.End = h.Since()
 		act("heal", f, n.heal)
+		last = time.Duration(h.Since())
 		windows = append(windows, w)
 	}
 	return windows
@@ -267,7 +285,10 @@ func restartUnskewed(c *Cluster, f Fault) (string, error) {
 func describeSchedule(n *Nemesis, s []Fault) string {
 	var b strings.Builder
 	for _, f := range s {
-		fmt.Fprintf(&b, "%s %6.2fs-%6.2fs node %s", n.Name, f.Start.Seconds(), f.Heal.Seconds(), ID(f.Node))
+		fmt.Fprintf(&b, "%s %6.2fs-%6.2fs", n.Name, f.Start.Seconds(), f.Heal.Seconds())
+		if f.Node >= 0 {
+			fmt.Fprintf(&b, " node %s", ID(f.Node))
+		}
 		if f.Offset != 0 {
 			fmt.Fprintf(&b, " offset %v", f.Offset)
 		}
@@ -275,4 +296,3 @@ func describeSchedule(n *Nemesis, s []Fault) string {
 	}
 	return b.String()
 }
-

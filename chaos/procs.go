@@ -120,15 +120,18 @@ func (p *proc) kill() {
 }
 
 // stop sends SIGTERM (after SIGCONT, in case it is paused) and waits up to
-// grace for the exit, then kills it.
-func (p *proc) stop(grace time.Duration) {
+// grace for the exit, then kills it; it reports whether the process
+// exited by itself.
+func (p *proc) stop(grace time.Duration) bool {
 	_ = p.signal(syscall.SIGCONT)
 	_ = p.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-p.done:
+		return true
 	case <-t.C:
 		p.kill()
+		return false
 	}
 }

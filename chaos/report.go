@@ -65,7 +65,7 @@ func countOps(row *Row, ops []Op) {
 			row.OK++
 		case Fail:
 			row.Failed++
-		case Info:
+		case Indeterminate:
 			row.Indeterminate++
 		}
 	}

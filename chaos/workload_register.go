@@ -107,13 +107,13 @@ func (r *registerWorkload) Run(ctx context.Context, env *Env) {
 		case p < readP:
 			k, gen := r.claim(env, g, 1)
 			op := env.History.Invoke(Op{Process: w, F: "get", Key: k, Of: -1, Node: node})
-			if done := env.History.Complete(op, kv.Get(octx, []byte(k), Quorum)); done.Outcome == Info {
+			if done := env.History.Complete(op, kv.Get(octx, []byte(k), Quorum)); done.Outcome == Indeterminate {
 				r.retire(g, gen)
 			}
 		case p < readP+blindP:
 			k, gen := r.claim(env, g, 1)
 			op := env.History.Invoke(Op{Process: w, F: "put", Key: k, Value: r.value(w), Of: -1, Node: node})
-			if done := env.History.Complete(op, kv.Put(octx, []byte(k), []byte(op.Value), nil)); done.Outcome == Info {
+			if done := env.History.Complete(op, kv.Put(octx, []byte(k), []byte(op.Value), nil)); done.Outcome == Indeterminate {
 				r.retire(g, gen)
 			}
 		default:
@@ -122,7 +122,7 @@ func (r *registerWorkload) Run(ctx context.Context, env *Env) {
 			gr := kv.Get(octx, []byte(k), Quorum)
 			got := env.History.Complete(get, gr)
 			if got.Outcome != OK {
-				if got.Outcome == Info {
+				if got.Outcome == Indeterminate {
 					r.retire(g, gen)
 				}
 				return
@@ -130,7 +130,7 @@ func (r *registerWorkload) Run(ctx context.Context, env *Env) {
 			op := env.History.Invoke(Op{Process: w, F: "put", Key: k, Value: r.value(w), Of: got.ID, Read: got.Read, Node: node})
 			pctx, pcancel := opCtx(ctx, env)
 			defer pcancel()
-			if done := env.History.Complete(op, kv.Put(pctx, []byte(k), []byte(op.Value), gr.Token)); done.Outcome == Info {
+			if done := env.History.Complete(op, kv.Put(pctx, []byte(k), []byte(op.Value), gr.Token)); done.Outcome == Indeterminate {
 				r.retire(g, gen)
 			}
 		}
@@ -150,11 +150,4 @@ func (r *registerWorkload) Check(ctx context.Context, env *Env, opts CheckOption
 		return checkSiblings(env.History.Ops())
 	}
 	return checkRegister(env.History.Ops(), opts)
-}
-
-// newSiblingsWorkload is the register workload on a siblings cluster:
-// concurrent blind and read-modify-write puts; checkSiblings checks that
-// every acknowledged value is present or causally superseded.
-func newSiblingsWorkload() *registerWorkload {
-	return &registerWorkload{policy: "siblings", name: "siblings"}
 }

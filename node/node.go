@@ -146,6 +146,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxHintWindow: cfg.MaxHintWindow,
 		DownSince:     n.downSince,
 		Logger:        log,
+
+		TestNoBlockingRepair: cfg.TestNoBlockingRepair,
+		TestNoHints:          cfg.TestNoHints,
 	}, replication.Cluster{Policy: policy, Keys: keys}, store, store, n.dots, n.clock, ringView{n}, n.transport)
 	if err != nil {
 		closeListeners()

