@@ -146,7 +146,7 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 		}
 		// Dots are minted inside storage transactions: leases are persisted
 		// ahead, as the node does.
-		// n.Dots.StartRefill()
+		n.Dots.StartRefill()
 		n.Clock = conflict.NewClock(n.wall, cfg.MaxClockOffset)
 		n.Replica = NewHookReplica(replication.NewLocalReplica(n.Engine, n.Clock, keyspace.DefaultLimits().CheckKey))
 	}
@@ -296,7 +296,8 @@ func (c *Cluster) MarkUp(id string) {
 }
 
 // Kill takes node id off the network (InmemNetwork.Down) and marks it
-// down since now, as a crashed node the failure detector has noticed.
+// down since now, as a crashed node the failure detector has noticed. Not
+// for a GRPC cluster (no network to take it off).
 func (c *Cluster) Kill(id string) {
 	c.Net.Down(id)
 	c.MarkDown(id, time.Now())
