@@ -138,7 +138,7 @@ func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.
 // serveKey serves a request for key: it forwards it to a replica of the key
 // when this node is not one, and otherwise coordinates it here at the
 // requested level, translating the domain error with its receipt.
-func serveKey[Resp any](s *kvServer, ctx context.Context, key []byte, c pb.Consistency,
+func serveKey[Resp any](ctx context.Context, s *kvServer, key []byte, c pb.Consistency,
 	forward func(pb.KVClient, context.Context) (Resp, error),
 	local func(replication.Level) (Resp, replication.Receipt, error)) (Resp, error) {
 	var zero Resp
@@ -161,7 +161,7 @@ func serveKey[Resp any](s *kvServer, ctx context.Context, key []byte, c pb.Consi
 }
 
 func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.GetResponse, error) { return c.Get(fctx, req) },
 		func(l replication.Level) (*pb.GetResponse, replication.Receipt, error) {
 			res, err := s.n.coord.Get(ctx, req.Key, l)
@@ -170,7 +170,7 @@ func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse
 }
 
 func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.PutResponse, error) { return c.Put(fctx, req) },
 		func(l replication.Level) (*pb.PutResponse, replication.Receipt, error) {
 			r, err := s.n.coord.Put(ctx, req.Key, req.Value, req.Context, l)
@@ -179,7 +179,7 @@ func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.DeleteResponse, error) { return c.Delete(fctx, req) },
 		func(l replication.Level) (*pb.DeleteResponse, replication.Receipt, error) {
 			r, err := s.n.coord.Delete(ctx, req.Key, l)
@@ -188,7 +188,7 @@ func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Delet
 }
 
 func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAddResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetAddResponse, error) { return c.SetAdd(fctx, req) },
 		func(l replication.Level) (*pb.SetAddResponse, replication.Receipt, error) {
 			r, err := s.n.coord.SetAdd(ctx, req.Key, req.Members, l)
@@ -197,7 +197,7 @@ func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAd
 }
 
 func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb.SetRemoveResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetRemoveResponse, error) {
 			return c.SetRemove(fctx, req)
 		},
@@ -208,7 +208,7 @@ func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb
 }
 
 func (s *kvServer) SetMembers(ctx context.Context, req *pb.SetMembersRequest) (*pb.SetMembersResponse, error) {
-	return serveKey(s, ctx, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Key, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetMembersResponse, error) {
 			return c.SetMembers(fctx, req)
 		},
