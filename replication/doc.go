@@ -1,10 +1,11 @@
-// Package replication owns the request path of a key: the coordinator that
-// validates a client request, stamps writes with a dot and a hybrid logical
-// timestamp, applies them durably to the key's replicas at the requested
-// consistency level, and reports what happened in a Receipt.
+// Package replication owns the request path of a key and the convergence of
+// its replicas: the coordinator that validates a client request, stamps
+// writes with a dot and a hybrid logical timestamp, applies them to the
+// key's N replicas at the requested consistency level and reports what
+// happened in a Receipt; the peer transport (batched gRPC streams, and an
+// in-memory one for tests); read repair and hinted handoff; partition
+// streaming; Merkle anti-entropy; and tombstone purge.
 //
-// Today a cluster has a single replica per key (the node itself): the
-// coordinator applies to its own store and every level requires one
-// acknowledgement. The fan-out to N replicas, read repair and hinted handoff
-// build on the same Coordinator API.
+// Quorum accounting is a pure type (tally). Everything the coordinator
+// starts in the background is owned by it and stopped by Close.
 package replication
