@@ -32,8 +32,8 @@ fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 	done
 
 .PHONY: bench
-bench: ## Go benchmarks of conflict/ and storage/ (benchstat-comparable output)
-	$(GO) test -run='^$$' -bench=. -benchmem ./conflict/ ./storage/
+bench: ## Go benchmarks: merge and encoding, storage, ring, transport, coordinator, anti-entropy (benchstat format)
+	$(GO) test -run='^$$' -bench=. -benchmem ./conflict/ ./storage/ ./cluster/ring/ ./replication/
 
 .PHONY: chaos
 chaos: build ## partition and crash suite: every nemesis x workload on real nodes in network namespaces (root; CHAOS_ARGS)
