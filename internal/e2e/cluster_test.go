@@ -203,3 +203,26 @@ func TestCluster_quorumThroughKillAndHintsAfterRestart(t *testing.T) {
 		t.Fatalf("n3 after hints: %q", got)
 	}
 }
+
+// TestCluster_joinerWithOtherSettingsRefused: a node joining with a
+// replication factor or conflict policy other than its cluster's exits 2
+// naming the setting.
+func TestCluster_joinerWithOtherSettingsRefused(t *testing.T) {
+	seed := startNode(t, nodeOpts{})
+	gossip := seed.args[indexOf(seed.args, "--gossip-addr")+1]
+	for flag, value := range map[string]string{"--replication-factor": "5", "--conflict": "siblings"} {
+		p := spawn(t, nodeOpts{args: []string{"--node-id", "n2", "--join", gossip, flag, value}})
+		if code := p.exitCode(20 * time.Second); code != 2 || !strings.Contains(p.stderr.String(), flag) {
+			t.Fatalf("joiner with %s %s: exit %d:\n%s", flag, value, code, p.stderr)
+		}
+	}
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
