@@ -7,22 +7,21 @@ import (
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/keyspace"
-	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
-	"github.com/quorumkv/quorumkv/replication"
 )
 
 // fillCheckInterval is how often the node checks whether it is joining and
 // retries a fill that failed.
 const fillCheckInterval = 500 * time.Millisecond
 
-// fillWhileJoining runs for the node's life: whenever the node is joining,
-// it pulls every partition it will replicate from a current replica (bulk
-// copy over StreamPartition), and then becomes normal. Writes reach it
-// meanwhile as a pending replica, so nothing written during the fill is
-// missed. Progress per partition survives a failed attempt.
+// fillWhileJoining runs for the node's life: whenever the node is joining
+// (a new node, or a known id back with an empty data dir), it is filled by
+// a full anti-entropy pass over every partition it will replicate, each
+// with a live current replica of the partition, and then becomes normal.
+// It serves no reads meanwhile (it is not a current replica) and receives
+// every write as a pending replica, so nothing written during the fill is
+// missed. Partitions filled stay filled across failed attempts.
 func (n *node) fillWhileJoining(ctx context.Context) {
 	filled := map[keyspace.Partition]bool{}
-	after := map[keyspace.Partition][]byte{}
 	t := time.NewTicker(fillCheckInterval)
 	defer t.Stop()
 	for {
@@ -39,20 +38,8 @@ func (n *node) fillWhileJoining(ctx context.Context) {
 		if r == nil {
 			continue
 		}
-		done := true
-		for _, p := range r.FuturePartitionsOf(n.cfg.NodeID) {
-			part := keyspace.Partition(p)
-			if filled[part] {
-				continue
-			}
-			if !n.fillPartition(ctx, m, r, part, after) {
-				done = false
-				break // retry on the next tick
-			}
-			filled[part] = true
-		}
-		if !done || ctx.Err() != nil {
-			continue
+		if !n.fillOnce(ctx, m, r, filled) || ctx.Err() != nil {
+			continue // retry on the next tick
 		}
 		if err := m.SetState(ring.Normal); err != nil {
 			n.log.Error("become normal after filling", "err", err)
@@ -62,37 +49,49 @@ func (n *node) fillWhileJoining(ctx context.Context) {
 	}
 }
 
-// fillPartition copies partition p from the first live current replica
-// that is not this node; it reports success.
-func (n *node) fillPartition(ctx context.Context, m *cluster.Membership, r *ring.Ring, p keyspace.Partition,
-	after map[keyspace.Partition][]byte) bool {
-	sources := r.Replicas(int(p))
-	if len(sources) == 0 {
-		return true // no replica holds it yet: nothing to copy
-	}
-	live := map[string]string{}
+// fillOnce fills the partitions not filled yet, grouped by the live current
+// replica each is taken from; it reports whether every one is filled.
+func (n *node) fillOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring, filled map[keyspace.Partition]bool) bool {
+	live := map[string]bool{}
 	for _, s := range m.Members() {
 		if s.Liveness == cluster.LivenessAlive {
-			live[s.ID] = s.GRPCAddr
+			live[s.ID] = true
 		}
 	}
-	for _, src := range sources {
-		addr, ok := live[src]
-		if src == n.cfg.NodeID || !ok {
+	bySource := map[string][]keyspace.Partition{}
+	complete := true
+	for _, p := range r.FuturePartitionsOf(n.cfg.NodeID) {
+		part := keyspace.Partition(p)
+		if filled[part] {
 			continue
 		}
-		conn, err := n.peers.get(addr)
-		if err != nil {
-			continue
+		src := ""
+		for _, id := range r.Replicas(p) {
+			if id != n.cfg.NodeID && live[id] {
+				src = id
+				break
+			}
 		}
-		res, err := replication.FillPartition(ctx, pb.NewReplicaClient(conn), n.fromPeers, p, after[p], n.clock.Update)
-		after[p] = res.After
-		if err != nil {
-			n.log.Warn("fill partition failed; will retry", "partition", p, "source", src, "objects", res.Objects, "err", err)
-			continue
+		switch {
+		case len(r.Replicas(p)) == 0:
+			filled[part] = true // no replica holds it yet: nothing to copy
+		case src == "":
+			complete = false // every current replica is down: wait
+		default:
+			bySource[src] = append(bySource[src], part)
 		}
-		n.log.Debug("filled partition", "partition", p, "source", src, "objects", res.Objects)
-		return true
 	}
-	return false
+	for src, parts := range bySource {
+		round, err := n.ae.FillFrom(ctx, src, parts)
+		if err != nil {
+			n.log.Warn("fill by anti-entropy failed; will retry", "source", src, "partitions", len(parts), "err", err)
+			complete = false
+			continue
+		}
+		for _, p := range parts {
+			filled[p] = true
+		}
+		n.log.Info("filled partitions by anti-entropy", "source", src, "partitions", len(parts), "keys", round.KeysFetched)
+	}
+	return complete
 }

@@ -61,6 +61,18 @@ type roundState struct {
 // was done, also on failure; a round that succeeded becomes Last's entry
 // for peer. Errors are *RoundError.
 func (a *AntiEntropy) RoundWith(ctx context.Context, peer string) (Round, error) {
+	return a.round(ctx, peer, func(r *ring.Ring) []keyspace.Partition { return sharedPartitions(r, a.cfg.NodeID, peer) }, true)
+}
+
+// FillFrom runs one full anti-entropy pass with peer over parts: the
+// partitions a joining node will replicate and peer replicates now. It
+// brings this node every object peer holds in them (and peer any this node
+// received as a write target meanwhile). The round is not recorded in Last.
+func (a *AntiEntropy) FillFrom(ctx context.Context, peer string, parts []keyspace.Partition) (Round, error) {
+	return a.round(ctx, peer, func(*ring.Ring) []keyspace.Partition { return parts }, false)
+}
+
+func (a *AntiEntropy) round(ctx context.Context, peer string, partitions func(*ring.Ring) []keyspace.Partition, record bool) (Round, error) {
 	fail := func(err error) (Round, error) { return Round{Peer: peer}, &RoundError{Peer: peer, Err: err} }
 	if peer == "" || peer == a.cfg.NodeID {
 		return fail(invalid("%q is not a peer", peer))
@@ -85,13 +97,15 @@ func (a *AntiEntropy) RoundWith(ctx context.Context, peer string) (Round, error)
 	}
 	rs := &roundState{a: a, peer: peer, client: client}
 	start := a.cfg.Now()
-	err = rs.run(ctx, sharedPartitions(r, a.cfg.NodeID, peer))
+	err = rs.run(ctx, partitions(r))
 	end := a.cfg.Now()
 	round := rs.summary(start, end)
 	if err != nil {
 		return round, &RoundError{Peer: peer, Err: err}
 	}
-	a.record(round)
+	if record {
+		a.record(round)
+	}
 	return round, nil
 }
 

@@ -518,3 +518,33 @@ func TestAntiEntropy_RoundWith_splitsLargeAnswers(t *testing.T) {
 		t.Fatalf("fetched %d keys, compared %d entries; want %d of each", r.KeysFetched, r.EntriesCompared, len(keys))
 	}
 }
+
+// TestAntiEntropy_FillFrom_fillsOnlyTheGivenPartitions: a joining node's
+// fill is one full anti-entropy pass over the partitions it will
+// replicate; it copies exactly those, and is not recorded as a round.
+func TestAntiEntropy_FillFrom_fillsOnlyTheGivenPartitions(t *testing.T) {
+	c := newAECluster(t, aeOptions{}, "a", "b")
+	a, b := c.nodes["a"], c.nodes["b"]
+	keys, objs := aeKeys(2000, 100)
+	aeWrite(t, keys, objs, a.store)
+	var parts []keyspace.Partition
+	want := 0
+	for p := keyspace.Partition(0); p < keyspace.Q/2; p++ {
+		parts = append(parts, p)
+	}
+	for _, k := range keys {
+		if keyspace.PartitionOf(k) < keyspace.Q/2 {
+			want++
+		}
+	}
+	r, err := b.ae.FillFrom(context.Background(), "a", parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.store.Stats(); st.Keys != uint64(want) || r.KeysFetched != want {
+		t.Fatalf("b holds %d keys after fetching %d, want %d", st.Keys, r.KeysFetched, want)
+	}
+	if len(b.ae.Last()) != 0 {
+		t.Fatal("a fill was recorded as an anti-entropy round")
+	}
+}
