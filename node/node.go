@@ -39,7 +39,6 @@ type node struct {
 	ready     atomic.Bool
 	peers     *peerConns
 	down      downTracker
-	fromPeers *replication.GraceStore // the store as objects from peers reach it
 	ae        *replication.AntiEntropy
 }
 
@@ -180,7 +179,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Objects from other nodes go through the grace rule: an old tombstone
 	// for a key this replica does not hold is dropped (tombstone purge).
 	fromPeers := &replication.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
-	n.fromPeers = fromPeers
 	purger, err := replication.NewPurger(replication.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
 		store, ringView{n}, n.replicaClient)
 	if err != nil {
