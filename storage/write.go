@@ -76,16 +76,34 @@ func (e *Engine) Merge(key []byte, obj *conflict.Object) (*conflict.Object, erro
 }
 
 // Delete removes the object under key, with its place in the Merkle tree,
-// the digest and the counters, once durable. It is for purging tombstones;
-// deleting an absent key does nothing.
+// the digest and the counters, once durable; deleting an absent key does
+// nothing. Tombstone purge uses Purge, which removes only an unchanged
+// object.
 func (e *Engine) Delete(key []byte) error {
+	_, err := e.remove(key, nil)
+	return err
+}
+
+// Purge removes the object under key only if it is still encoded as
+// expect, once durable, and reports whether it did. Tombstone purge uses it
+// so that a write that reached the key after the purge decision is never
+// lost.
+func (e *Engine) Purge(key, expect []byte) (bool, error) {
+	return e.remove(key, expect)
+}
+
+// remove deletes the object under key, only if it is encoded as expect
+// when expect is not nil, and reports whether it did.
+func (e *Engine) remove(key, expect []byte) (bool, error) {
 	if err := checkKey(key); err != nil {
-		return err
+		return false, err
 	}
 	sk := Key(key)
-	return e.submit(func(st *txState) (bool, error) {
+	var removed bool
+	err := e.submit(func(st *txState) (bool, error) {
+		removed = false
 		curBytes := st.objects.Get(sk)
-		if curBytes == nil {
+		if curBytes == nil || expect != nil && !bytes.Equal(curBytes, expect) {
 			return false, nil
 		}
 		cur, err := conflict.DecodeObject(curBytes)
@@ -95,37 +113,10 @@ func (e *Engine) Delete(key []byte) error {
 		if err := st.deleteObject(sk, cur, curBytes); err != nil {
 			return false, fmt.Errorf("delete key %q: %w", key, err)
 		}
+		removed = true
 		return true, nil
 	})
-}
-
-// Purge removes the object under key only if it is still encoded as
-// expect, once durable, and reports whether it did. Tombstone purge uses it
-// so that a write that reached the key after the purge decision is never
-// lost.
-func (e *Engine) Purge(key, expect []byte) (bool, error) {
-	if err := checkKey(key); err != nil {
-		return false, err
-	}
-	sk := Key(key)
-	var purged bool
-	err := e.submit(func(st *txState) (bool, error) {
-		purged = false
-		curBytes := st.objects.Get(sk)
-		if curBytes == nil || !bytes.Equal(curBytes, expect) {
-			return false, nil
-		}
-		cur, err := conflict.DecodeObject(curBytes)
-		if err != nil {
-			return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
-		}
-		if err := st.deleteObject(sk, cur, curBytes); err != nil {
-			return false, fmt.Errorf("purge key %q: %w", key, err)
-		}
-		purged = true
-		return true, nil
-	})
-	return purged && err == nil, err
+	return removed && err == nil, err
 }
 
 // putObject stores next (encoded as enc) under sk in place of the object
