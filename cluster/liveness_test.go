@@ -51,6 +51,15 @@ func TestMembership_closedNodeIsDeadButStaysInRing(t *testing.T) {
 	})
 	t.Logf("n3 dead on both survivors %v after Close", time.Since(closed).Round(time.Millisecond))
 	for _, n := range all[:2] {
+		if got, ok := n.m.Member("n3"); !ok || got.Liveness != LivenessDead || got.Entry != want {
+			t.Fatalf("%s: Member(n3) = %+v, %v; want dead %+v", n.id, got, ok, want)
+		}
+		if got, ok := n.m.Member(n.id); !ok || got.Liveness != LivenessAlive {
+			t.Fatalf("%s: Member(self) = %+v, %v; want alive", n.id, got, ok)
+		}
+		if _, ok := n.m.Member("n9"); ok {
+			t.Fatalf("%s: Member(n9) found a member the table does not have", n.id)
+		}
 		if got := n.m.AliveCount(); got != 2 {
 			t.Fatalf("%s: AliveCount = %d, want 2", n.id, got)
 		}

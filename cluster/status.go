@@ -73,3 +73,44 @@ func (m *Membership) liveSet() map[string]bool {
 	}
 	return live
 }
+
+// Member returns the entry of member id with its liveness, and whether the
+// table has it. Before the node has joined it knows only itself. It does
+// not copy or sort the table, so callers on the request path may use it.
+func (m *Membership) Member(id string) (MemberStatus, bool) {
+	m.mu.Lock()
+	var (
+		e  Entry
+		ok bool
+	)
+	if m.phase == phaseJoined {
+		e, ok = m.table[id]
+	} else if id == m.self.ID {
+		e, ok = m.self, true
+	}
+	self := m.self.ID
+	m.mu.Unlock()
+	if !ok {
+		return MemberStatus{}, false
+	}
+	l := LivenessDead
+	if id == self || m.isLive(id) {
+		l = LivenessAlive
+	}
+	return MemberStatus{Entry: e, Liveness: l}, true
+}
+
+// isLive reports whether memberlist considers node id alive or suspect.
+// It does not take m.mu.
+func (m *Membership) isLive(id string) bool {
+	ml := m.ml.Load()
+	if ml == nil {
+		return false
+	}
+	for _, n := range ml.Members() {
+		if n.Name == id {
+			return true
+		}
+	}
+	return false
+}

@@ -76,14 +76,18 @@ func toStatus(err error, r *pb.Receipt) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	var qe *replication.QuorumError
+	var (
+		qe  *replication.QuorumError
+		nre *replication.NotReplicaError
+	)
 	code := codes.Internal
 	switch {
 	case errors.Is(err, replication.ErrInvalidArgument):
 		code = codes.InvalidArgument
 	case errors.Is(err, replication.ErrWrongType), errors.Is(err, replication.ErrTooManySiblings):
 		code = codes.FailedPrecondition
-	case errors.As(err, &qe), errors.Is(err, replication.ErrNotJoined), errors.Is(err, conflict.ErrLeaseExhausted):
+	case errors.As(err, &qe), errors.As(err, &nre), errors.Is(err, replication.ErrNotJoined),
+		errors.Is(err, replication.ErrNoReplicaAlive), errors.Is(err, conflict.ErrLeaseExhausted):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
@@ -104,56 +108,50 @@ func toStatus(err error, r *pb.Receipt) error {
 // again.
 const forwardedHeader = "quorumkv-forwarded-by"
 
-// route decides where a request for key is coordinated: here (nil client),
-// or at a replica of the key, through the returned client and context.
-func (s *kvServer) route(ctx context.Context, key []byte) (pb.KVClient, context.Context, error) {
-	// A key outside the limits is coordinated here, to be refused with the
-	// coordinator's error.
-	ok, replicas := s.n.coord.IsReplica(key)
-	if ok || !s.n.keyValid(key) {
-		return nil, ctx, nil
-	}
+// forwardTo returns a client of the first live replica among replicas and
+// the context that marks the request forwarded. A request that was already
+// forwarded is not forwarded again: the two nodes disagree on the ring.
+func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClient, context.Context, error) {
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedHeader)) > 0 {
-		return nil, ctx, status.Errorf(codes.Unavailable, "%s is not a replica of the key in its view of the ring (replicas: %v); retry", s.n.cfg.NodeID, replicas)
-	}
-	live := map[string]string{}
-	for _, m := range s.n.memberList() {
-		if m.Liveness != cluster.LivenessDead {
-			live[m.ID] = m.GRPCAddr
-		}
+		return nil, ctx, fmt.Errorf("%w: %s is not a replica of the key in its view of the ring (replicas: %v); retry",
+			replication.ErrNoReplicaAlive, s.n.cfg.NodeID, replicas)
 	}
 	for _, id := range replicas {
-		if addr, ok := live[id]; ok && addr != "" {
-			conn, err := s.n.peers.get(addr)
-			if err != nil {
-				continue
-			}
-			return pb.NewKVClient(conn), metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.n.cfg.NodeID), nil
+		m, ok := s.n.member(id)
+		if !ok || m.Liveness == cluster.LivenessDead || m.GRPCAddr == "" {
+			continue
 		}
+		conn, err := s.n.peers.get(m.GRPCAddr)
+		if err != nil {
+			continue
+		}
+		return pb.NewKVClient(conn), metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.n.cfg.NodeID), nil
 	}
-	r := replication.Receipt{Coordinator: s.n.cfg.NodeID, Applied: replication.AppliedNone}
-	return nil, ctx, toStatus(fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNotJoined, replicas), receiptToProto(r))
+	return nil, ctx, fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNoReplicaAlive, replicas)
 }
 
-// serveKey serves a request for key: it forwards it to a replica of the key
-// when this node is not one, and otherwise coordinates it here at the
-// requested level, translating the domain error with its receipt.
-func serveKey[Resp any](ctx context.Context, s *kvServer, key []byte, c pb.Consistency,
+// serveKey serves a request for key: the coordinator takes it here at the
+// requested level when this node replicates the key, and otherwise refuses
+// it with a *NotReplicaError naming the replicas, to one of which it is
+// forwarded. The coordinator alone decides, so a ring that moves in
+// between cannot make the two disagree.
+func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 	forward func(pb.KVClient, context.Context) (Resp, error),
 	local func(replication.Level) (Resp, replication.Receipt, error)) (Resp, error) {
 	var zero Resp
-	client, fctx, err := s.route(ctx, key)
-	if err != nil {
-		return zero, err
-	}
-	if client != nil {
-		return forward(client, fctx)
-	}
 	level, err := levelFromProto(c)
 	if err != nil {
 		return zero, err
 	}
 	resp, rec, err := local(level)
+	var nre *replication.NotReplicaError
+	if errors.As(err, &nre) {
+		client, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
+		if ferr != nil {
+			return zero, toStatus(ferr, receiptToProto(rec))
+		}
+		return forward(client, fctx)
+	}
 	if err != nil {
 		return zero, toStatus(err, receiptToProto(rec))
 	}
@@ -161,7 +159,7 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, key []byte, c pb.Consi
 }
 
 func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.GetResponse, error) { return c.Get(fctx, req) },
 		func(l replication.Level) (*pb.GetResponse, replication.Receipt, error) {
 			res, err := s.n.coord.Get(ctx, req.Key, l)
@@ -170,7 +168,7 @@ func (s *kvServer) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse
 }
 
 func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.PutResponse, error) { return c.Put(fctx, req) },
 		func(l replication.Level) (*pb.PutResponse, replication.Receipt, error) {
 			r, err := s.n.coord.Put(ctx, req.Key, req.Value, req.Context, l)
@@ -179,7 +177,7 @@ func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.DeleteResponse, error) { return c.Delete(fctx, req) },
 		func(l replication.Level) (*pb.DeleteResponse, replication.Receipt, error) {
 			r, err := s.n.coord.Delete(ctx, req.Key, l)
@@ -188,7 +186,7 @@ func (s *kvServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Delet
 }
 
 func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAddResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetAddResponse, error) { return c.SetAdd(fctx, req) },
 		func(l replication.Level) (*pb.SetAddResponse, replication.Receipt, error) {
 			r, err := s.n.coord.SetAdd(ctx, req.Key, req.Members, l)
@@ -197,7 +195,7 @@ func (s *kvServer) SetAdd(ctx context.Context, req *pb.SetAddRequest) (*pb.SetAd
 }
 
 func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb.SetRemoveResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetRemoveResponse, error) {
 			return c.SetRemove(fctx, req)
 		},
@@ -208,7 +206,7 @@ func (s *kvServer) SetRemove(ctx context.Context, req *pb.SetRemoveRequest) (*pb
 }
 
 func (s *kvServer) SetMembers(ctx context.Context, req *pb.SetMembersRequest) (*pb.SetMembersResponse, error) {
-	return serveKey(ctx, s, req.Key, req.Consistency,
+	return serveKey(ctx, s, req.Consistency,
 		func(c pb.KVClient, fctx context.Context) (*pb.SetMembersResponse, error) {
 			return c.SetMembers(fctx, req)
 		},
@@ -338,6 +336,3 @@ func (s *kvServer) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveRe
 func (s *kvServer) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, fmt.Sprintf("remove %s: not built yet: it comes with ring changes", req.NodeId))
 }
-
-// keyValid reports whether key is within the node's limits.
-func (n *node) keyValid(key []byte) bool { return n.limits.CheckKey(key) == nil }

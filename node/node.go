@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,12 +17,12 @@ import (
 	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
-	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
-// node holds the wired components of a running server.
+// node holds the wired components of a running server. newNode builds it,
+// serve runs it, close tears it down.
 type node struct {
 	cfg       Config
 	log       *slog.Logger
@@ -35,16 +34,24 @@ type node struct {
 	members   atomic.Pointer[cluster.Membership]
 	limits    keyspace.Limits
 	metrics   *metrics
-	grpcAddr  string // the address actually bound
 	ready     atomic.Bool
 	peers     *peerConns
 	down      downTracker
 	ae        *replication.AntiEntropy
-}
+	purger    *replication.Purger
+	exchange  *replication.ReplicaService
+	fromPeers *replication.GraceStore
+	settings  *cluster.Settings // as persisted at start; nil until adopted
 
-// grpcOverhead is the room left above the largest value in a gRPC message,
-// for the key, the token and framing.
-const grpcOverhead = 1 << 20
+	lis      net.Listener // client and peer gRPC
+	grpcAddr string       // the address lis is bound to
+	httpLis  net.Listener // metrics; nil without --metrics-addr
+	srv      *grpc.Server
+	httpSrv  *http.Server // nil without --metrics-addr
+
+	closers   []func() // undone in reverse by close
+	closeOnce sync.Once
+}
 
 // hintInterval is how often hints are offered to live members.
 const hintInterval = 2 * time.Second
@@ -54,239 +61,282 @@ const hintInterval = 2 * time.Second
 // closes storage. It returns nil after a clean shutdown. Listening sockets
 // are bound before Run logs "serving", so a caller may connect from then on.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
+	n, err := newNode(cfg, log)
+	if err != nil {
 		return err
 	}
-	n := &node{cfg: cfg, log: log, limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes}}
-	n.metrics = newMetrics()
-	n.down.now = time.Now
+	defer n.close()
+	return n.serve(ctx)
+}
 
+// newNode validates cfg and builds every component, binding the listeners
+// but serving nothing yet. Each part pushes its closer as it is built, so
+// a failure half-way closes what was built, in reverse.
+func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
+		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes}}
+	n.down.now = time.Now
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	for _, build := range []func() error{n.openStorage, n.openClock, n.listen, n.openReplication, n.openMembership, n.openServers} {
+		if err := build(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// onClose pushes f on the stack close undoes.
+func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
+
+// close undoes newNode in reverse: every component is closed once, after
+// those built on it. It is idempotent.
+func (n *node) close() {
+	n.closeOnce.Do(func() {
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]()
+		}
+		n.closers = nil
+	})
+}
+
+// openStorage opens the data dir and checks that it belongs to this node.
+func (n *node) openStorage() error {
 	scfg := storage.DefaultConfig()
-	scfg.Dir = cfg.DataDir
-	scfg.Policy = cfg.Conflict
+	scfg.Dir = n.cfg.DataDir
+	scfg.Policy = n.cfg.Conflict
 	scfg.OnSync = n.metrics.observeCommit
 	store, err := storage.Open(scfg)
 	if err != nil {
 		return err
 	}
 	n.store = store
-	defer func() {
+	n.onClose(func() {
 		if err := store.Close(); err != nil {
-			log.Error("close storage", "err", err)
+			n.log.Error("close storage", "err", err)
 		}
-		log.Info("stopped")
-	}()
+		n.log.Info("stopped")
+	})
 	n.metrics.watchStorage(store)
+	return checkIdentity(n.cfg, store)
+}
 
-	if err := checkIdentity(cfg, store); err != nil {
-		return err
-	}
-	settings, err := loadSettings(cfg, store, log)
+// openClock opens the dot issuer, whose leases are persisted ahead by its
+// refill goroutine (dots are minted inside storage transactions, so Next
+// must never persist), and the hybrid logical clock.
+func (n *node) openClock() error {
+	dots, err := conflict.OpenDotIssuer(n.store, 0, nil)
 	if err != nil {
 		return err
 	}
-	if n.dots, err = conflict.OpenDotIssuer(store, 0, nil); err != nil {
-		return err
-	}
-	wall := cfg.Wall
+	n.dots = dots
+	wall := n.cfg.Wall
 	if wall == nil {
 		wall = time.Now
 	}
-	if off := cfg.TestClockOffset; off != 0 {
+	if off := n.cfg.TestClockOffset; off != 0 {
 		base := wall
 		wall = func() time.Time { return base().Add(off) }
-		log.Warn("test knob: wall clock offset", "offset", off)
+		n.log.Warn("test knob: wall clock offset", "offset", off)
 	}
-	n.clock = conflict.NewClock(wall, cfg.MaxClockOffset)
-	// Dots are minted inside storage transactions: leases must be persisted
-	// ahead, never by Next itself.
+	n.clock = conflict.NewClock(wall, n.cfg.MaxClockOffset)
 	n.dots.StartRefill()
-	defer n.dots.Close()
+	n.onClose(n.dots.Close)
+	return nil
+}
 
-	// Until a node started with --join adopts its cluster's settings, it
-	// serves ONE with the policy of its flags and tokens of its own.
-	initial := cluster.Settings{Conflict: cfg.Conflict.String(), Secret: make([]byte, 32)}
-	if settings != nil {
-		initial = *settings
-	} else if _, err := rand.Read(initial.Secret); err != nil {
+// listen binds the gRPC and metrics listeners.
+func (n *node) listen() error {
+	lis, err := net.Listen("tcp", n.cfg.GRPCAddr)
+	if err != nil {
+		return flagErr("grpc-addr", "cannot listen on %s: %v", n.cfg.GRPCAddr, err)
+	}
+	n.lis, n.grpcAddr = lis, lis.Addr().String()
+	n.onClose(func() { _ = lis.Close() }) // already closed once served
+	if n.cfg.MetricsAddr == "" {
+		return nil
+	}
+	if n.httpLis, err = net.Listen("tcp", n.cfg.MetricsAddr); err != nil {
+		return flagErr("metrics-addr", "cannot listen on %s: %v", n.cfg.MetricsAddr, err)
+	}
+	n.onClose(func() { _ = n.httpLis.Close() })
+	return nil
+}
+
+// openReplication builds the peer transport and pool and the coordinator.
+// Until a node started with --join adopts its cluster's settings, it runs
+// with the policy of its flags and a token secret of its own.
+func (n *node) openReplication() error {
+	settings, err := loadSettings(n.cfg, n.store, n.log)
+	if err != nil {
+		return err
+	}
+	initial, err := initialSettings(n.cfg, settings)
+	if err != nil {
 		return err
 	}
 	policy, keys, err := coordinatorCluster(initial)
 	if err != nil {
 		return err
 	}
-
-	lis, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return flagErr("grpc-addr", "cannot listen on %s: %v", cfg.GRPCAddr, err)
-	}
-	n.grpcAddr = lis.Addr().String()
-	var httpLis net.Listener
-	if cfg.MetricsAddr != "" {
-		if httpLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			_ = lis.Close()
-			return flagErr("metrics-addr", "cannot listen on %s: %v", cfg.MetricsAddr, err)
-		}
-	}
-	closeListeners := func() {
-		_ = lis.Close() // never served: nothing to lose
-		if httpLis != nil {
-			_ = httpLis.Close()
-		}
-	}
-
 	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, replication.ResolverFunc(n.resolve))
+	n.onClose(func() {
+		if err := n.transport.Close(); err != nil {
+			n.log.Error("close peer transport", "err", err)
+		}
+	})
 	n.peers = newPeerConns()
+	n.onClose(n.peers.close)
 	n.coord, err = replication.NewCoordinator(replication.Config{
-		NodeID:        cfg.NodeID,
-		MaxSiblings:   cfg.MaxSiblings,
+		NodeID:        n.cfg.NodeID,
+		MaxSiblings:   n.cfg.MaxSiblings,
 		Limits:        n.limits,
 		Joined:        n.joined,
-		MaxHintWindow: cfg.MaxHintWindow,
+		MaxHintWindow: n.cfg.MaxHintWindow,
 		DownSince:     n.downSince,
-		Logger:        log,
+		Logger:        n.log,
 
-		TestNoBlockingRepair: cfg.TestNoBlockingRepair,
-		TestNoHints:          cfg.TestNoHints,
-	}, replication.Cluster{Policy: policy, Keys: keys}, store, store, n.dots, n.clock, ringView{n}, n.transport)
+		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
+		TestNoHints:          n.cfg.TestNoHints,
+	}, replication.Cluster{Policy: policy, Keys: keys}, n.store, n.store, n.dots, n.clock, ringView{n}, n.transport)
 	if err != nil {
-		closeListeners()
-		_ = n.transport.Close() // nothing was sent yet
 		return err
 	}
+	n.onClose(func() { _ = n.coord.Close() }) // Close reports no error
 	n.metrics.watchCoordinator(n.coord)
+	n.settings = settings
+	return nil
+}
 
+// openMembership starts memberlist and the member table, then hint
+// delivery, which needs to know who is down.
+func (n *node) openMembership() error {
 	members, err := cluster.New(cluster.Config{
-		NodeID:        cfg.NodeID,
-		ClusterName:   cfg.ClusterName,
+		NodeID:        n.cfg.NodeID,
+		ClusterName:   n.cfg.ClusterName,
 		GRPCAddr:      n.grpcAddr,
-		GossipAddr:    cfg.GossipAddr,
-		VNodes:        cfg.VNodes,
-		Seeds:         cfg.Join,
-		Logger:        log,
+		GossipAddr:    n.cfg.GossipAddr,
+		VNodes:        n.cfg.VNodes,
+		Seeds:         n.cfg.Join,
+		Logger:        n.log,
 		AdoptSettings: n.adopt,
 		OnStateLoss:   n.stateLost,
-	}, settings, store)
+	}, n.settings, n.store)
 	if err != nil {
-		closeListeners()
-		_ = n.coord.Close() // Close reports no error
-		_ = n.transport.Close()
 		return fmt.Errorf("membership: %w", err)
 	}
 	n.members.Store(members)
+	n.onClose(func() {
+		if err := members.Close(); err != nil {
+			n.log.Error("close membership", "err", err)
+		}
+	})
 	n.coord.StartHintDelivery(hintInterval)
+	return nil
+}
 
-	// Objects from other nodes go through the grace rule: an old tombstone
-	// for a key this replica does not hold is dropped (tombstone purge).
-	fromPeers := &replication.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
-	purger, err := replication.NewPurger(replication.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
-		store, ringView{n}, n.replicaClient)
+// openServers builds the purger, anti-entropy and the gRPC and metrics
+// servers. Objects from other nodes go through the grace rule: an old
+// tombstone for a key this replica does not hold is dropped.
+func (n *node) openServers() error {
+	n.fromPeers = &replication.GraceStore{Store: n.store, Grace: n.cfg.TombstoneGrace, Now: time.Now}
+	var err error
+	n.purger, err = replication.NewPurger(replication.PurgeConfig{NodeID: n.cfg.NodeID, Grace: n.cfg.TombstoneGrace, Logger: n.log},
+		n.store, ringView{n}, n.replicaClient)
 	if err != nil {
-		closeListeners()
-		_ = n.coord.Close()
-		_ = members.Close()
-		_ = n.transport.Close()
 		return err
 	}
-	replicaSvc := replication.NewReplicaServer(replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey),
-		replication.WithServiceLogger(log))
-	srv := grpc.NewServer(
-		grpc.MaxRecvMsgSize(max(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
-		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
-	)
-	pb.RegisterKVServer(srv, &kvServer{n: n})
-	merkle := replication.NewMerkleService(store, replication.WithReplicates(func(p keyspace.Partition) bool {
-		r := ringView{n}.Load()
-		return r != nil && r.IsReplica(int(p), cfg.NodeID)
-	}))
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: replication.NewPartitionStreamer(store), merkle: merkle})
 	aeCfg := replication.DefaultAntiEntropyConfig()
-	aeCfg.NodeID = cfg.NodeID
-	aeCfg.Interval = cfg.AntiEntropyInterval
-	aeCfg.Logger = log
-	n.ae, err = replication.NewAntiEntropy(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, n.replicaClient, n.clock.Update, n.transport)
+	aeCfg.NodeID = n.cfg.NodeID
+	aeCfg.Interval = n.cfg.AntiEntropyInterval
+	aeCfg.Logger = n.log
+	n.ae, err = replication.NewAntiEntropy(aeCfg, aeStore{Engine: n.store, fromPeers: n.fromPeers}, ringView{n}, n.replicaClient, n.clock.Update, n.transport)
 	if err != nil {
-		closeListeners()
-		_ = n.coord.Close()
-		_ = members.Close()
-		_ = n.transport.Close()
 		return err
 	}
+	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
+	n.exchange = replication.NewReplicaServer(replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey),
+		replication.WithServiceLogger(n.log))
+	n.onClose(n.exchange.Close)
+	n.srv = n.grpcServer()
+	n.onClose(n.srv.Stop) // a no-op after a graceful stop
+	if n.httpLis != nil {
+		n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		n.onClose(func() { _ = n.httpSrv.Close() }) // cutting what is left
+	}
+	return nil
+}
 
+// serve runs the servers and the background loops until ctx is done or a
+// server or the membership fails, then stops taking requests and drains
+// those in flight within the shutdown timeout. It returns the failure, nil
+// after a shutdown asked for through ctx.
+func (n *node) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(lis); err != nil {
+	goFunc := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	goFunc(func() {
+		if err := n.srv.Serve(n.lis); err != nil {
 			errc <- fmt.Errorf("grpc server: %w", err)
 		}
-	}()
-	var httpSrv *http.Server
-	if httpLis != nil {
-		httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := httpSrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	})
+	if n.httpSrv != nil {
+		goFunc(func() {
+			if err := n.httpSrv.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("metrics server: %w", err)
 			}
-		}()
+		})
 	}
-	fillCtx, stopFill := context.WithCancel(ctx)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		n.fillWhileJoining(fillCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		purger.Run(fillCtx)
-	}()
-	if !cfg.TestNoAntiEntropy {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.ae.Run(fillCtx)
-		}()
+	bg, stopBG := context.WithCancel(ctx)
+	goFunc(func() { n.fillWhileJoining(bg) })
+	goFunc(func() { n.purger.Run(bg) })
+	if n.cfg.TestNoAntiEntropy {
+		n.log.Warn("test knob: no anti-entropy rounds")
+	} else {
+		goFunc(func() { n.ae.Run(bg) })
 	}
+	members := n.members.Load()
 	n.ready.Store(true)
-	log.Info("serving", "node_id", cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", cfg.GossipAddr,
-		"metrics_addr", cfg.MetricsAddr, "joined", members.Joined(), "conflict", policy)
+	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", n.cfg.GossipAddr,
+		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+		n.log.Info("shutting down", "timeout", n.cfg.ShutdownTimeout)
 	case runErr = <-errc:
-		log.Error("server failed", "err", runErr)
+		n.log.Error("server failed", "err", runErr)
 	case runErr = <-members.Err():
-		log.Error("membership failed", "err", runErr)
+		n.log.Error("membership failed", "err", runErr)
 	}
 	n.ready.Store(false)
-	stopFill()
-	n.shutdown(context.WithoutCancel(ctx), srv, httpSrv)
-	replicaSvc.Close()
-	_ = n.ae.Close()    // Close reports no error
-	_ = n.coord.Close() // Close reports no error
-	if err := members.Close(); err != nil {
-		log.Error("close membership", "err", err)
-	}
-	if err := n.transport.Close(); err != nil {
-		log.Error("close peer transport", "err", err)
-	}
-	n.peers.close()
+	stopBG()
+	n.drain(context.WithoutCancel(ctx))
 	wg.Wait()
 	return runErr
 }
 
-// shutdown stops taking requests and lets those in flight finish within
-// the shutdown timeout, then cuts the rest.
-func (n *node) shutdown(ctx context.Context, srv *grpc.Server, httpSrv *http.Server) {
+// drain stops taking requests and lets those in flight finish within the
+// shutdown timeout, then cuts the rest. The peers' replica streams never
+// end by themselves: they are closed first, or a graceful stop would wait
+// for them until the timeout (a peer whose write is cut leaves a hint).
+func (n *node) drain(ctx context.Context) {
+	n.exchange.Close()
 	done := make(chan struct{})
 	go func() {
-		srv.GracefulStop()
+		n.srv.GracefulStop()
 		close(done)
 	}()
 	timer := time.NewTimer(n.cfg.ShutdownTimeout)
@@ -295,14 +345,14 @@ func (n *node) shutdown(ctx context.Context, srv *grpc.Server, httpSrv *http.Ser
 	case <-done:
 	case <-timer.C:
 		n.log.Warn("requests still in flight at the shutdown timeout; cutting them")
-		srv.Stop()
+		n.srv.Stop()
 		<-done
 	}
-	if httpSrv != nil {
+	if n.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		if err := httpSrv.Shutdown(ctx); err != nil {
-			_ = httpSrv.Close() // cutting what is left; its error says nothing more
+		if err := n.httpSrv.Shutdown(ctx); err != nil {
+			_ = n.httpSrv.Close() // cutting what is left; its error says nothing more
 		}
 	}
 }
@@ -353,37 +403,28 @@ func (n *node) memberList() []cluster.MemberStatus {
 	return m.Members()
 }
 
+// member returns member id's entry and liveness.
+func (n *node) member(id string) (cluster.MemberStatus, bool) {
+	m := n.members.Load()
+	if m == nil {
+		return cluster.MemberStatus{}, false
+	}
+	return m.Member(id)
+}
+
 // resolve maps a member id to its gRPC address.
 func (n *node) resolve(id string) (string, bool) {
-	for _, m := range n.memberList() {
-		if m.ID == id {
-			return m.GRPCAddr, m.GRPCAddr != ""
-		}
-	}
-	return "", false
+	m, ok := n.member(id)
+	return m.GRPCAddr, ok && m.GRPCAddr != ""
 }
 
 // downSince reports since when member id has been seen down.
 func (n *node) downSince(id string) (time.Time, bool) {
-	for _, m := range n.memberList() {
-		if m.ID == id {
-			return n.down.observe(id, m.Liveness == cluster.LivenessDead)
-		}
-	}
-	return time.Time{}, false
-}
-
-// replicaClient returns a client of member id's Replica service.
-func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
-	addr, ok := n.resolve(id)
+	m, ok := n.member(id)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, id)
+		return time.Time{}, false
 	}
-	conn, err := n.peers.get(addr)
-	if err != nil {
-		return nil, err
-	}
-	return pb.NewReplicaClient(conn), nil
+	return n.down.observe(id, m.Liveness == cluster.LivenessDead)
 }
 
 // aeStore is the engine as anti-entropy uses it: objects it fetches from

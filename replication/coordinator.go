@@ -25,7 +25,9 @@ type Config struct {
 	// Limits bounds keys and values.
 	Limits keyspace.Limits
 	// Joined reports whether the node has joined a cluster; until then it
-	// serves ONE only. Nil means joined.
+	// refuses every read and write (a write taken before the join would
+	// later be merged into a cluster that never acknowledged it). Nil
+	// means joined.
 	Joined func() bool
 	// ReplicaTimeout bounds a replica write that continues after the client
 	// was answered, and a background repair. Zero means 5s.
@@ -227,7 +229,7 @@ func (c *Coordinator) place(key []byte) placement {
 	r := c.ring.Load()
 	if r == nil {
 		// Not joined: the node knows no ring and is its own only replica
-		// (it serves ONE only; see Config.Joined).
+		// (it serves nothing; see Config.Joined).
 		return placement{partition: p, replicas: []string{c.cfg.NodeID}}
 	}
 	return placement{partition: p, replicas: r.Replicas(int(p)), pending: r.Pending(int(p))}
@@ -268,8 +270,8 @@ func (c *Coordinator) check(key []byte, level Level) (placement, error) {
 	if level < One || level > All {
 		return placement{}, invalid("unknown consistency level %d: use one, quorum or all", level)
 	}
-	if level != One && c.cfg.Joined != nil && !c.cfg.Joined() {
-		return placement{}, fmt.Errorf("%s: %w: no seed in --join answered; only ONE is served", level, ErrNotJoined)
+	if c.cfg.Joined != nil && !c.cfg.Joined() {
+		return placement{}, fmt.Errorf("%s: %w: no seed in --join has answered yet", level, ErrNotJoined)
 	}
 	pl := c.place(key)
 	for _, id := range pl.replicas {

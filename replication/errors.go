@@ -19,6 +19,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNotJoined: the node has not joined a cluster yet.
 	ErrNotJoined = errors.New("not joined")
+	// ErrNoReplicaAlive: no replica of the key can take a request this
+	// node does not coordinate.
+	ErrNoReplicaAlive = errors.New("no replica available")
 )
 
 // QuorumError reports that a consistency level was not met.

@@ -203,12 +203,15 @@ func TestSingleNode_exitCodes(t *testing.T) {
 	if r := kvctl(t, freeAddr(t)+","+n.grpc, nil, "put", "k", "v"); r.code != 0 {
 		t.Fatalf("failover: %v", r)
 	}
-	// 3: a node that has not joined refuses QUORUM and ALL, serves ONE.
+	// 3: a node that has not joined refuses every read and write, at
+	// every level: what it took would later merge into a cluster that
+	// never acknowledged it.
 	lone := startNode(t, nodeOpts{args: []string{"--join", freeAddr(t)}})
-	for _, level := range []string{"quorum", "all"} {
+	for _, level := range []string{"one", "quorum", "all"} {
 		lone.expect(3, []string{"not joined"}, "put", "k", "v", "-c", level)
+		lone.expect(3, []string{"not joined"}, "get", "k", "-c", level)
+		lone.expect(3, []string{"not joined"}, "sadd", "s", "m", "-c", level)
 	}
-	lone.must("put", "k", "v", "-c", "one")
 	if st := jsonOf(t, lone.must("-o", "json", "status")); st["joined"] != false {
 		t.Fatalf("status of a node not joined: %v", st)
 	}
