@@ -16,23 +16,35 @@ import (
 
 // Metadata names in the storage engine.
 const (
-	metaNodeID   = "node_id"
+	metaNodeID      = "node_id"
+	metaClusterName = "cluster_name"
 	metaSettings = "cluster_settings"
 	metaSecret   = "cluster_secret"
 )
 
-// checkIdentity refuses a data dir that belongs to another node id, and
-// records ours in a new one.
+// checkIdentity refuses a data dir that belongs to another node id or to
+// a cluster of another name (a restart under another --cluster-name would
+// serve the old cluster's data while gossiping with no one), and records
+// both in a new one. A data dir from before names were recorded takes the
+// name it is started with.
 func checkIdentity(cfg Config, eng *storage.Engine) error {
-	id, ok, err := eng.Meta(metaNodeID)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return eng.PutMeta(metaNodeID, []byte(cfg.NodeID))
-	}
-	if string(id) != cfg.NodeID {
-		return flagErr("node-id", "is %q but data dir %q belongs to node %q", cfg.NodeID, cfg.DataDir, id)
+	for _, c := range []struct{ meta, flag, want, what string }{
+		{metaNodeID, "node-id", cfg.NodeID, "node"},
+		{metaClusterName, "cluster-name", cfg.ClusterName, "cluster"},
+	} {
+		got, ok, err := eng.Meta(c.meta)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := eng.PutMeta(c.meta, []byte(c.want)); err != nil {
+				return err
+			}
+			continue
+		}
+		if string(got) != c.want {
+			return flagErr(c.flag, "is %q but data dir %q belongs to %s %q", c.want, cfg.DataDir, c.what, got)
+		}
 	}
 	return nil
 }

@@ -301,4 +301,21 @@ func TestKvnode_badStart(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", code, b.stderr)
 		}
 	})
+	t.Run("restart under another cluster name", func(t *testing.T) {
+		a := startNode(t, nodeOpts{})
+		a.must("put", "k", "v")
+		a.cmd.Process.Signal(os.Interrupt)
+		if code := a.exitCode(15 * time.Second); code != 0 {
+			t.Fatalf("SIGINT: exit %d:\n%s", code, a.stderr)
+		}
+		b := spawn(t, nodeOpts{dataDir: a.dataDir, args: []string{"--cluster-name", "other"}})
+		if code := b.exitCode(10 * time.Second); code != 2 {
+			t.Fatalf("exit %d, want 2:\n%s", code, b.stderr)
+		}
+		for _, want := range []string{"--cluster-name", `"other"`, `"e2e"`} {
+			if !strings.Contains(b.stderr.String(), want) {
+				t.Fatalf("stderr lacks %s:\n%s", want, b.stderr)
+			}
+		}
+	})
 }
