@@ -29,6 +29,9 @@ var (
 	ErrSettingsRefused = errors.New("cluster: cluster settings refused")
 	// ErrInvalidConfig: a Config or Settings field is unusable.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
+	// ErrDuplicateID: another live process already runs under this node's
+	// id. The error value is a *DuplicateIDError.
+	ErrDuplicateID = errors.New("cluster: node id in use")
 	// ErrClosed: the Membership was closed.
 	ErrClosed = errors.New("cluster: membership closed")
 )
@@ -47,3 +50,22 @@ func (e *RemovedError) Error() string {
 
 // Is reports whether target is ErrRemoved.
 func (e *RemovedError) Is(target error) bool { return target == ErrRemoved }
+
+// DuplicateIDError reports that a live member of the cluster already runs
+// under this node's id, gossiping from another address. It is refused
+// before it takes part: two processes under one id would keep re-claiming
+// the same member entry while their data diverges.
+// errors.Is(err, ErrDuplicateID) holds for it.
+type DuplicateIDError struct {
+	// ID is the node id in use.
+	ID string
+	// Addr is the gossip address of the live member that holds it.
+	Addr string
+}
+
+func (e *DuplicateIDError) Error() string {
+	return fmt.Sprintf("node id %q is already used by a live member gossiping from %s", e.ID, e.Addr)
+}
+
+// Is reports whether target is ErrDuplicateID.
+func (e *DuplicateIDError) Is(target error) bool { return target == ErrDuplicateID }

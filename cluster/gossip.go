@@ -17,6 +17,7 @@ type delegate struct{ m *Membership }
 var (
 	_ memberlist.Delegate      = (*delegate)(nil)
 	_ memberlist.AliveDelegate = (*delegate)(nil)
+	_ memberlist.MergeDelegate = (*delegate)(nil)
 )
 
 // NodeMeta returns this node's id and gRPC address.
@@ -91,6 +92,39 @@ func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
 	}
 	if r := d.m.removed.Load(); r != nil && (*r)[peer.Name] {
 		return fmt.Errorf("node id %q was removed from the cluster", peer.Name)
+	}
+	return nil
+}
+
+// NotifyMerge checks the members a push/pull peer knows before memberlist
+// merges them: one alive under this node's id but at another address is
+// another process claiming the id. A node that has not joined yet is the
+// newcomer: it fails for good with a *DuplicateIDError. A joined node
+// refuses the peer's state and stays; the newcomer it saw will fail.
+// memberlist calls it without its node lock held.
+func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	m := d.m
+	ml := m.ml.Load()
+	if ml == nil {
+		return nil
+	}
+	local := ml.LocalNode()
+	for _, p := range peers {
+		if p.Name != m.cfg.NodeID || p.State != memberlist.StateAlive ||
+			(p.Addr.Equal(local.Addr) && p.Port == local.Port) {
+			continue
+		}
+		err := &DuplicateIDError{ID: m.cfg.NodeID, Addr: p.Address()}
+		m.mu.Lock()
+		joined := m.phase == phaseJoined
+		if !joined {
+			m.failLocked(err)
+		}
+		m.mu.Unlock()
+		if joined {
+			m.log.Warn("another process claims this node's id; refusing its state", "addr", p.Address())
+		}
+		return err
 	}
 	return nil
 }

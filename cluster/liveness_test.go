@@ -191,3 +191,39 @@ func TestMembership_removedIDCannotRejoin(t *testing.T) {
 		}
 	}
 }
+
+// A second process started under the id of a live member, on an empty
+// data dir, is refused before it takes part; the member keeps its entry
+// and keeps running.
+func TestMembership_duplicateIDRefused(t *testing.T) {
+	c := newTestCluster(t)
+	n1 := c.node(1)
+	n2 := c.node(2, n1)
+	c.bootstrap(n1)
+	c.start(n2, nil)
+	eventually(t, converge, "converged", func() error { return converged([]*node{n1, n2}, "n1", "n2") })
+	before, _ := entry(n1, "n2")
+
+	dup := c.node(2, n1)
+	dup.gossip, dup.grpc = "127.0.0.1:7199", "127.0.0.1:7099"
+	c.start(dup, nil)
+	err := recvErr(t, dup, converge)
+	var de *DuplicateIDError
+	if !errors.As(err, &de) || !errors.Is(err, ErrDuplicateID) || de.ID != "n2" || de.Addr != n2.gossip {
+		t.Fatalf("the duplicate n2 failed with %v, want a DuplicateIDError naming n2 at %s", err, n2.gossip)
+	}
+	if dup.stateLoss.Load() != 0 {
+		t.Fatal("the duplicate was taken for n2 having lost its state")
+	}
+	select {
+	case err := <-n2.m.Err():
+		t.Fatalf("the live n2 failed: %v", err)
+	default:
+	}
+	if got, _ := entry(n1, "n2"); got != before {
+		t.Fatalf("n1's entry for n2 changed from %+v to %+v", before, got)
+	}
+	if l := liveness(n1, "n2"); l != LivenessAlive {
+		t.Fatalf("n1 sees n2 %s", l)
+	}
+}

@@ -320,6 +320,10 @@ func (n *node) serve(ctx context.Context) error {
 		n.log.Error("server failed", "err", runErr)
 	case runErr = <-members.Err():
 		n.log.Error("membership failed", "err", runErr)
+		var de *cluster.DuplicateIDError
+		if errors.As(runErr, &de) {
+			runErr = flagErr("node-id", "%q is already used by a live member of the cluster (gossiping from %s): give this node an id of its own", de.ID, de.Addr)
+		}
 	}
 	n.ready.Store(false)
 	stopBG()

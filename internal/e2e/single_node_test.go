@@ -301,6 +301,17 @@ func TestKvnode_badStart(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", code, b.stderr)
 		}
 	})
+	t.Run("second process under a live member's id", func(t *testing.T) {
+		a := startNode(t, nodeOpts{})
+		b := spawn(t, nodeOpts{args: []string{"--join", argValue(a.args, "--gossip-addr")}})
+		if code := b.exitCode(20 * time.Second); code != 2 {
+			t.Fatalf("exit %d, want 2:\n%s", code, b.stderr)
+		}
+		if !strings.Contains(b.stderr.String(), `--node-id: "n1" is already used by a live member`) {
+			t.Fatalf("stderr does not name the id in use:\n%s", b.stderr)
+		}
+		a.must("put", "still", "works")
+	})
 	t.Run("restart under another cluster name", func(t *testing.T) {
 		a := startNode(t, nodeOpts{})
 		a.must("put", "k", "v")
@@ -318,4 +329,14 @@ func TestKvnode_badStart(t *testing.T) {
 			}
 		}
 	})
+}
+
+// argValue returns the value of flag in args, "" if absent.
+func argValue(args []string, flag string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	return ""
 }
