@@ -18,8 +18,8 @@ import (
 const (
 	metaNodeID      = "node_id"
 	metaClusterName = "cluster_name"
-	metaSettings = "cluster_settings"
-	metaSecret   = "cluster_secret"
+	metaSettings    = "cluster_settings"
+	metaSecret      = "cluster_secret"
 )
 
 // checkIdentity refuses a data dir that belongs to another node id or to
