@@ -97,10 +97,12 @@ func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
 }
 
 // NotifyMerge checks the members a push/pull peer knows before memberlist
-// merges them: one alive under this node's id but at another address is
-// another process claiming the id. A node that has not joined yet is the
-// newcomer: it fails for good with a *DuplicateIDError. A joined node
-// refuses the peer's state and stays; the newcomer it saw will fail.
+// merges them: one alive under this node's id but at another address may
+// be another process running under the id. A joined node refuses the
+// peer's state and stays (the newcomer will fail). A node that has not
+// joined yet records the address; tryJoin refuses to join if the member
+// table lists the id at that address (a process that never made it into
+// the table, such as a joiner refused for its settings, does not count).
 // memberlist calls it without its node lock held.
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 	m := d.m
@@ -114,17 +116,16 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 			(p.Addr.Equal(local.Addr) && p.Port == local.Port) {
 			continue
 		}
-		err := &DuplicateIDError{ID: m.cfg.NodeID, Addr: p.Address()}
 		m.mu.Lock()
 		joined := m.phase == phaseJoined
-		if !joined {
-			m.failLocked(err)
-		}
 		m.mu.Unlock()
-		if joined {
-			m.log.Warn("another process claims this node's id; refusing its state", "addr", p.Address())
+		if !joined {
+			addr := p.Address()
+			m.claimedBy.Store(&addr)
+			return nil
 		}
-		return err
+		m.log.Warn("another process claims this node's id; refusing its state", "addr", p.Address())
+		return &DuplicateIDError{ID: m.cfg.NodeID, Addr: p.Address()}
 	}
 	return nil
 }
@@ -273,6 +274,11 @@ func (m *Membership) tryJoin(g gossip) {
 	prev, known := m.table[id]
 	if known && prev.State == ring.Removed {
 		m.failLocked(&RemovedError{ID: id})
+		m.mu.Unlock()
+		return
+	}
+	if by := m.claimedBy.Load(); known && by != nil && *by == prev.GossipAddr {
+		m.failLocked(&DuplicateIDError{ID: id, Addr: *by})
 		m.mu.Unlock()
 		return
 	}

@@ -50,6 +50,9 @@ type Membership struct {
 	// removed holds the ids the table marks Removed, for NotifyAlive, which
 	// memberlist calls under its node lock and so must not take mu.
 	removed atomic.Pointer[map[string]bool]
+	// claimedBy is the gossip address of a live process seen under this
+	// node's id before it joined (see delegate.NotifyMerge).
+	claimedBy atomic.Pointer[string]
 
 	// adoptMu serializes tryJoin: settings are adopted at most once.
 	adoptMu sync.Mutex

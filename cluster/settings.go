@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/quorumkv/quorumkv/cluster/ring"
@@ -35,6 +36,10 @@ type Settings struct {
 	// Secret authenticates context tokens; it is handed to joining nodes
 	// and is confidential. Not empty.
 	Secret []byte
+	// MaxKeyBytes, MaxValueBytes and MaxObjectBytes are the key, value and
+	// object limits every replica applies alike, so each accepts what any
+	// accepts. Zero in settings persisted before limits were settings.
+	MaxKeyBytes, MaxValueBytes, MaxObjectBytes int
 }
 
 // Validate reports the first unusable field, wrapped in ErrInvalidConfig.
@@ -53,6 +58,8 @@ func (s Settings) Validate() error {
 		return bad("conflict policy %q, must be %q or %q", s.Conflict, ConflictLWW, ConflictSiblings)
 	case len(s.Secret) == 0:
 		return bad("secret is empty")
+	case s.MaxKeyBytes < 0 || s.MaxValueBytes < 0 || s.MaxObjectBytes < 0:
+		return bad("negative limits %d/%d/%d", s.MaxKeyBytes, s.MaxValueBytes, s.MaxObjectBytes)
 	}
 	return nil
 }
@@ -65,7 +72,8 @@ func (s Settings) clone() Settings {
 
 func (s Settings) equal(o Settings) bool {
 	return s.ClusterID == o.ClusterID && s.ReplicationFactor == o.ReplicationFactor &&
-		s.Partitions == o.Partitions && s.Conflict == o.Conflict && bytes.Equal(s.Secret, o.Secret)
+		s.Partitions == o.Partitions && s.Conflict == o.Conflict && bytes.Equal(s.Secret, o.Secret) &&
+		s.MaxKeyBytes == o.MaxKeyBytes && s.MaxValueBytes == o.MaxValueBytes && s.MaxObjectBytes == o.MaxObjectBytes
 }
 
 // settingsToProto encodes s without its secret, which travels beside it.
@@ -74,6 +82,9 @@ func settingsToProto(s Settings) *quorumkvv1.ClusterSettings {
 		ClusterId:         s.ClusterID[:],
 		ReplicationFactor: uint32(s.ReplicationFactor),
 		Partitions:        uint32(s.Partitions),
+		MaxKeyBytes:       uint32(s.MaxKeyBytes),
+		MaxValueBytes:     uint64(s.MaxValueBytes),
+		MaxObjectBytes:    uint64(s.MaxObjectBytes),
 	}
 	switch s.Conflict {
 	case ConflictLWW:
@@ -101,6 +112,9 @@ func settingsFromProto(p *quorumkvv1.ClusterSettings, secret []byte) (Settings, 
 	default:
 		s.Conflict = p.GetConflict().String()
 	}
+	s.MaxKeyBytes = int(min(p.GetMaxKeyBytes(), math.MaxInt32))
+	s.MaxValueBytes = int(min(p.GetMaxValueBytes(), math.MaxInt32))
+	s.MaxObjectBytes = int(min(p.GetMaxObjectBytes(), math.MaxInt32))
 	s.Secret = slices.Clone(secret)
 	return s, s.Validate()
 }

@@ -67,6 +67,21 @@ func (o *Object) HiddenPart() bool {
 	return o.Reg.latestLive() != nil && len(o.Set.Members) > 0
 }
 
+// PayloadBytes returns the bytes of every sibling value and set member the
+// object stores, tombstoned or hidden ones included: what the object limit
+// (--max-object-bytes) bounds. Dots, timestamps and contexts are not
+// counted; peer messages leave room for them.
+func (o *Object) PayloadBytes() int {
+	n := 0
+	for i := range o.Reg.Siblings {
+		n += len(o.Reg.Siblings[i].Value)
+	}
+	for i := range o.Set.Members {
+		n += len(o.Set.Members[i].Value)
+	}
+	return n
+}
+
 // Live reports whether the object holds a live sibling or member. An object
 // that does not is a tombstone.
 func (o *Object) Live() bool { return o.Kind() != KindNone }

@@ -16,8 +16,9 @@ const partitionShift = 64 - 10
 
 // Default limits, as DESIGN.md fixes them; a node may be started with others.
 const (
-	DefaultMaxKeyBytes   = 1024
-	DefaultMaxValueBytes = 1 << 20
+	DefaultMaxKeyBytes    = 1024
+	DefaultMaxValueBytes  = 1 << 20
+	DefaultMaxObjectBytes = 8 << 20
 )
 
 // Partition is the index of one of the Q partitions, 0 <= p < Q.
@@ -40,9 +41,10 @@ func (p Partition) Start() uint64 { return uint64(p) << partitionShift }
 // Sentinel errors for keys and values outside the limits. Errors returned by
 // Limits wrap them, so callers match with errors.Is and show the message.
 var (
-	ErrEmptyKey      = errors.New("key is empty")
-	ErrKeyTooLarge   = errors.New("key too large")
-	ErrValueTooLarge = errors.New("value too large")
+	ErrEmptyKey       = errors.New("key is empty")
+	ErrKeyTooLarge    = errors.New("key too large")
+	ErrValueTooLarge  = errors.New("value too large")
+	ErrObjectTooLarge = errors.New("object too large")
 )
 
 // Limits bounds the size of keys and values a node accepts.
@@ -52,12 +54,16 @@ type Limits struct {
 	// MaxValueBytes is the largest value (or set member) accepted, in bytes;
 	// at least 0.
 	MaxValueBytes int
+	// MaxObjectBytes bounds a whole object: the bytes of all its siblings'
+	// values and set members together. At least MaxValueBytes; zero means
+	// no bound.
+	MaxObjectBytes int
 }
 
-// DefaultLimits returns the limits of DESIGN.md: keys of 1 to 1024 bytes,
-// values of 0 to 1 MiB.
+// DefaultLimits returns the default limits: keys of 1 to 1024 bytes,
+// values of 0 to 1 MiB, objects of at most 8 MiB.
 func DefaultLimits() Limits {
-	return Limits{MaxKeyBytes: DefaultMaxKeyBytes, MaxValueBytes: DefaultMaxValueBytes}
+	return Limits{MaxKeyBytes: DefaultMaxKeyBytes, MaxValueBytes: DefaultMaxValueBytes, MaxObjectBytes: DefaultMaxObjectBytes}
 }
 
 // Validate reports whether the limits themselves are usable.
@@ -67,6 +73,9 @@ func (l Limits) Validate() error {
 	}
 	if l.MaxValueBytes < 0 {
 		return fmt.Errorf("max value bytes is %d: must be at least 0", l.MaxValueBytes)
+	}
+	if l.MaxObjectBytes != 0 && l.MaxObjectBytes < l.MaxValueBytes {
+		return fmt.Errorf("max object bytes is %d: must be at least the max value bytes (%d)", l.MaxObjectBytes, l.MaxValueBytes)
 	}
 	return nil
 }
@@ -90,6 +99,17 @@ func (l Limits) CheckValue(value []byte) error {
 	if len(value) > l.MaxValueBytes {
 		return fmt.Errorf("%w: value is %d bytes, the limit is %d bytes (--max-value-bytes)",
 			ErrValueTooLarge, len(value), l.MaxValueBytes)
+	}
+	return nil
+}
+
+// CheckObject returns nil if an object of size payload bytes (see
+// MaxObjectBytes) is within the limits, otherwise an error that wraps
+// ErrObjectTooLarge and names the limit.
+func (l Limits) CheckObject(size int) error {
+	if l.MaxObjectBytes > 0 && size > l.MaxObjectBytes {
+		return fmt.Errorf("%w: the object would hold %d bytes of values and members, the limit is %d bytes (--max-object-bytes)",
+			ErrObjectTooLarge, size, l.MaxObjectBytes)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 
@@ -69,6 +70,14 @@ func loadSettings(cfg Config, eng *storage.Engine, log *slog.Logger) (*cluster.S
 			return nil, err
 		}
 		s := settingsFromProto(ps, secret)
+		if s.MaxKeyBytes == 0 {
+			// Persisted before the limits were cluster settings: the
+			// node's flags were the limits; record them.
+			s.MaxKeyBytes, s.MaxValueBytes, s.MaxObjectBytes = cfg.MaxKeyBytes, cfg.MaxValueBytes, cfg.MaxObjectBytes
+			if err := persistSettings(eng, s); err != nil {
+				return nil, err
+			}
+		}
 		if err := checkSettings(cfg, s); err != nil {
 			return nil, err
 		}
@@ -82,6 +91,9 @@ func loadSettings(cfg Config, eng *storage.Engine, log *slog.Logger) (*cluster.S
 		Partitions:        keyspace.Q,
 		Conflict:          cfg.Conflict.String(),
 		Secret:            make([]byte, 32),
+		MaxKeyBytes:       cfg.MaxKeyBytes,
+		MaxValueBytes:     cfg.MaxValueBytes,
+		MaxObjectBytes:    cfg.MaxObjectBytes,
 	}
 	if _, err := rand.Read(s.ClusterID[:]); err != nil {
 		return nil, err
@@ -106,6 +118,9 @@ func persistSettings(eng *storage.Engine, s cluster.Settings) error {
 		ReplicationFactor: uint32(s.ReplicationFactor),
 		Partitions:        uint32(s.Partitions),
 		Conflict:          policyToProto(s.Conflict),
+		MaxKeyBytes:       uint32(s.MaxKeyBytes),
+		MaxValueBytes:     uint64(s.MaxValueBytes),
+		MaxObjectBytes:    uint64(s.MaxObjectBytes),
 	})
 	if err != nil {
 		return err
@@ -122,6 +137,9 @@ func settingsFromProto(ps *pb.ClusterSettings, secret []byte) cluster.Settings {
 		Partitions:        int(ps.Partitions),
 		Conflict:          policyFromProto(ps.Conflict).String(),
 		Secret:            secret,
+		MaxKeyBytes:       int(ps.MaxKeyBytes),
+		MaxValueBytes:     int(min(ps.MaxValueBytes, math.MaxInt32)),
+		MaxObjectBytes:    int(min(ps.MaxObjectBytes, math.MaxInt32)),
 	}
 	copy(s.ClusterID[:], ps.ClusterId)
 	return s
@@ -135,6 +153,19 @@ func checkSettings(cfg Config, s cluster.Settings) error {
 	}
 	if s.Conflict != cfg.Conflict.String() {
 		return flagErr("conflict", "is %s but the cluster was created with %s", cfg.Conflict, s.Conflict)
+	}
+	for _, l := range []struct {
+		flag         string
+		flagV, clusV int
+	}{
+		{"max-key-bytes", cfg.MaxKeyBytes, s.MaxKeyBytes},
+		{"max-value-bytes", cfg.MaxValueBytes, s.MaxValueBytes},
+		{"max-object-bytes", cfg.MaxObjectBytes, s.MaxObjectBytes},
+	} {
+		// Zero: a seed from before the limits were settings.
+		if l.clusV != 0 && l.flagV != l.clusV {
+			return flagErr(l.flag, "is %d but the cluster was created with %d: every replica must accept what any accepts", l.flagV, l.clusV)
+		}
 	}
 	if s.Partitions != keyspace.Q {
 		return fmt.Errorf("cluster has %d partitions; this build supports %d only", s.Partitions, keyspace.Q)

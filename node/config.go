@@ -47,6 +47,10 @@ type Config struct {
 	MaxKeyBytes int
 	// MaxValueBytes (--max-value-bytes), 0 to 64 MiB.
 	MaxValueBytes int
+	// MaxObjectBytes (--max-object-bytes) bounds a whole object's values
+	// and members together: at least MaxValueBytes, at most
+	// MaxObjectLimit. Key, value and object limits are cluster settings.
+	MaxObjectBytes int
 	// MaxSiblings (--max-siblings), at least 1.
 	MaxSiblings int
 	// ShutdownTimeout (--shutdown-timeout) bounds the drain on SIGTERM.
@@ -76,6 +80,11 @@ type Config struct {
 // MaxValueLimit is the largest --max-value-bytes accepted.
 const MaxValueLimit = 64 << 20
 
+// MaxObjectLimit is the largest --max-object-bytes accepted: every peer
+// message (replication.MaxMessageBytes) carries the largest object with
+// room to spare for its dots, contexts and framing.
+const MaxObjectLimit = 64 << 20
+
 // DefaultConfig returns the defaults of DESIGN.md; NodeID, DataDir and the
 // addresses are left for the caller.
 func DefaultConfig() Config {
@@ -92,6 +101,7 @@ func DefaultConfig() Config {
 		MaxClockOffset:      500 * time.Millisecond,
 		MaxKeyBytes:         1024,
 		MaxValueBytes:       1 << 20,
+		MaxObjectBytes:      8 << 20,
 		MaxSiblings:         100,
 		ShutdownTimeout:     10 * time.Second,
 		LogLevel:            slog.LevelInfo,
@@ -179,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxValueBytes < 0 || c.MaxValueBytes > MaxValueLimit {
 		add(flagErr("max-value-bytes", "is %d: must be 0 to %d", c.MaxValueBytes, MaxValueLimit))
+	}
+	if c.MaxObjectBytes < c.MaxValueBytes || c.MaxObjectBytes > MaxObjectLimit {
+		add(flagErr("max-object-bytes", "is %d: must be at least --max-value-bytes (%d) and at most %d", c.MaxObjectBytes, c.MaxValueBytes, MaxObjectLimit))
 	}
 	if c.MaxSiblings < 1 {
 		add(flagErr("max-siblings", "is %d: must be at least 1", c.MaxSiblings))

@@ -77,7 +77,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
-		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes}}
+		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
 	n.down.now = time.Now
 	defer func() {
 		if err != nil {

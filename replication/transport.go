@@ -11,8 +11,8 @@ import (
 )
 
 // MaxMessageBytes bounds one message of the Replica service either way:
-// room for a key with 100 siblings of 1 MiB values (DESIGN.md's largest
-// object) and more. The transport dials with it; the node's gRPC server
+// room for the largest object a cluster may allow (--max-object-bytes is at
+// most 64 MiB of values and members) with its dots, contexts and framing. The transport dials with it; the node's gRPC server
 // takes it through ServerOptions.
 const MaxMessageBytes = 256 << 20
 

@@ -24,7 +24,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
 	t := newTally(pl.replicas, level.Required(len(pl.replicas)))
 	key = bytes.Clone(key) // the replica writes outlive the call
-	obj, err := c.store.Update(key, fn)
+	obj, err := c.store.Update(key, c.withinObjectLimit(fn))
 	if err != nil {
 		return c.failedReceipt(level, pl, true), err
 	}
@@ -114,4 +114,25 @@ func (c *Coordinator) beyondHintWindow(target string) bool {
 	}
 	since, down := c.cfg.DownSince(target)
 	return down && c.cfg.Now().Sub(since) > c.cfg.MaxHintWindow
+}
+
+// withinObjectLimit refuses, through fn's error, a write that would leave
+// the object above the object limit and larger than it was: nothing is
+// written. A write that shrinks an object already over the limit (one
+// stored before the limit was lowered) goes through.
+func (c *Coordinator) withinObjectLimit(fn func(cur *conflict.Object) (*conflict.Object, error)) func(cur *conflict.Object) (*conflict.Object, error) {
+	return func(cur *conflict.Object) (*conflict.Object, error) {
+		o, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		size := o.PayloadBytes()
+		if cur != nil && size <= cur.PayloadBytes() {
+			return o, nil
+		}
+		if err := c.cfg.Limits.CheckObject(size); err != nil {
+			return nil, invalidArgument{err}
+		}
+		return o, nil
+	}
 }

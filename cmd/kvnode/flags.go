@@ -53,6 +53,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
 	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
 	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
+	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes")
 	fs.IntVar(&cfg.MaxSiblings, "max-siblings", cfg.MaxSiblings, "most siblings a put may leave under --conflict siblings")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	fs.Func("log-level", "log level: debug, info, warn or error (default info)", func(s string) error {

@@ -205,12 +205,13 @@ func TestCluster_quorumThroughKillAndHintsAfterRestart(t *testing.T) {
 }
 
 // TestCluster_joinerWithOtherSettingsRefused: a node joining with a
-// replication factor or conflict policy other than its cluster's exits 2
-// naming the setting.
+// replication factor, conflict policy or limit other than its cluster's
+// exits 2 naming the setting.
 func TestCluster_joinerWithOtherSettingsRefused(t *testing.T) {
 	seed := startNode(t, nodeOpts{})
 	gossip := seed.args[indexOf(seed.args, "--gossip-addr")+1]
-	for flag, value := range map[string]string{"--replication-factor": "5", "--conflict": "siblings"} {
+	for flag, value := range map[string]string{"--replication-factor": "5", "--conflict": "siblings",
+		"--max-key-bytes": "100", "--max-value-bytes": "1000", "--max-object-bytes": "4194304"} {
 		p := spawn(t, nodeOpts{args: []string{"--node-id", "n2", "--join", gossip, flag, value}})
 		if code := p.exitCode(20 * time.Second); code != 2 || !strings.Contains(p.stderr.String(), flag) {
 			t.Fatalf("joiner with %s %s: exit %d:\n%s", flag, value, code, p.stderr)

@@ -303,7 +303,7 @@ func TestKvnode_badStart(t *testing.T) {
 	})
 	t.Run("second process under a live member's id", func(t *testing.T) {
 		a := startNode(t, nodeOpts{})
-		b := spawn(t, nodeOpts{args: []string{"--join", argValue(a.args, "--gossip-addr")}})
+		b := spawn(t, nodeOpts{args: []string{"--join", a.args[indexOf(a.args, "--gossip-addr")+1]}})
 		if code := b.exitCode(20 * time.Second); code != 2 {
 			t.Fatalf("exit %d, want 2:\n%s", code, b.stderr)
 		}
@@ -331,12 +331,37 @@ func TestKvnode_badStart(t *testing.T) {
 	})
 }
 
-// argValue returns the value of flag in args, "" if absent.
-func argValue(args []string, flag string) string {
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == flag {
-			return args[i+1]
-		}
+// An object is bounded as a whole: a set add or a put under siblings that
+// would take it past --max-object-bytes is refused naming the flag, and
+// nothing is written; a write that shrinks it goes through.
+func TestSingleNode_objectLimit(t *testing.T) {
+	for _, policy := range []string{"lww", "siblings"} {
+		t.Run(policy, func(t *testing.T) {
+			n := startNode(t, nodeOpts{args: []string{"--max-value-bytes", "1000", "--max-object-bytes", "2500", "--conflict", policy}})
+			m := func(c byte) string { return strings.Repeat(string(c), 1000) }
+			n.must("sadd", "set", m('a'))
+			n.must("sadd", "set", m('b'))
+			n.expect(2, []string{"--max-object-bytes", "2500"}, "sadd", "set", m('c'))
+			if got := n.must("smembers", "set"); got != m('a')+"\n"+m('b')+"\n" {
+				t.Fatalf("the refused add changed the set: %d bytes", len(got))
+			}
+			n.must("srem", "set", m('a'))
+			n.must("sadd", "set", m('c'))
+
+			n.must("put", "reg", m('a'))
+			n.must("put", "reg", m('b'))
+			if policy == "lww" {
+				return // a blind put replaces the winner: nothing grows
+			}
+			n.expect(2, []string{"--max-object-bytes"}, "put", "reg", m('c'))
+			tok := jsonOf(t, n.must("-o", "json", "get", "reg"))["context"].(string)
+			if vals := jsonOf(t, n.must("-o", "json", "get", "reg"))["values"].([]any); len(vals) != 2 {
+				t.Fatalf("siblings after the refused put: %d, want 2", len(vals))
+			}
+			n.must("put", "reg", m('c'), "--context", tok) // resolves both: shrinks
+			if got := n.must("get", "reg"); got != m('c')+"\n" {
+				t.Fatalf("after resolving: %q", got)
+			}
+		})
 	}
-	return ""
 }

@@ -1440,9 +1440,17 @@ type ClusterSettings struct {
 	// Q: how many partitions the key space is cut into. It never changes.
 	Partitions uint32 `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
 	// How concurrent register writes are resolved.
-	Conflict      ConflictPolicy `protobuf:"varint,4,opt,name=conflict,proto3,enum=quorumkv.v1.ConflictPolicy" json:"conflict,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Conflict ConflictPolicy `protobuf:"varint,4,opt,name=conflict,proto3,enum=quorumkv.v1.ConflictPolicy" json:"conflict,omitempty"`
+	// The largest key accepted, in bytes. Zero in settings written before
+	// the limits were cluster settings: the node's flag fills it.
+	MaxKeyBytes uint32 `protobuf:"varint,5,opt,name=max_key_bytes,json=maxKeyBytes,proto3" json:"max_key_bytes,omitempty"`
+	// The largest value or set member accepted, in bytes (zero: as above).
+	MaxValueBytes uint64 `protobuf:"varint,6,opt,name=max_value_bytes,json=maxValueBytes,proto3" json:"max_value_bytes,omitempty"`
+	// The largest object accepted: all its values and members together, in
+	// bytes (zero: as above).
+	MaxObjectBytes uint64 `protobuf:"varint,7,opt,name=max_object_bytes,json=maxObjectBytes,proto3" json:"max_object_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
@@ -1501,6 +1509,27 @@ func (x *ClusterSettings) GetConflict() ConflictPolicy {
 		return x.Conflict
 	}
 	return ConflictPolicy_CONFLICT_POLICY_UNSPECIFIED
+}
+
+func (x *ClusterSettings) GetMaxKeyBytes() uint32 {
+	if x != nil {
+		return x.MaxKeyBytes
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetMaxValueBytes() uint64 {
+	if x != nil {
+		return x.MaxValueBytes
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetMaxObjectBytes() uint64 {
+	if x != nil {
+		return x.MaxObjectBytes
+	}
+	return 0
 }
 
 // MemberTable is the replicated member table: every node the cluster knows,
@@ -1808,7 +1837,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\fJoinResponse\x128\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\fR\x06secret\x122\n" +
-	"\amembers\x18\x03 \x01(\v2\x18.quorumkv.v1.MemberTableR\amembers\"\xb8\x01\n" +
+	"\amembers\x18\x03 \x01(\v2\x18.quorumkv.v1.MemberTableR\amembers\"\xae\x02\n" +
 	"\x0fClusterSettings\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12-\n" +
@@ -1816,7 +1845,10 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x03 \x01(\rR\n" +
 	"partitions\x127\n" +
-	"\bconflict\x18\x04 \x01(\x0e2\x1b.quorumkv.v1.ConflictPolicyR\bconflict\"A\n" +
+	"\bconflict\x18\x04 \x01(\x0e2\x1b.quorumkv.v1.ConflictPolicyR\bconflict\x12\"\n" +
+	"\rmax_key_bytes\x18\x05 \x01(\rR\vmaxKeyBytes\x12&\n" +
+	"\x0fmax_value_bytes\x18\x06 \x01(\x04R\rmaxValueBytes\x12(\n" +
+	"\x10max_object_bytes\x18\a \x01(\x04R\x0emaxObjectBytes\"A\n" +
 	"\vMemberTable\x122\n" +
 	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xbb\x01\n" +
 	"\vMemberEntry\x12\x0e\n" +
