@@ -32,7 +32,7 @@ type Client struct {
 // New returns a client of the nodes at endpoints (gRPC host:port), tried in
 // the order given. It does not connect: the first request connects to the
 // first endpoint that answers. It fails (with ErrInvalidArgument) only for
-// an empty list or an endpoint gRPC cannot parse. With WithTokenAware it
+// an empty list or an endpoint that is not host:port (see CheckEndpoint). With WithTokenAware it
 // starts fetching the ring table in the background; Close stops it.
 func New(endpoints []string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{call: callConfig{consistency: Quorum, timeout: DefaultTimeout}}
@@ -52,6 +52,11 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	}
 	if len(c.endpoints) == 0 {
 		return nil, &Error{Code: codes.InvalidArgument, Message: "no endpoints given", kind: ErrInvalidArgument}
+	}
+	for _, ep := range c.endpoints {
+		if err := CheckEndpoint(ep); err != nil {
+			return nil, &Error{Code: codes.InvalidArgument, Message: "endpoint " + err.Error(), kind: ErrInvalidArgument, cause: err}
+		}
 	}
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -127,6 +127,38 @@ func TestKvctl_exitCodes(t *testing.T) {
 	}
 }
 
+func TestKvctl_malformedEndpoints(t *testing.T) {
+	srv := clienttest.Start(t, "n1")
+	tests := []struct {
+		name, endpoints, env, want string
+	}{
+		{"port only", "43001", "", `--endpoints: "43001" is not host:port: want host:port, e.g. 127.0.0.1:7001`},
+		{"scheme", "http://127.0.0.1:7001", "", `--endpoints: "http://127.0.0.1:7001" has a scheme: want host:port`},
+		{"empty host", ":7001", "", `--endpoints: ":7001" has no host: want host:port`},
+		{"bad port", "127.0.0.1:99999", "", `--endpoints: "127.0.0.1:99999" has a bad port "99999": want host:port`},
+		{"bad second entry", srv.Addr() + ",localhost", "", `--endpoints: "localhost" is not host:port`},
+		{"from the environment", "", "43001", `--endpoints: "43001" is not host:port: want host:port, e.g. 127.0.0.1:7001 (from $KVCTL_ENDPOINTS)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"get", "k"}
+			if tt.endpoints != "" {
+				args = append([]string{"--endpoints", tt.endpoints}, args...)
+			}
+			res := invocation{args: args, env: map[string]string{endpointsEnv: tt.env}}.run(t)
+			if res.code != 2 {
+				t.Errorf("exit code = %d, want 2 (bad usage)", res.code)
+			}
+			if !strings.HasPrefix(res.stderr, "error: "+tt.want) {
+				t.Errorf("stderr = %q, want it to start with %q", res.stderr, "error: "+tt.want)
+			}
+		})
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("a command with a malformed endpoint sent %d requests, want none", n)
+	}
+}
+
 func TestKvctl_noEndpointAnswers(t *testing.T) {
 	dead, hole := clienttest.DeadAddr(t), clienttest.Blackhole(t)
 	start := time.Now()

@@ -105,8 +105,18 @@ func (g *globalOptions) validate() error {
 	if g.timeout <= 0 {
 		return usageError{fmt.Errorf("--timeout: must be positive, got %s", g.timeout)}
 	}
-	if len(g.endpointList()) == 0 {
+	eps := g.endpointList()
+	if len(eps) == 0 {
 		return usageError{errors.New("--endpoints: no endpoint given")}
+	}
+	for _, ep := range eps {
+		if err := client.CheckEndpoint(ep); err != nil {
+			from := ""
+			if strings.TrimSpace(g.endpoints) == "" {
+				from = " (from $" + endpointsEnv + ")"
+			}
+			return usageError{fmt.Errorf("--endpoints: %w%s", err, from)}
+		}
 	}
 	return nil
 }
