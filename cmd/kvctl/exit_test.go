@@ -94,7 +94,19 @@ func TestKvctl_exitCodes(t *testing.T) {
 			setup: func(s *clienttest.Server) {
 				s.SetRepair(&quorumkvv1.RepairResponse{Peers: []string{"n2"}, Failed: []*quorumkvv1.ReplicaFailure{{Id: "n3", Reason: "unreachable"}}})
 			},
-			args: []string{"repair", "--wait"}, wantCode: 3, wantStderr: "repair: 1 peer of 2 could not be reached (n3 unreachable)",
+			args: []string{"repair", "--wait"}, wantCode: 3, wantStderr: "repair: failed with 1 of 2 peers (n3: unreachable)",
+		},
+		{
+			// As kvnode answers: every peer in peers, the failed ones too.
+			name: "repair with failed peers also listed as peers",
+			setup: func(s *clienttest.Server) {
+				s.SetRepair(&quorumkvv1.RepairResponse{Peers: []string{"n2", "n3", "n4"}, Failed: []*quorumkvv1.ReplicaFailure{
+					{Id: "n3", Reason: "anti-entropy with n3: rpc error: code = Unavailable desc = connection refused"},
+					{Id: "n4", Reason: "anti-entropy with n4: anti-entropy is disabled"},
+				}})
+			},
+			args: []string{"repair", "--wait"}, wantCode: 3,
+			wantStderr: "repair: failed with 2 of 3 peers (n3: anti-entropy with n3: rpc error: code = Unavailable desc = connection refused; n4: anti-entropy with n4: anti-entropy is disabled)",
 		},
 		{name: "unknown level", args: []string{"get", "k", "-c", "Two"}, wantCode: 2, wantStderr: `unknown consistency level "Two": use one, quorum or all`},
 		{name: "level in any case", args: []string{"get", "k", "-c", "ALL"}, wantCode: 1},
