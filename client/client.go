@@ -207,7 +207,7 @@ func (c *Client) attempt(ctx context.Context, cc callConfig, addr string, kv quo
 		return nil
 	}
 	e := fromStatus(err, addr)
-	if errors.Is(e, errNoAnswer) && timedOut && e.Code == codes.DeadlineExceeded {
+	if errors.Is(e, errNoAnswer) && !e.notGRPC && timedOut && e.Code == codes.DeadlineExceeded {
 		e.Message = fmt.Sprintf("no answer within %s", cc.timeout)
 	}
 	return e
