@@ -25,3 +25,29 @@ func TestKvctl_wrongPortOfANode(t *testing.T) {
 		t.Fatalf("get on the gRPC port: %v", r)
 	}
 }
+
+// TestCluster_failedAllOperationsWithANodeDown: with one of three nodes
+// down, an ALL delete says it is a delete that could not read, and a
+// failed get -o json prints its receipt without a values list that would
+// read as a missing key.
+func TestCluster_failedAllOperationsWithANodeDown(t *testing.T) {
+	c := launch(t, 3)
+	c.must(1, "put", "k", "v", "-c", "all")
+	c.kill9(3)
+
+	r := c.ctl(1, "delete", "k", "-c", "all")
+	checkResult(t, r, 3, []string{"error: ALL delete: 2 of 3 required answers to its read (n3 ", "; applied nowhere"}, []string{"delete", "k", "-c", "all"})
+
+	r = c.ctl(1, "-o", "json", "get", "k", "-c", "all")
+	checkResult(t, r, 3, []string{"error: ALL read: 2 of 3 required answers (n3 "}, []string{"-o", "json", "get", "k", "-c", "all"})
+	obj := jsonOf(t, r.stdout)
+	if _, ok := obj["values"]; ok {
+		t.Errorf("a failed get prints values: %s", r.stdout)
+	}
+	if rc, ok := obj["receipt"].(map[string]any); !ok || rc["level"] != "all" {
+		t.Errorf("a failed get prints no receipt: %s", r.stdout)
+	}
+	if got := c.must(1, "get", "k", "-c", "quorum"); got != "v\n" {
+		t.Errorf("after the failed delete, get = %q, want v", got)
+	}
+}
