@@ -139,14 +139,15 @@ func fromStatus(err error, endpoint string) *Error {
 const connErrorPrefix = `connection error: desc = "`
 
 // notGRPCSigns are parts of grpc-go's messages for a peer that accepted the
-// connection but does not speak gRPC: it sent no HTTP/2 server preface (an
-// HTTP/1.1 server, memberlist's TCP listener), or it answered HTTP/2 that
-// is not gRPC.
+// connection but is not a quorumkv node's gRPC: it sent no HTTP/2 server
+// preface (an HTTP/1.1 server, memberlist's TCP listener), it answered
+// HTTP/2 that is not gRPC, or it is a gRPC server without the KV service.
 var notGRPCSigns = []string{
 	"error reading server preface",
 	"connection closed before server preface received",
 	"transport: received unexpected content-type",
 	"malformed header: missing HTTP content-type",
+	"unknown service " + quorumkvv1.KV_ServiceDesc.ServiceName,
 }
 
 func notGRPC(msg string) bool {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/client/clienttest"
 )
@@ -50,8 +52,28 @@ func hangUpAddr(t *testing.T) string {
 	return lis.Addr().String()
 }
 
+// otherGRPCAddr serves gRPC without quorumkv's KV service.
+func otherGRPCAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return lis.Addr().String()
+}
+
 func TestClient_notGRPCEndpoint(t *testing.T) {
-	for name, addr := range map[string]string{"http": httpAddr(t), "hang up": hangUpAddr(t)} {
+	for name, addr := range map[string]string{"http": httpAddr(t), "hang up": hangUpAddr(t), "other grpc": otherGRPCAddr(t)} {
 		t.Run(name, func(t *testing.T) {
 			c := newClient(t, []string{addr})
 			_, err := c.Get(context.Background(), []byte("k"))
