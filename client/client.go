@@ -32,8 +32,9 @@ type Client struct {
 // New returns a client of the nodes at endpoints (gRPC host:port), tried in
 // the order given. It does not connect: the first request connects to the
 // first endpoint that answers. It fails (with ErrInvalidArgument) only for
-// an empty list or an endpoint that is not host:port (see CheckEndpoint). With WithTokenAware it
-// starts fetching the ring table in the background; Close stops it.
+// an empty list or an endpoint that is not host:port (see CheckEndpoint).
+// With WithTokenAware it starts fetching the ring table in the background;
+// Close stops it.
 func New(endpoints []string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{call: callConfig{consistency: Quorum, timeout: DefaultTimeout}}
 	for _, o := range opts {

@@ -24,8 +24,9 @@ import (
 //	data dir "X" is in use by another kvnode (lock on X/data.db)
 //	data file "X/data.db" is corrupt: invalid database; refusing to start
 //
-// Open waits at most cfg.LockTimeout for the file lock. The caller owns the
-// Engine and must Close it.
+// Open waits at most cfg.LockTimeout for the file lock. When it creates the
+// data file, or directories, it fsyncs the directories that hold their
+// entries before it returns. The caller owns the Engine and must Close it.
 func Open(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
