@@ -83,7 +83,7 @@ endpoint answered in time; 5 any other error.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
+	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints host:port, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
 	f.DurationVar(&g.timeout, "timeout", defaultTimeout, "how long to wait for each endpoint")
 	f.StringVarP(&g.output, "output", "o", outputText, "output format: text or json")
 	root.AddCommand(
