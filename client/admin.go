@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
@@ -125,9 +126,11 @@ type AntiEntropyRound struct {
 
 // RepairResult says which peers an anti-entropy round covers.
 type RepairResult struct {
-	// Peers the round exchanges with (with wait: those it finished with).
+	// Peers the round exchanges with (with wait: those it finished with,
+	// never one listed in Failed).
 	Peers []string
-	// Failed lists the peers that could not be reached.
+	// Failed lists the peers the round failed with (unreachable, or
+	// answering with an error), each with the reason.
 	Failed []ReplicaFailure
 }
 
@@ -216,7 +219,15 @@ func (c *Client) Repair(ctx context.Context, wait bool, opts ...CallOption) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &RepairResult{Peers: nonNil(resp.GetPeers()), Failed: failuresFromProto(resp.GetFailed())}, nil
+	res := &RepairResult{Peers: []string{}, Failed: failuresFromProto(resp.GetFailed())}
+	// A node may list a failed peer among the peers too: Peers keeps only
+	// those the round did not fail with, so Peers and Failed never overlap.
+	for _, p := range resp.GetPeers() {
+		if !slices.ContainsFunc(res.Failed, func(f ReplicaFailure) bool { return f.ID == p }) {
+			res.Peers = append(res.Peers, p)
+		}
+	}
+	return res, nil
 }
 
 // Leave decommissions the node at the first endpoint. It never falls over

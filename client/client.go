@@ -32,8 +32,9 @@ type Client struct {
 // New returns a client of the nodes at endpoints (gRPC host:port), tried in
 // the order given. It does not connect: the first request connects to the
 // first endpoint that answers. It fails (with ErrInvalidArgument) only for
-// an empty list or an endpoint gRPC cannot parse. With WithTokenAware it
-// starts fetching the ring table in the background; Close stops it.
+// an empty list or an endpoint that is not host:port (see CheckEndpoint).
+// With WithTokenAware it starts fetching the ring table in the background;
+// Close stops it.
 func New(endpoints []string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{call: callConfig{consistency: Quorum, timeout: DefaultTimeout}}
 	for _, o := range opts {
@@ -52,6 +53,11 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	}
 	if len(c.endpoints) == 0 {
 		return nil, &Error{Code: codes.InvalidArgument, Message: "no endpoints given", kind: ErrInvalidArgument}
+	}
+	for _, ep := range c.endpoints {
+		if err := CheckEndpoint(ep); err != nil {
+			return nil, &Error{Code: codes.InvalidArgument, Message: "endpoint " + err.Error(), kind: ErrInvalidArgument, cause: err}
+		}
 	}
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -202,7 +208,7 @@ func (c *Client) attempt(ctx context.Context, cc callConfig, addr string, kv quo
 		return nil
 	}
 	e := fromStatus(err, addr)
-	if errors.Is(e, errNoAnswer) && timedOut && e.Code == codes.DeadlineExceeded {
+	if errors.Is(e, errNoAnswer) && !e.notGRPC && timedOut && e.Code == codes.DeadlineExceeded {
 		e.Message = fmt.Sprintf("no answer within %s", cc.timeout)
 	}
 	return e

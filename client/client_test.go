@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -236,5 +237,18 @@ func TestClient_admin(t *testing.T) {
 	}
 	if req := srv.LastRequest().(*quorumkvv1.RemoveRequest); req.GetNodeId() != "n3" || !req.GetForce() {
 		t.Errorf("Remove request = %v", req)
+	}
+}
+
+func TestClient_Repair_failedPeersNotInPeers(t *testing.T) {
+	srv := clienttest.Start(t, "n1")
+	srv.SetRepair(&quorumkvv1.RepairResponse{Peers: []string{"n2", "n3"}, Failed: []*quorumkvv1.ReplicaFailure{{Id: "n3", Reason: "unreachable"}}})
+	c := newClient(t, []string{srv.Addr()})
+	res, err := c.Repair(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Peers) != "[n2]" || len(res.Failed) != 1 || res.Failed[0].ID != "n3" {
+		t.Errorf("Repair = %+v, want peers [n2] and n3 failed", res)
 	}
 }

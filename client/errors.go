@@ -58,6 +58,9 @@ type Error struct {
 
 	kind  error // one of the sentinels
 	cause error // optional underlying error, for Unwrap
+	// notGRPC marks an attempt on an address that answered but does not
+	// speak gRPC (a gossip or metrics port, say).
+	notGRPC bool
 }
 
 // Error returns the message.
@@ -120,7 +123,40 @@ func fromStatus(err error, endpoint string) *Error {
 	if msg == "" {
 		msg = st.Code().String()
 	}
+	if receipt == nil && notGRPC(msg) {
+		// Something listens there, but not a quorumkv node's gRPC: say so
+		// rather than pass on the transport's words alone, and try the
+		// next endpoint.
+		detail := strings.TrimSuffix(strings.TrimPrefix(msg, connErrorPrefix), `"`)
+		return &Error{Code: st.Code(), Message: oneLine(endpoint + " is not a quorumkv gRPC endpoint (" + detail + ")"),
+			Endpoint: endpoint, kind: errNoAnswer, cause: err, notGRPC: true}
+	}
 	return &Error{Code: st.Code(), Message: oneLine(msg), Receipt: receipt, Endpoint: endpoint, kind: kind, cause: err}
+}
+
+// connErrorPrefix starts grpc-go's message for a connection that failed
+// after it was established.
+const connErrorPrefix = `connection error: desc = "`
+
+// notGRPCSigns are parts of grpc-go's messages for a peer that accepted the
+// connection but is not a quorumkv node's gRPC: it sent no HTTP/2 server
+// preface (an HTTP/1.1 server, memberlist's TCP listener), it answered
+// HTTP/2 that is not gRPC, or it is a gRPC server without the KV service.
+var notGRPCSigns = []string{
+	"error reading server preface",
+	"connection closed before server preface received",
+	"transport: received unexpected content-type",
+	"malformed header: missing HTTP content-type",
+	"unknown service " + quorumkvv1.KV_ServiceDesc.ServiceName,
+}
+
+func notGRPC(msg string) bool {
+	for _, s := range notGRPCSigns {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // noEndpointError reports that every endpoint was tried and none answered,
@@ -132,12 +168,21 @@ func noEndpointError(ctx context.Context, attempts []*Error) *Error {
 	parts := make([]string, 0, len(attempts))
 	causes := make([]error, 0, len(attempts))
 	code := codes.DeadlineExceeded
+	allNotGRPC := len(attempts) > 0
 	for _, a := range attempts {
-		parts = append(parts, a.Endpoint+": "+a.Message)
+		if a.notGRPC {
+			parts = append(parts, a.Message) // it names the endpoint
+		} else {
+			parts = append(parts, a.Endpoint+": "+a.Message)
+			allNotGRPC = false
+		}
 		causes = append(causes, a.cause)
 		code = a.Code
 	}
 	msg := "no endpoint answered in time"
+	if allNotGRPC {
+		msg = "no quorumkv endpoint answered"
+	}
 	if len(parts) > 0 {
 		msg += " (" + strings.Join(parts, "; ") + ")"
 	}

@@ -77,7 +77,8 @@ func failedReason(r replication.Receipt, id string) string {
 
 // wantError renders what DESIGN.md says a QuorumError of receipt r reads
 // as, from the receipt alone: "LEVEL write: A of R required
-// acknowledgements (id reason, ..., id pending); applied on ids".
+// acknowledgements (id reason, ..., id had not answered yet); applied on
+// ids".
 func wantError(r replication.Receipt, write bool) string {
 	op, what := "read", "answers"
 	if write {
@@ -88,7 +89,7 @@ func wantError(r replication.Receipt, write bool) string {
 		parts = append(parts, f.ID+" "+f.Reason)
 	}
 	for _, id := range r.Pending {
-		parts = append(parts, id+" pending")
+		parts = append(parts, id+" had not answered yet")
 	}
 	var b strings.Builder
 	b.WriteString(r.Level.String() + " " + op + ": ")

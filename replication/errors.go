@@ -32,6 +32,18 @@ type QuorumError struct {
 	// read repair brought only Holding replicas to the answer.
 	Repair  bool
 	Holding int
+	// Op names the client's operation when it is not a plain read or write:
+	// "delete" or "srem", which read first and then write. Empty otherwise.
+	Op string
+}
+
+// withOp names op in err when err is a *QuorumError, and returns err.
+func withOp(err error, op string) error {
+	var qe *QuorumError
+	if errors.As(err, &qe) {
+		qe.Op = op
+	}
+	return err
 }
 
 // Error words the failure as DESIGN.md does, e.g. "QUORUM write: 1 of 2
@@ -43,9 +55,15 @@ func (e *QuorumError) Error() string {
 	if e.Write {
 		op, what = "write", "acknowledgements"
 	}
+	if e.Op != "" {
+		op = e.Op
+		if !e.Write {
+			what = "answers to its read"
+		}
+	}
 	var b strings.Builder
 	if e.Repair {
-		fmt.Fprintf(&b, "%s read: read repair brought %d of %d required replicas up to date", r.Level, e.Holding, r.Required)
+		fmt.Fprintf(&b, "%s %s: read repair brought %d of %d required replicas up to date", r.Level, op, e.Holding, r.Required)
 	} else {
 		fmt.Fprintf(&b, "%s %s: %d of %d required %s", r.Level, op, len(r.Acknowledged), r.Required, what)
 	}
@@ -53,13 +71,18 @@ func (e *QuorumError) Error() string {
 	for _, f := range r.Failed {
 		parts = append(parts, f.ID+" "+f.Reason)
 	}
+	// The receipt is as of the answer: a replica pending then may have
+	// answered since, so the text does not call it pending now.
 	for _, id := range r.Pending {
-		parts = append(parts, id+" pending")
+		parts = append(parts, id+" had not answered yet")
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
-	if e.Write {
+	switch {
+	case !e.Write && e.Op != "":
+		b.WriteString("; applied nowhere") // its read failed: nothing written
+	case e.Write:
 		if len(r.Acknowledged) == 0 {
 			b.WriteString("; applied nowhere")
 		} else {

@@ -119,7 +119,7 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, level Level) (Rece
 	read, err := c.readQuorum(ctx, key, level, pl)
 	if err != nil {
 		read.receipt.Applied = AppliedNone
-		return read.receipt, err
+		return read.receipt, withOp(err, "delete")
 	}
 	seen := read.obj
 	if seen == nil {
@@ -141,7 +141,7 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, level Level) (Rece
 		return o, nil
 	})
 	r.ReadRepair = read.repair
-	return r, err
+	return r, withOp(err, "delete")
 }
 
 func (c *Coordinator) checkMembers(members [][]byte) error {
@@ -195,7 +195,7 @@ func (c *Coordinator) SetRemove(ctx context.Context, key []byte, members [][]byt
 	read, err := c.readQuorum(ctx, key, level, pl)
 	if err != nil {
 		read.receipt.Applied = AppliedNone
-		return read.receipt, err
+		return read.receipt, withOp(err, "srem")
 	}
 	seen := read.obj
 	if seen == nil {
@@ -221,5 +221,5 @@ func (c *Coordinator) SetRemove(ctx context.Context, key []byte, members [][]byt
 		return o, nil
 	})
 	r.ReadRepair = read.repair
-	return r, err
+	return r, withOp(err, "srem")
 }

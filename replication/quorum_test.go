@@ -61,7 +61,7 @@ func TestTally_receipt(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}
 	qe := &QuorumError{Write: true, Receipt: r}
-	if got := qe.Error(); got != "QUORUM write: 1 of 2 required acknowledgements (n2 unreachable, n3 pending); applied on n1" {
+	if got := qe.Error(); got != "QUORUM write: 1 of 2 required acknowledgements (n2 unreachable, n3 had not answered yet); applied on n1" {
 		t.Fatalf("error: %q", got)
 	}
 }

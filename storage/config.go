@@ -44,6 +44,13 @@ type Config struct {
 	// changed nothing need no commit and are not counted. It must not block
 	// or call the Engine. A test seam; nil (the zero value) calls nothing.
 	OnSync func(writes int)
+
+	// OnSyncDir, if set, is called by Open with each directory it fsyncs,
+	// after the fsync returned: the data directory when Open created the
+	// data file in it, and every directory Open created with the one it was
+	// created in, so a crash cannot lose their entries. A test seam; nil (the
+	// zero value) calls nothing.
+	OnSyncDir func(dir string)
 }
 
 // DefaultConfig returns the configuration a node uses: LWW, group commit,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -23,20 +24,39 @@ import (
 //	data dir "X" is in use by another kvnode (lock on X/data.db)
 //	data file "X/data.db" is corrupt: invalid database; refusing to start
 //
-// Open waits at most cfg.LockTimeout for the file lock. The caller owns the
-// Engine and must Close it.
+// Open waits at most cfg.LockTimeout for the file lock. When it creates the
+// data file, or directories, it fsyncs the directories that hold their
+// entries before it returns. The caller owns the Engine and must Close it.
 func Open(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := prepareDir(cfg.Dir); err != nil {
+	created, err := prepareDir(cfg.Dir)
+	if err != nil {
 		return nil, err
 	}
 	path := DataFile(cfg.Dir)
+	fi, err := os.Stat(path)
+	newFile := err != nil || fi.Size() == 0 // bbolt creates or initializes it
 	db, err := openBolt(cfg.Dir, path, cfg.LockTimeout)
 	if err != nil {
 		return nil, err
+	}
+	// The data file's entry in its directory, and the entries of the
+	// directories created for it, are durable only once their directories
+	// are fsync'd, child first.
+	if newFile && len(created) == 0 {
+		created = []string{cfg.Dir}
+	}
+	for _, d := range created {
+		if err := syncDir(d); err != nil {
+			_ = db.Close()
+			return nil, dirError(d, "cannot be synced", err)
+		}
+		if cfg.OnSyncDir != nil {
+			cfg.OnSyncDir(d)
+		}
 	}
 	state, err := loadLayout(db)
 	if err != nil {
@@ -59,22 +79,30 @@ func Open(cfg Config) (*Engine, error) {
 }
 
 // prepareDir creates dir if missing and checks that it is a writable
-// directory.
-func prepareDir(dir string) error {
+// directory. When it creates dir (and maybe missing parents), it returns
+// the directories whose entries changed: dir, its parents it created, and
+// the existing directory the first was created in, child first.
+func prepareDir(dir string) (created []string, err error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case err == nil && !fi.IsDir():
-		return notDirError(dir, nil)
+		return nil, notDirError(dir, nil)
 	case errors.Is(err, fs.ErrNotExist):
+		for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+			created = append(created, d)
+			if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+				break
+			}
+		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return dirError(dir, "cannot be created", err)
+			return nil, dirError(dir, "cannot be created", err)
 		}
 	case err != nil:
-		return dirError(dir, "cannot be read", err)
+		return nil, dirError(dir, "cannot be read", err)
 	}
 	f, err := os.CreateTemp(dir, ".write-probe-*")
 	if err != nil {
-		return dirError(dir, "is not writable", err)
+		return nil, dirError(dir, "is not writable", err)
 	}
 	name := f.Name()
 	err = f.Close()
@@ -82,9 +110,22 @@ func prepareDir(dir string) error {
 		err = rmErr
 	}
 	if err != nil {
-		return dirError(dir, "is not writable", err)
+		return nil, dirError(dir, "is not writable", err)
 	}
-	return nil
+	return created, nil
+}
+
+// syncDir fsyncs directory dir, making the entries created in it durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // dirError reports a data directory Open cannot use. An ENOTDIR or EROFS

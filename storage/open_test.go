@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,43 @@ func TestOpen_createsMissingDir(t *testing.T) {
 	}
 	if _, err := os.Stat(e.Path()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpen_syncsNewDirectoryEntries checks that Open fsyncs the directory
+// of a data file it creates, and the directories it creates for it with
+// their parent, so a crash right after cannot lose their entries; and that
+// reopening an existing file syncs nothing.
+func TestOpen_syncsNewDirectoryEntries(t *testing.T) {
+	root := t.TempDir()
+	existing := filepath.Join(root, "existing")
+	if err := os.Mkdir(existing, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir string
+		want      []string
+	}{
+		{"new dirs", filepath.Join(root, "a", "b"), []string{filepath.Join(root, "a", "b"), filepath.Join(root, "a"), root}},
+		{"existing empty dir", existing, []string{existing}},
+		{"existing data file", existing, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var synced []string
+			cfg := configIn(tt.dir)
+			cfg.OnSyncDir = func(dir string) { synced = append(synced, dir) }
+			e, err := storage.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(synced, tt.want) {
+				t.Errorf("directories synced = %q, want %q", synced, tt.want)
+			}
+		})
 	}
 }
 

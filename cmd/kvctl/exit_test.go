@@ -94,7 +94,19 @@ func TestKvctl_exitCodes(t *testing.T) {
 			setup: func(s *clienttest.Server) {
 				s.SetRepair(&quorumkvv1.RepairResponse{Peers: []string{"n2"}, Failed: []*quorumkvv1.ReplicaFailure{{Id: "n3", Reason: "unreachable"}}})
 			},
-			args: []string{"repair", "--wait"}, wantCode: 3, wantStderr: "repair: 1 peer of 2 could not be reached (n3 unreachable)",
+			args: []string{"repair", "--wait"}, wantCode: 3, wantStderr: "repair: failed with 1 of 2 peers (n3: unreachable)",
+		},
+		{
+			// As kvnode answers: every peer in peers, the failed ones too.
+			name: "repair with failed peers also listed as peers",
+			setup: func(s *clienttest.Server) {
+				s.SetRepair(&quorumkvv1.RepairResponse{Peers: []string{"n2", "n3", "n4"}, Failed: []*quorumkvv1.ReplicaFailure{
+					{Id: "n3", Reason: "anti-entropy with n3: rpc error: code = Unavailable desc = connection refused"},
+					{Id: "n4", Reason: "anti-entropy with n4: anti-entropy is disabled"},
+				}})
+			},
+			args: []string{"repair", "--wait"}, wantCode: 3,
+			wantStderr: "repair: failed with 2 of 3 peers (n3: anti-entropy with n3: rpc error: code = Unavailable desc = connection refused; n4: anti-entropy with n4: anti-entropy is disabled)",
 		},
 		{name: "unknown level", args: []string{"get", "k", "-c", "Two"}, wantCode: 2, wantStderr: `unknown consistency level "Two": use one, quorum or all`},
 		{name: "level in any case", args: []string{"get", "k", "-c", "ALL"}, wantCode: 1},
@@ -124,6 +136,38 @@ func TestKvctl_exitCodes(t *testing.T) {
 				t.Errorf("stdout = %q, want %q", res.stdout, tt.wantStdout)
 			}
 		})
+	}
+}
+
+func TestKvctl_malformedEndpoints(t *testing.T) {
+	srv := clienttest.Start(t, "n1")
+	tests := []struct {
+		name, endpoints, env, want string
+	}{
+		{"port only", "43001", "", `--endpoints: "43001" is not host:port: want host:port, e.g. 127.0.0.1:7001`},
+		{"scheme", "http://127.0.0.1:7001", "", `--endpoints: "http://127.0.0.1:7001" has a scheme: want host:port`},
+		{"empty host", ":7001", "", `--endpoints: ":7001" has no host: want host:port`},
+		{"bad port", "127.0.0.1:99999", "", `--endpoints: "127.0.0.1:99999" has a bad port "99999": want host:port`},
+		{"bad second entry", srv.Addr() + ",localhost", "", `--endpoints: "localhost" is not host:port`},
+		{"from the environment", "", "43001", `--endpoints: "43001" is not host:port: want host:port, e.g. 127.0.0.1:7001 (from $KVCTL_ENDPOINTS)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"get", "k"}
+			if tt.endpoints != "" {
+				args = append([]string{"--endpoints", tt.endpoints}, args...)
+			}
+			res := invocation{args: args, env: map[string]string{endpointsEnv: tt.env}}.run(t)
+			if res.code != 2 {
+				t.Errorf("exit code = %d, want 2 (bad usage)", res.code)
+			}
+			if !strings.HasPrefix(res.stderr, "error: "+tt.want) {
+				t.Errorf("stderr = %q, want it to start with %q", res.stderr, "error: "+tt.want)
+			}
+		})
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("a command with a malformed endpoint sent %d requests, want none", n)
 	}
 }
 

@@ -58,7 +58,8 @@ func (o *getOptions) run(ctx context.Context, key string) error {
 	}
 	res, err := c.Get(ctx, []byte(key), client.WithConsistency(level))
 	if err != nil {
-		return o.printFailure(err, func(r client.Receipt) any { return object(nil, nil, r) })
+		// No values list: an empty one would read as a missing key.
+		return o.printFailure(err, func(r client.Receipt) any { return newKeyReceiptJSON([]byte(key), r) })
 	}
 	if o.json() {
 		if err := o.printJSON(object(res.Values, res.Context, res.Receipt)); err != nil {

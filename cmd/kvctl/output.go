@@ -87,7 +87,8 @@ func writeRows(w io.Writer, rows [][]string) error {
 	return tw.Flush()
 }
 
-// keyReceiptJSON is the -o json object of put, delete, sadd and srem.
+// keyReceiptJSON is the -o json object of put, delete, sadd and srem, and
+// of a failed get or smembers (which print no values or members).
 type keyReceiptJSON struct {
 	Key      string         `json:"key"`
 	Encoding string         `json:"encoding,omitempty"`

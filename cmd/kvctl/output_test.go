@@ -176,28 +176,51 @@ func TestKvctl_statusEmptyAntiEntropy(t *testing.T) {
 }
 
 func TestKvctl_failurePrintsReceipt(t *testing.T) {
-	srv := clienttest.Start(t, "n1")
-	srv.Fail("Get", clienttest.StatusError(codes.Unavailable, "ALL read: 1 of 3 required answers (n2 unreachable, n3 unreachable)", &quorumkvv1.Receipt{
+	receipt := &quorumkvv1.Receipt{
 		Coordinator: "n1", Level: quorumkvv1.Consistency_CONSISTENCY_ALL, Required: 3, Acknowledged: []string{"n1"},
 		Failed: []*quorumkvv1.ReplicaFailure{{Id: "n2", Reason: "unreachable"}, {Id: "n3", Reason: "unreachable"}},
-	}))
+	}
+	tests := []struct {
+		name, method string
+		code         codes.Code
+		args         []string
+		wantCode     int
+	}{
+		{"get level not met", "Get", codes.Unavailable, []string{"get", "k", "-c", "all"}, 3},
+		{"get other error", "Get", codes.Internal, []string{"get", "k", "-c", "all"}, 5},
+		{"smembers level not met", "SetMembers", codes.Unavailable, []string{"smembers", "k", "-c", "all"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := clienttest.Start(t, "n1")
+			srv.Fail(tt.method, clienttest.StatusError(tt.code, "ALL read: 1 of 3 required answers (n2 unreachable, n3 unreachable)", receipt))
 
-	res := kvctl(t, srv.Addr(), "-o", "json", "get", "k", "-c", "all")
-	if res.code != 3 {
-		t.Errorf("exit code = %d, want 3", res.code)
-	}
-	obj := decode(t, res.stdout)
-	if got, want := keysOf(obj), sorted("key", "values", "context", "receipt"); !slices.Equal(got, want) {
-		t.Errorf("fields = %v, want %v", got, want)
-	}
-	checkReceipt(t, obj["receipt"], "all", "none")
+			res := kvctl(t, srv.Addr(), append([]string{"-o", "json"}, tt.args...)...)
+			if res.code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d", res.code, tt.wantCode)
+			}
+			// The receipt, and no empty values (or members) list that would
+			// read as a missing key.
+			obj := decode(t, res.stdout)
+			if got, want := keysOf(obj), sorted("key", "receipt"); !slices.Equal(got, want) {
+				t.Errorf("fields = %v, want %v", got, want)
+			}
+			checkReceipt(t, obj["receipt"], "all", "none")
 
-	res = kvctl(t, srv.Addr(), "get", "k", "-c", "all") // text mode: nothing on stdout
-	if res.code != 3 {
-		t.Errorf("exit code = %d, want 3", res.code)
+			res = kvctl(t, srv.Addr(), tt.args...) // text mode: nothing on stdout
+			if res.code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d", res.code, tt.wantCode)
+			}
+			if res.stdout != "" {
+				t.Errorf("text mode printed %q on stdout for a failure", res.stdout)
+			}
+		})
 	}
-	if res.stdout != "" {
-		t.Errorf("text mode printed %q on stdout for a failure", res.stdout)
+
+	// No endpoint answered (exit 4): no receipt, nothing on stdout.
+	res := kvctl(t, clienttest.DeadAddr(t), "-o", "json", "--timeout", "200ms", "get", "k")
+	if res.code != 4 || res.stdout != "" {
+		t.Errorf("get with no endpoint: exit %d, stdout %q; want 4 and nothing", res.code, res.stdout)
 	}
 }
 

@@ -28,8 +28,9 @@ func newRepairCmd(g *globalOptions) *cobra.Command {
 		Short: "Start an anti-entropy round now",
 		Long: `Start an anti-entropy round on the answering node with every peer it shares
 partitions with, and exit 0 once it has started; with --wait, once it has
-finished with every peer (raise --timeout for large data sets). Exits 3 if a
-peer could not be reached.`,
+finished with every peer (raise --timeout for large data sets). Exits 3 if
+the round failed with a peer (unreachable, or answering with an error),
+naming each such peer and why.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
@@ -57,10 +58,12 @@ func (o *repairOptions) run(ctx context.Context) error {
 	if len(res.Failed) == 0 {
 		return nil
 	}
+	// The peers the round failed with, out of all it was to exchange with
+	// (Peers lists only those it finished with).
 	parts := make([]string, len(res.Failed))
 	for i, f := range res.Failed {
-		parts[i] = f.ID + " " + f.Reason
+		parts[i] = f.ID + ": " + f.Reason
 	}
-	return exitError{exitUnavailable, fmt.Errorf("repair: %s of %d could not be reached (%s)",
-		plural(len(res.Failed), "peer"), len(res.Failed)+len(res.Peers), strings.Join(parts, ", "))}
+	return exitError{exitUnavailable, fmt.Errorf("repair: failed with %d of %s (%s)",
+		len(res.Failed), plural(len(res.Failed)+len(res.Peers), "peer"), strings.Join(parts, "; "))}
 }

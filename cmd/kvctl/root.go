@@ -83,7 +83,7 @@ endpoint answered in time; 5 any other error.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
+	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints host:port, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
 	f.DurationVar(&g.timeout, "timeout", defaultTimeout, "how long to wait for each endpoint")
 	f.StringVarP(&g.output, "output", "o", outputText, "output format: text or json")
 	root.AddCommand(
@@ -105,8 +105,18 @@ func (g *globalOptions) validate() error {
 	if g.timeout <= 0 {
 		return usageError{fmt.Errorf("--timeout: must be positive, got %s", g.timeout)}
 	}
-	if len(g.endpointList()) == 0 {
+	eps := g.endpointList()
+	if len(eps) == 0 {
 		return usageError{errors.New("--endpoints: no endpoint given")}
+	}
+	for _, ep := range eps {
+		if err := client.CheckEndpoint(ep); err != nil {
+			from := ""
+			if strings.TrimSpace(g.endpoints) == "" {
+				from = " (from $" + endpointsEnv + ")"
+			}
+			return usageError{fmt.Errorf("--endpoints: %w%s", err, from)}
+		}
 	}
 	return nil
 }

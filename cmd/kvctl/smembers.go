@@ -53,7 +53,8 @@ func (o *smembersOptions) run(ctx context.Context, key string) error {
 	}
 	res, err := c.SMembers(ctx, []byte(key), client.WithConsistency(level))
 	if err != nil {
-		return o.printFailure(err, func(r client.Receipt) any { return object(nil, r) })
+		// No members list: an empty one would read as a missing key.
+		return o.printFailure(err, func(r client.Receipt) any { return newKeyReceiptJSON([]byte(key), r) })
 	}
 	if o.json() {
 		return o.printJSON(object(res.Members, res.Receipt))

@@ -15,8 +15,15 @@ import (
 // accepted and validated, and takes effect once the feature lands.
 const notYet = " (accepted; not built yet: "
 
+// testKnobPrefix starts the name of every test knob: hidden from --help,
+// taken from the command line only (never from the environment), and
+// warned about at start when set.
+const testKnobPrefix = "test-"
+
+func isTestKnob(flagName string) bool { return strings.HasPrefix(flagName, testKnobPrefix) }
+
 // parseFlags reads flags, then the KVNODE_* environment for every flag not
-// given on the command line. Errors name the flag.
+// given on the command line, test knobs excepted. Errors name the flag.
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	fs := flag.NewFlagSet("kvnode", flag.ContinueOnError)
@@ -89,7 +96,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
+		if err != nil || given[f.Name] || isTestKnob(f.Name) {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
@@ -115,7 +122,7 @@ stops the node gracefully within --shutdown-timeout and exits 0.
 Flags:
 `)
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Name, "test-") {
+		if isTestKnob(f.Name) {
 			return // test knobs stay out of the help
 		}
 		name, help := flag.UnquoteUsage(f)

@@ -41,6 +41,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := newLogger(cfg, stderr)
+	warnTestKnobs(cfg, getenv, logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := node.Run(ctx, cfg, logger); err != nil {
@@ -53,6 +54,31 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// warnTestKnobs logs a warning for every test knob set, since each breaks a
+// guarantee on purpose, and for every KVNODE_TEST_* variable, which is
+// ignored. The wall clock offset is warned about by node.Run, which applies
+// it.
+func warnTestKnobs(cfg node.Config, getenv func(string) string, logger *slog.Logger) {
+	knobs := []struct {
+		flag string
+		set  bool
+	}{
+		{"test-no-hints", cfg.TestNoHints},
+		{"test-no-anti-entropy", cfg.TestNoAntiEntropy},
+		{"test-no-blocking-repair", cfg.TestNoBlockingRepair},
+		{"test-clock-offset", false}, // node.Run warns
+	}
+	for _, k := range knobs {
+		if k.set {
+			logger.Warn("test knob set: this node breaks guarantees on purpose", "flag", "--"+k.flag)
+		}
+		if v := getenv(envName(k.flag)); v != "" {
+			logger.Warn("environment variable ignored: test knobs are taken from flags only",
+				"var", envName(k.flag), "flag", "--"+k.flag)
+		}
+	}
 }
 
 func newLogger(cfg node.Config, w io.Writer) *slog.Logger {

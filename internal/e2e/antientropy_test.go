@@ -51,8 +51,8 @@ func TestCluster_wipedNodeRestoredWithoutReads(t *testing.T) {
 	c.must(3, "put", "after", "x", "-c", "all")
 	c.kill9(2)
 	r = c.ctl(1, "repair", "--wait")
-	checkResult(t, r, 3, []string{"n2"}, []string{"repair --wait"})
-	if !strings.Contains(r.stderr, "could not be reached") {
+	checkResult(t, r, 3, []string{"repair: failed with 1 of 2 peers (n2: "}, []string{"repair --wait"})
+	if strings.Contains(r.stderr, "n3") {
 		t.Fatalf("repair with a peer down: %v", r)
 	}
 }
