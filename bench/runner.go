@@ -238,9 +238,7 @@ func run(ctx context.Context, s Store, cfg Config, existing int64, progress func
 	end := time.Now()
 	close(stop)
 	reporter.Wait()
-	if end.Sub(lastTick) >= cfg.interval()/10 {
-		emit(end) // the last, partial interval
-	}
+	emit(end) // the last, partial interval
 
 	lat, ops, errs, kinds := r.rec.summary()
 	elapsed := end.Sub(r.start).Seconds()

@@ -160,7 +160,8 @@ func (o *benchOptions) run(ctx context.Context, durationSet bool) error {
 	rep := &bench.Report{Started: time.Now().UTC(), Config: o.reportConfig(p)}
 	pp := bench.NewProgressPrinter(o.stderr, isTerminal(o.stderr))
 	if o.load {
-		res, err := bench.Load(ctx, bench.ClientStore{Client: c, Level: p.levels[0]}, o.config(p, bench.WorkloadWrite, p.levels[0]), pp.Report)
+		// Loaded at QUORUM whatever the runs use, so every load is alike.
+		res, err := bench.Load(ctx, bench.ClientStore{Client: c, Level: client.Quorum}, o.config(p, bench.WorkloadWrite, client.Quorum), pp.Report)
 		pp.Done()
 		if err != nil {
 			return fmt.Errorf("load: %w", err)
