@@ -131,13 +131,17 @@ type Result struct {
 
 	ErrorsByKind ErrorCounts `json:"errors_by_kind"`
 	// Operations is the same per operation kind.
-	Operations   []OpResult `json:"operations"`
-	Loop         string     `json:"loop"` // closed or open
-	Rate         float64    `json:"rate,omitempty"`
-	Clients      int        `json:"clients"`
-	Distribution string     `json:"distribution"`
-	Seconds      float64    `json:"seconds"`
-	Series       []Point    `json:"series"`
+	Operations []OpResult `json:"operations"`
+	Loop       string     `json:"loop"` // closed or open
+	Rate       float64    `json:"rate,omitempty"`
+	// Unsent counts, in an open loop bounded by Duration, the operations
+	// that were due before the end but that no client was free to send:
+	// the clients could not keep up with Rate.
+	Unsent       int64   `json:"unsent,omitempty"`
+	Clients      int     `json:"clients"`
+	Distribution string  `json:"distribution"`
+	Seconds      float64 `json:"seconds"`
+	Series       []Point `json:"series"`
 }
 
 // loadWorkload writes every key once, in order.
@@ -253,6 +257,14 @@ func run(ctx context.Context, s Store, cfg Config, existing int64, progress func
 	}
 	if cfg.Rate > 0 {
 		res.Loop, res.Rate = "open", cfg.Rate
+		due := cfg.Ops
+		if cfg.Duration > 0 {
+			due = int64(cfg.Duration.Seconds() * cfg.Rate)
+			if cfg.Ops > 0 {
+				due = min(due, cfg.Ops)
+			}
+		}
+		res.Unsent = max(due-ops-errs.Total(), 0)
 	}
 	if res.Operations == nil {
 		res.Operations = []OpResult{}
@@ -287,6 +299,9 @@ func (r *runner) client(ctx context.Context, id uint64) {
 			intended = r.start.Add(time.Duration(float64(n) / r.cfg.Rate * float64(time.Second)))
 			if !r.deadline.IsZero() && !intended.Before(r.deadline) {
 				return
+			}
+			if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
+				return // due, but the run is over: counted as unsent
 			}
 			if d := time.Until(intended); d > 0 {
 				timer.Reset(d)

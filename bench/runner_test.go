@@ -137,3 +137,19 @@ func TestRun_errorsByKind(t *testing.T) {
 		t.Errorf("healthy: latency %+v", res.LatencyUS)
 	}
 }
+
+func TestRun_openLoopCountsWhatItCouldNotSend(t *testing.T) {
+	f := newFakeStore(10 * time.Millisecond)
+	res, err := Run(context.Background(), f, Config{Workload: WorkloadC, Clients: 1, Duration: 300 * time.Millisecond,
+		Keys: 10, Rate: 1000, Seed: *seed}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One client at 10 ms per operation sends about 30 of the 300 due.
+	if res.Ops > 40 || res.Ops+res.Unsent != 300 {
+		t.Errorf("ops %d, unsent %d: want about 30 and 270", res.Ops, res.Unsent)
+	}
+	if res.Seconds > 0.5 {
+		t.Errorf("ran %.2fs: an open loop stops at its duration", res.Seconds)
+	}
+}
