@@ -111,7 +111,7 @@ func TestBench_json(t *testing.T) {
 		t.Errorf("results %s", got)
 	}
 	// Progress on stderr, one plain line per report, never an error.
-	if !strings.Contains(res.stderr, "bench a/one") || strings.Contains(res.stderr, "error") || strings.Contains(res.stderr, "\r") {
+	if !strings.Contains(res.stderr, "bench a/one") || strings.Contains(res.stderr, "error: ") || strings.Contains(res.stderr, "\r") {
 		t.Errorf("stderr %q", res.stderr)
 	}
 	if b, err := os.ReadFile(plot); err != nil || !bytes.Contains(b, []byte("<svg")) {

@@ -64,7 +64,7 @@ func TestKvctlBench_threeNodes(t *testing.T) {
 	if strings.Join(got, " ") != "a/quorum a/all sadd/quorum sadd/all" {
 		t.Errorf("results %v", got)
 	}
-	if !strings.Contains(r.stderr, "bench a/quorum") || strings.Contains(r.stderr, "error") {
+	if !strings.Contains(r.stderr, "bench a/quorum") || strings.Contains(r.stderr, "error: ") {
 		t.Errorf("stderr: %q", r.stderr)
 	}
 }
