@@ -60,7 +60,7 @@ func TestZipf_rank_followsTheZipfLaw(t *testing.T) {
 		t.Errorf("top 10%% of ranks drew %.3f of the draws, want %.3f ± 0.03", p, want)
 	}
 	// Popularity falls with rank.
-	if !(got[0] > got[1] && got[1] > got[9] && got[9] > got[99] && got[99] > got[999]) {
+	if got[0] <= got[1] || got[1] <= got[9] || got[9] <= got[99] || got[99] <= got[999] {
 		t.Errorf("counts of ranks 0, 1, 9, 99, 999 = %d %d %d %d %d: not falling", got[0], got[1], got[9], got[99], got[999])
 	}
 }
