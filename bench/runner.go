@@ -218,7 +218,11 @@ func run(ctx context.Context, s Store, cfg Config, existing int64, progress func
 		}
 		done += ops
 		pt := Point{Second: now.Sub(r.start).Seconds(), OpsPerSec: float64(ops) / span, P99US: p99.Microseconds(), Errors: errs}
-		series = append(series, pt)
+		// A last interval much shorter than the others holds only the
+		// operations draining at the end: too few to plot.
+		if span >= cfg.interval().Seconds()/2 || len(series) == 0 {
+			series = append(series, pt)
+		}
 		if progress != nil {
 			progress(Progress{Phase: phase, Elapsed: now.Sub(r.start), Duration: cfg.Duration, Ops: cfg.Ops,
 				Done: done, OpsPerSec: pt.OpsPerSec, P99: p99, Errors: r.rec.errors().Total()})
