@@ -173,7 +173,10 @@ func (o *benchOptions) run(ctx context.Context, durationSet bool) error {
 			res, err := bench.Run(ctx, bench.ClientStore{Client: c, Level: level}, o.config(p, w, level), pp.Report)
 			pp.Done()
 			if err != nil {
-				return fmt.Errorf("workload %s at %s: %w", w.Name, level, err)
+				// Interrupted: report what was measured, the cut run
+				// included, then fail.
+				rep.Results = append(rep.Results, res)
+				return errors.Join(o.output(rep), fmt.Errorf("workload %s at %s: %w (the results so far are printed)", w.Name, level, err))
 			}
 			rep.Results = append(rep.Results, res)
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quorumkv/quorumkv/client/clienttest"
 )
@@ -131,5 +132,26 @@ func TestBench_tableAndBenchfmt(t *testing.T) {
 	res = benchRun(t, srv.Addr(), "bench", "--ops", "50", "--clients", "2", "--workload", "c", "-c", "one", "--benchfmt")
 	if res.code != 0 || !strings.Contains(res.stdout, "BenchmarkKV/workload=c/consistency=one\t50\t") {
 		t.Fatalf("benchfmt: exit %d, stdout %q", res.code, res.stdout)
+	}
+}
+
+func TestBench_interruptedPrintsWhatItMeasured(t *testing.T) {
+	srv := clienttest.Start(t, "n1")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	code := run(ctx, []string{"--endpoints", srv.Addr(), "-o", "json", "bench", "--duration", "1h", "--clients", "2"}, e)
+	t.Logf("exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	if code != exitOther {
+		t.Fatalf("exit %d, want %d", code, exitOther)
+	}
+	var out struct{ Results []struct{ Ops int64 } }
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != 1 || out.Results[0].Ops == 0 {
+		t.Fatalf("stdout: %v, %+v", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "error: ") || !strings.Contains(last, "results so far") {
+		t.Errorf("last stderr line %q", last)
 	}
 }
