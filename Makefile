@@ -32,7 +32,11 @@ fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 	done
 
 .PHONY: bench
-bench: ## Go benchmarks: merge and encoding, storage, ring, transport, coordinator, anti-entropy (benchstat format)
+bench: build ## load harness: kvctl bench on a fresh 3-node cluster of its own (BENCH_ARGS); writes bench/results/
+	@scripts/bench.sh
+
+.PHONY: bench-micro
+bench-micro: ## Go benchmarks: merge and encoding, storage, ring, transport, coordinator, anti-entropy (benchstat format)
 	$(GO) test -run='^$$' -bench=. -benchmem ./conflict/ ./storage/ ./cluster/ring/ ./replication/
 
 .PHONY: chaos

@@ -91,6 +91,7 @@ endpoint answered in time; 5 any other error.`,
 		newSAddCmd(g), newSRemCmd(g), newSMembersCmd(g),
 		newMembersCmd(g), newRingCmd(g), newStatusCmd(g),
 		newRepairCmd(g), newLeaveCmd(g), newRemoveCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

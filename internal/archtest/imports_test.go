@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"cluster":           {"cluster/ring", "keyspace", "proto/quorumkv/v1"},
 	"replication":       {"conflict", "keyspace", "storage", "cluster", "cluster/ring", "proto/quorumkv/v1"},
 	"client":            {"keyspace", "proto/quorumkv/v1"},
+	"bench":             {"client", "keyspace", "proto/quorumkv/v1"},
 }
 
 func TestImports_followTheLayering(t *testing.T) {
