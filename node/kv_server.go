@@ -322,9 +322,16 @@ func (s *kvServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.Repai
 	if err != nil {
 		return nil, toStatus(err, nil)
 	}
-	resp := &pb.RepairResponse{Peers: peers}
+	resp := &pb.RepairResponse{}
+	failedIDs := map[string]bool{}
 	for _, f := range failed {
+		failedIDs[f.ID] = true
 		resp.Failed = append(resp.Failed, &pb.ReplicaFailure{Id: f.ID, Reason: f.Reason})
+	}
+	for _, p := range peers {
+		if !failedIDs[p] {
+			resp.Peers = append(resp.Peers, p) // the peers the round finished with
+		}
 	}
 	return resp, nil
 }
