@@ -144,6 +144,11 @@ const connErrorPrefix = `connection error: desc = "`
 // HTTP/2 that is not gRPC, or it is a gRPC server without the KV service.
 var notGRPCSigns = []string{
 	"error reading server preface",
+	// A listener that reads a byte and hangs up (memberlist's TCP port)
+	// may close before the client preface is written whole. A node's
+	// gRPC listener never closes a connection it accepted mid-preface.
+	"write: broken pipe",
+	"write: connection reset by peer",
 	"connection closed before server preface received",
 	"transport: received unexpected content-type",
 	"malformed header: missing HTTP content-type",
