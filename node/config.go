@@ -41,6 +41,9 @@ type Config struct {
 	MaxHintWindow time.Duration
 	// TombstoneGrace (--tombstone-grace) must exceed MaxHintWindow.
 	TombstoneGrace time.Duration
+	// ReadRepairChance (--read-repair-chance), 0 to 1: the share of ONE
+	// reads followed by a background read repair.
+	ReadRepairChance float64
 	// MaxClockOffset (--max-clock-offset), positive.
 	MaxClockOffset time.Duration
 	// MaxKeyBytes (--max-key-bytes), at least 1.
@@ -99,6 +102,7 @@ func DefaultConfig() Config {
 		MaxHintWindow:       3 * time.Hour,
 		TombstoneGrace:      24 * time.Hour,
 		MaxClockOffset:      500 * time.Millisecond,
+		ReadRepairChance:    0.1,
 		MaxKeyBytes:         1024,
 		MaxValueBytes:       1 << 20,
 		MaxObjectBytes:      8 << 20,
@@ -192,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxObjectBytes < c.MaxValueBytes || c.MaxObjectBytes > MaxObjectLimit {
 		add(flagErr("max-object-bytes", "is %d: must be at least --max-value-bytes (%d) and at most %d", c.MaxObjectBytes, c.MaxValueBytes, MaxObjectLimit))
+	}
+	if !(c.ReadRepairChance >= 0 && c.ReadRepairChance <= 1) {
+		add(flagErr("read-repair-chance", "is %v: must be 0 to 1", c.ReadRepairChance))
 	}
 	if c.MaxSiblings < 1 {
 		add(flagErr("max-siblings", "is %d: must be at least 1", c.MaxSiblings))

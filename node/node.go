@@ -194,13 +194,14 @@ func (n *node) openReplication() error {
 	n.peers = newPeerConns()
 	n.onClose(n.peers.close)
 	n.coord, err = replication.NewCoordinator(replication.Config{
-		NodeID:        n.cfg.NodeID,
-		MaxSiblings:   n.cfg.MaxSiblings,
-		Limits:        n.limits,
-		Joined:        n.joined,
-		MaxHintWindow: n.cfg.MaxHintWindow,
-		DownSince:     n.downSince,
-		Logger:        n.log,
+		NodeID:           n.cfg.NodeID,
+		MaxSiblings:      n.cfg.MaxSiblings,
+		Limits:           n.limits,
+		Joined:           n.joined,
+		MaxHintWindow:    n.cfg.MaxHintWindow,
+		ReadRepairChance: readRepairChance(n.cfg.ReadRepairChance),
+		DownSince:        n.downSince,
+		Logger:           n.log,
 
 		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
 		TestNoHints:          n.cfg.TestNoHints,
@@ -476,4 +477,13 @@ func (d *downTracker) observe(id string, down bool) (time.Time, bool) {
 		d.since[id] = t
 	}
 	return t, true
+}
+
+// readRepairChance maps --read-repair-chance to the coordinator's setting,
+// where zero means the default and a negative value never.
+func readRepairChance(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

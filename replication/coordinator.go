@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,13 @@ type Config struct {
 	// DownSince reports since when a node has been down, ok false when it is
 	// up or unknown. Nil: every node is up.
 	DownSince func(id string) (since time.Time, ok bool)
+	// ReadRepairChance is the probability that a ONE read is followed by a
+	// background check and repair of the replicas it did not ask. Zero
+	// means DefaultReadRepairChance; a negative value means never.
+	ReadRepairChance float64
+	// Rand returns uniform numbers in [0, 1) for ReadRepairChance; nil
+	// means math/rand/v2's Float64.
+	Rand func() float64
 	// Now is the time source of hint timestamps; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the coordinator's log lines; nil discards them.
@@ -56,6 +64,10 @@ type Config struct {
 	TestNoHints bool
 }
 
+// DefaultReadRepairChance is the share of ONE reads followed by a
+// background read repair (--read-repair-chance).
+const DefaultReadRepairChance = 0.1
+
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
 	if c.NodeID == "" {
@@ -63,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSiblings < 1 {
 		return fmt.Errorf("coordinator: max siblings is %d: must be at least 1", c.MaxSiblings)
+	}
+	if c.ReadRepairChance > 1 {
+		return fmt.Errorf("coordinator: read repair chance is %v: must be at most 1", c.ReadRepairChance)
 	}
 	return c.Limits.Validate()
 }
@@ -82,6 +97,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ReadRepairChance == 0 {
+		c.ReadRepairChance = DefaultReadRepairChance
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

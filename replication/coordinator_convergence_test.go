@@ -1,8 +1,10 @@
 package replication_test
 
 import (
+	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,7 +188,9 @@ func TestCoordinator_Get_oneRepairsInBackground(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := newCluster(t, replicationtest.ClusterConfig{})
+			// Every ONE read is followed by a repair: the draw (0.5) is
+			// below the chance.
+			c := newCluster(t, replicationtest.ClusterConfig{Coordinator: repairChance(0.6, 0.5)})
 			ctx := testCtx(t)
 			key, value := []byte("k"), []byte("v")
 			c.Kill("n3")
@@ -210,6 +214,55 @@ func TestCoordinator_Get_oneRepairsInBackground(t *testing.T) {
 				if s := n.Coord.HintStats(); s.Delivered != 0 {
 					t.Fatalf("%s delivered hints: the repair must be the read's", n.ID)
 				}
+			}
+		})
+	}
+}
+
+// repairChance sets the coordinators' read repair chance and makes every
+// draw return draw.
+func repairChance(chance, draw float64) func(string, *replication.Config) {
+	return func(_ string, cfg *replication.Config) {
+		cfg.ReadRepairChance = chance
+		cfg.Rand = func() float64 { return draw }
+	}
+}
+
+// A ONE read reads one replica; it repairs the others only when the draw
+// falls below --read-repair-chance (never, for a negative chance).
+func TestCoordinator_Get_oneRepairsOnlyByChance(t *testing.T) {
+	for name, chance := range map[string]float64{"draw above the chance": 0.4, "never": -1} {
+		t.Run(name, func(t *testing.T) {
+			c := newCluster(t, replicationtest.ClusterConfig{Coordinator: repairChance(chance, 0.5)})
+			ctx := testCtx(t)
+			key := []byte("k")
+			c.Kill("n3")
+			if _, err := c.Node("n1").Coord.Put(ctx, key, []byte("v"), nil, replication.Quorum); err != nil {
+				t.Fatal(err)
+			}
+			c.Revive("n3")
+			var reads atomic.Int64
+			for _, id := range []string{"n2", "n3"} {
+				c.Node(id).Replica.SetHook(func(_ context.Context, op string, _ []byte) error {
+					if op == "read" {
+						reads.Add(1)
+					}
+					return nil
+				})
+			}
+			for range 20 {
+				if res, err := c.Node("n1").Coord.Get(ctx, key, replication.One); err != nil || !res.Found {
+					t.Fatalf("ONE get: %+v, %v", res, err)
+				}
+			}
+			// Close waits for everything the coordinator started in the
+			// background: a repair would have read the other replicas.
+			_ = c.Node("n1").Coord.Close()
+			if n := reads.Load(); n != 0 {
+				t.Fatalf("20 ONE reads read other replicas %d times, want 0", n)
+			}
+			if c.HoldsValue("n3", key, []byte("v")) {
+				t.Fatal("n3 was repaired")
 			}
 		})
 	}

@@ -50,7 +50,8 @@ func (c *Coordinator) readPeer(ctx context.Context, id string, key []byte) (*con
 // readQuorum asks R replicas of key (itself first, another when one fails
 // or is slow), merges what they hold and, for QUORUM and ALL, answers only
 // once R replicas hold an object at least as new as the merge (blocking read
-// repair). For ONE, stale replicas are repaired in the background.
+// repair). A ONE read reads one replica; with probability ReadRepairChance
+// the others are then checked and repaired in the background.
 func (c *Coordinator) readQuorum(ctx context.Context, key []byte, level Level, pl placement) (readOutcome, error) {
 	need := level.Required(len(pl.replicas))
 	t := newTally(pl.replicas, need)
@@ -134,7 +135,9 @@ wait:
 		}
 	}
 	if level == One || c.cfg.TestNoBlockingRepair {
-		c.repairInBackground(ctx, key, pl, out.obj)
+		if c.cfg.TestNoBlockingRepair || c.cfg.Rand() < c.cfg.ReadRepairChance {
+			c.repairInBackground(ctx, key, pl, out.obj)
+		}
 		out.receipt = t.receipt(c.cfg.NodeID, level, false)
 		return out, nil
 	}

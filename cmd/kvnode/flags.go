@@ -58,6 +58,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.DurationVar(&cfg.MaxHintWindow, "max-hint-window", cfg.MaxHintWindow, "no hints for a node down longer than this; its old hints are dropped")
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this once every replica holds them; must exceed --max-hint-window")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
+	fs.Float64Var(&cfg.ReadRepairChance, "read-repair-chance", cfg.ReadRepairChance, "share of ONE reads after which the other replicas are checked and repaired in the background, 0 to 1")
 	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
 	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
 	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes")
