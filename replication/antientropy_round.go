@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,9 +28,6 @@ const (
 	// aeKeyParallelism bounds the merges and pushes of one partition in
 	// flight, so they share group commits and replica stream batches.
 	aeKeyParallelism = 32
-	// aeLeafShift selects a key's Merkle leaf: the 8 bits of its hash below
-	// the partition's 10, as storage lays out its trees.
-	aeLeafShift = 64 - 10 - 8
 )
 
 // merkleHash is a Merkle node or entry hash.
@@ -363,11 +359,6 @@ func (rs *roundState) differingNodes(ctx context.Context, p keyspace.Partition, 
 	return out, nil
 }
 
-// leafOfKey returns the Merkle leaf of key in its partition's tree.
-func leafOfKey(key []byte) int {
-	return int(keyspace.Hash(key)>>aeLeafShift) & (storage.MerkleLeaves - 1)
-}
-
 // peerLeafEntries adds the peer's entries under leaves of p to into. A peer
 // that finds the answer too large gets asked for half the leaves at a time.
 // Every entry is checked to lie under an asked leaf.
@@ -395,7 +386,7 @@ func (rs *roundState) peerLeafEntries(ctx context.Context, p keyspace.Partition,
 	rs.entries.Add(int64(len(resp.GetEntries())))
 	for _, e := range resp.GetEntries() {
 		k := e.GetKey()
-		if len(k) == 0 || len(k) > storage.MaxKeyBytes || keyspace.PartitionOf(k) != p || !asked[leafOfKey(k)] {
+		if len(k) == 0 || len(k) > storage.MaxKeyBytes || keyspace.PartitionOf(k) != p || !asked[storage.LeafOf(k)] {
 			return fmt.Errorf("leaf entries: peer sent key %.64q, not under the leaves asked", k)
 		}
 		if _, dup := into[string(k)]; dup {
@@ -499,20 +490,10 @@ func (rs *roundState) mergeFetched(ctx context.Context, f aeFetched, peerHash me
 	}
 	rs.aeFetched.Add(1)
 	enc := merged.Marshal()
-	if aeEntryHash(f.key, enc) == peerHash {
+	if storage.EntryHash(f.key, enc) == peerHash {
 		return nil // the peer's copy already held everything: nothing to send
 	}
 	return rs.push(ctx, f.key, merged, enc)
-}
-
-// aeEntryHash is the Merkle entry hash of an object encoded as enc under
-// key: the low 128 bits of SHA-256(key ‖ enc), as storage computes it.
-func aeEntryHash(key, enc []byte) merkleHash {
-	h := sha256.New()
-	h.Write(key)
-	h.Write(enc)
-	var sum [sha256.Size]byte
-	return merkleHash(h.Sum(sum[:0])[sha256.Size-storage.HashSize:])
 }
 
 // push sends the local object of key (encoded as enc) to the peer, which

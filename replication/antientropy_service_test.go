@@ -183,7 +183,7 @@ func TestMerkleService_answers(t *testing.T) {
 	}
 
 	// Leaves asked in any order come back in storage-key order.
-	entries, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: uint32(p), Leaves: []uint32{255 - uint32(leafOfKey(keys[0])), uint32(leafOfKey(keys[0]))}})
+	entries, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: uint32(p), Leaves: []uint32{255 - uint32(storage.LeafOf(keys[0])), uint32(storage.LeafOf(keys[0]))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func FuzzMerkleService(f *testing.F) {
 	seeds := []proto.Message{
 		&pb.MerkleRootsRequest{Partitions: []uint32{0, 1, 1023}},
 		&pb.MerkleNodesRequest{Partition: 5, Level: 1, Indexes: []uint32{0, 15}},
-		&pb.LeafEntriesRequest{Partition: uint32(keyspace.PartitionOf(keys[0])), Leaves: []uint32{uint32(leafOfKey(keys[0]))}},
+		&pb.LeafEntriesRequest{Partition: uint32(keyspace.PartitionOf(keys[0])), Leaves: []uint32{uint32(storage.LeafOf(keys[0]))}},
 		&pb.FetchObjectsRequest{Keys: keys[:3]},
 	}
 	for i, m := range seeds {

@@ -392,7 +392,7 @@ func TestLeafOfKey_matchesStorage(t *testing.T) {
 	keys, objs := aeKeys(200, 5)
 	aeWrite(t, keys, objs, e)
 	for i, k := range keys {
-		entries, err := e.LeafEntries(keyspace.PartitionOf(k), leafOfKey(k))
+		entries, err := e.LeafEntries(keyspace.PartitionOf(k), storage.LeafOf(k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,13 +400,13 @@ func TestLeafOfKey_matchesStorage(t *testing.T) {
 		for _, en := range entries {
 			if bytes.Equal(en.Key, k) {
 				found = true
-				if en.Hash != aeEntryHash(k, objs[i].Marshal()) {
+				if en.Hash != storage.EntryHash(k, objs[i].Marshal()) {
 					t.Fatalf("key %q: the entry hash differs from the store's entry hash", k)
 				}
 			}
 		}
 		if !found {
-			t.Fatalf("key %q is not under leaf %d", k, leafOfKey(k))
+			t.Fatalf("key %q is not under leaf %d", k, storage.LeafOf(k))
 		}
 	}
 }
