@@ -20,6 +20,7 @@ import (
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/replication/antientropy"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -39,7 +40,7 @@ type node struct {
 	ready     atomic.Bool
 	peers     *peerConns
 	down      downTracker
-	ae        *replication.AntiEntropy
+	ae        *antientropy.AntiEntropy
 }
 
 // grpcOverhead is the room left above the largest value in a gRPC message,
@@ -178,8 +179,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// Objects from other nodes go through the grace rule: an old tombstone
 	// for a key this replica does not hold is dropped (tombstone purge).
-	fromPeers := &replication.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
-	purger, err := replication.NewPurger(replication.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
+	fromPeers := &antientropy.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
+	purger, err := antientropy.NewPurger(antientropy.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
 		store, ringView{n}, n.replicaClient)
 	if err != nil {
 		closeListeners()
@@ -196,16 +197,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	merkle := replication.NewMerkleService(store, replication.WithReplicates(func(p keyspace.Partition) bool {
+	merkle := antientropy.NewMerkleService(store, antientropy.WithReplicates(func(p keyspace.Partition) bool {
 		r := ringView{n}.Load()
 		return r != nil && r.IsReplica(int(p), cfg.NodeID)
 	}))
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: replication.NewPartitionStreamer(store), merkle: merkle})
-	aeCfg := replication.DefaultAntiEntropyConfig()
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: antientropy.NewPartitionStreamer(store), merkle: merkle})
+	aeCfg := antientropy.DefaultConfig()
 	aeCfg.NodeID = cfg.NodeID
 	aeCfg.Interval = cfg.AntiEntropyInterval
 	aeCfg.Logger = log
-	n.ae, err = replication.NewAntiEntropy(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, n.replicaClient, n.clock.Update, n.transport)
+	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, antientropy.PeerDialerFunc(n.replicaClient), n.clock.Update, n.transport)
 	if err != nil {
 		closeListeners()
 		_ = n.coord.Close()
@@ -390,7 +391,7 @@ func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
 // peers are merged through the grace rule.
 type aeStore struct {
 	*storage.Engine
-	fromPeers *replication.GraceStore
+	fromPeers *antientropy.GraceStore
 }
 
 func (a aeStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {

@@ -5,6 +5,7 @@ import (
 
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/replication/antientropy"
 )
 
 // replicaServer is the node-to-node gRPC service: the batched replica
@@ -13,8 +14,8 @@ import (
 type replicaServer struct {
 	pb.UnimplementedReplicaServer
 	svc      *replication.ReplicaService
-	streamer *replication.PartitionStreamer
-	merkle   *replication.MerkleService
+	streamer *antientropy.PartitionStreamer
+	merkle   *antientropy.MerkleService
 }
 
 var _ pb.ReplicaServer = (*replicaServer)(nil)

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -204,7 +205,7 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 
 func TestAntiEntropy_throttleBoundsKeysPerSecond(t *testing.T) {
 	clock := &aeFakeClock{t: time.Unix(1e6, 0)}
-	c := newAECluster(t, aeOptions{config: func(cfg *AntiEntropyConfig) {
+	c := newAECluster(t, aeOptions{config: func(cfg *Config) {
 		cfg.MaxKeysPerSecond = 100 // buckets of 10 keys
 		cfg.MaxBytesPerSecond = -1
 		cfg.Now = clock.Now
@@ -225,7 +226,7 @@ func TestAntiEntropy_throttleBoundsKeysPerSecond(t *testing.T) {
 
 func TestThrottle_wait(t *testing.T) {
 	clock := &aeFakeClock{t: time.Unix(1e6, 0)}
-	th := newAEThrottle(-1, 1000, clock.Now) // bucket of 100 bytes
+	th := newThrottle(-1, 1000, clock.Now) // bucket of 100 bytes
 	th.sleepUntil = clock.sleepUntil
 	start := clock.Now()
 	// An object above the bucket is taken in buckets rather than refused.
@@ -240,7 +241,7 @@ func TestThrottle_wait(t *testing.T) {
 	if err := th.wait(ctx, 0, 500); !errors.Is(err, context.Canceled) {
 		t.Fatalf("wait with a done ctx: %v", err)
 	}
-	if th := newAEThrottle(-1, -1, clock.Now); th.wait(context.Background(), 1e9, 1e9) != nil || th.keyBatch(7) != 7 {
+	if th := newThrottle(-1, -1, clock.Now); th.wait(context.Background(), 1e9, 1e9) != nil || th.keyBatch(7) != 7 {
 		t.Fatal("unbounded throttle waited or limited batches")
 	}
 }
@@ -248,7 +249,7 @@ func TestThrottle_wait(t *testing.T) {
 func TestAntiEntropy_sharedPartitionsOnly(t *testing.T) {
 	var mu sync.Mutex
 	synced := map[keyspace.Partition]int{}
-	c := newAECluster(t, aeOptions{n: 2, config: func(cfg *AntiEntropyConfig) {
+	c := newAECluster(t, aeOptions{n: 2, config: func(cfg *Config) {
 		cfg.OnPartitionInSync = func(peer string, p keyspace.Partition, at time.Time) {
 			mu.Lock()
 			synced[p]++
@@ -318,13 +319,13 @@ func TestAntiEntropy_RepairNow(t *testing.T) {
 		t.Fatalf("RepairNow(no wait) = %v, %v, %v", peers, failed, err)
 	}
 	c.nodes["b"].ae.Close()
-	if _, _, err := c.nodes["b"].ae.RepairNow(ctx, false); !errors.Is(err, ErrAntiEntropyClosed) {
+	if _, _, err := c.nodes["b"].ae.RepairNow(ctx, false); !errors.Is(err, ErrClosed) {
 		t.Fatalf("RepairNow after Close: %v", err)
 	}
 }
 
 func TestAntiEntropy_Run(t *testing.T) {
-	c := newAECluster(t, aeOptions{config: func(cfg *AntiEntropyConfig) { cfg.Interval = 10 * time.Millisecond }}, "a", "b")
+	c := newAECluster(t, aeOptions{config: func(cfg *Config) { cfg.Interval = 10 * time.Millisecond }}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
 	keys, objs := aeKeys(100, 10)
 	aeWrite(t, keys, objs, b.store)
@@ -343,7 +344,7 @@ func TestAntiEntropy_Run(t *testing.T) {
 	aeSameDigest(t, a, b)
 	a.ae.Close() // stops Run
 	<-done
-	if _, err := a.ae.RoundWith(context.Background(), "b"); !errors.Is(err, ErrAntiEntropyClosed) {
+	if _, err := a.ae.RoundWith(context.Background(), "b"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("round after Close: %v", err)
 	}
 }
@@ -376,7 +377,7 @@ func TestAntiEntropy_RoundWith_observeRefusesObjects(t *testing.T) {
 func TestAntiEntropy_RoundWith_badPeer(t *testing.T) {
 	c := newAECluster(t, aeOptions{}, "a", "b")
 	for _, p := range []string{"", "a"} {
-		if _, err := c.nodes["a"].ae.RoundWith(context.Background(), p); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := c.nodes["a"].ae.RoundWith(context.Background(), p); !errors.Is(err, replication.ErrInvalidArgument) {
 			t.Errorf("round with %q: %v", p, err)
 		}
 	}

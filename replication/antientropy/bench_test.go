@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func BenchmarkAntiEntropyRound(b *testing.B) {
 		b.Run(fmt.Sprintf("diff-%d", diff), func(b *testing.B) {
 			built := time.Now()
 			sa, sb, keys := aeTwinStores(b, n, 100)
-			c := newAECluster(b, aeOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}, config: func(cfg *AntiEntropyConfig) {
+			c := newAECluster(b, aeOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}, config: func(cfg *Config) {
 				cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond = -1, -1
 			}}, "a", "b")
 			b.Logf("built 2 x %d keys in %v", n, time.Since(built).Round(time.Millisecond))

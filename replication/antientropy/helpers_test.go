@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -25,7 +26,7 @@ import (
 // pushes, and the anti-entropy RPCs, composed as node's replicaServer is.
 type aeServer struct {
 	pb.UnimplementedReplicaServer
-	svc    *ReplicaService
+	svc    *replication.ReplicaService
 	merkle *MerkleService
 }
 
@@ -71,7 +72,7 @@ type aeCluster struct {
 // aeOptions shape a test cluster.
 type aeOptions struct {
 	n           int                                     // replication factor; 0: number of nodes
-	config      func(*AntiEntropyConfig)                // adjusts each node's config
+	config      func(*Config)                           // adjusts each node's config
 	stores      map[string]*storage.Engine              // prebuilt stores by node id
 	client      func(pb.ReplicaClient) pb.ReplicaClient // wraps dialed clients
 	maxResponse int                                     // lowers the MerkleService response bound
@@ -116,7 +117,7 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 		c.serve(nd, o.maxResponse)
 		c.nodes[id] = nd
 	}
-	resolve := ResolverFunc(func(id string) (string, bool) {
+	resolve := replication.ResolverFunc(func(id string) (string, bool) {
 		nd, ok := c.nodes[id]
 		if !ok {
 			return "", false
@@ -125,15 +126,15 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 	})
 	for _, id := range ids {
 		nd := c.nodes[id]
-		tr := NewGRPCTransport(GRPCTransportConfig{}, resolve)
+		tr := replication.NewGRPCTransport(replication.GRPCTransportConfig{}, resolve)
 		tb.Cleanup(func() { tr.Close() })
 		dial := aeDialer(tb, resolve, o.client)
-		cfg := DefaultAntiEntropyConfig()
+		cfg := DefaultConfig()
 		cfg.NodeID = id
 		if o.config != nil {
 			o.config(&cfg)
 		}
-		ae, err := NewAntiEntropy(cfg, nd.store, aeStaticRing{r}, dial, nd.clock.Update, tr)
+		ae, err := New(cfg, nd.store, aeStaticRing{r}, dial, nd.clock.Update, tr)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -150,8 +151,8 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 		c.tb.Fatal(err)
 	}
 	nd.addr = lis.Addr().String()
-	svc := NewReplicaServer(NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
-	nd.srv = grpc.NewServer(ServerOptions()...)
+	svc := replication.NewReplicaServer(replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	nd.srv = grpc.NewServer(replication.ServerOptions()...)
 	merkle := NewMerkleService(nd.store)
 	if maxResponse > 0 {
 		merkle.maxResp = maxResponse
@@ -175,7 +176,7 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 
 // aeDialer returns a PeerDialer with one lazily connected client
 // connection per peer, closed when the test ends.
-func aeDialer(tb testing.TB, resolve Resolver, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
+func aeDialer(tb testing.TB, resolve replication.Resolver, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
 	var mu sync.Mutex
 	conns := map[string]*grpc.ClientConn{}
 	tb.Cleanup(func() {
@@ -185,10 +186,10 @@ func aeDialer(tb testing.TB, resolve Resolver, wrap func(pb.ReplicaClient) pb.Re
 			c.Close()
 		}
 	})
-	return func(peer string) (pb.ReplicaClient, error) {
+	return PeerDialerFunc(func(peer string) (pb.ReplicaClient, error) {
 		addr, ok := resolve.Resolve(peer)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s", ErrPeerUnknown, peer)
+			return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, peer)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -196,7 +197,7 @@ func aeDialer(tb testing.TB, resolve Resolver, wrap func(pb.ReplicaClient) pb.Re
 		if !ok {
 			var err error
 			conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(replication.MaxMessageBytes), grpc.MaxCallSendMsgSize(replication.MaxMessageBytes)))
 			if err != nil {
 				return nil, err
 			}
@@ -207,7 +208,7 @@ func aeDialer(tb testing.TB, resolve Resolver, wrap func(pb.ReplicaClient) pb.Re
 			cl = wrap(cl)
 		}
 		return cl, nil
-	}
+	})
 }
 
 // aeObject returns a register object holding value, stamped with dot

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
-	"github.com/quorumkv/quorumkv/storage"
+	"github.com/quorumkv/quorumkv/replication"
 )
 
 // PurgeConfig holds the tombstone purger's settings.
@@ -29,15 +29,6 @@ type PurgeConfig struct {
 	Logger *slog.Logger
 }
 
-// PurgeStore is the local store as the purger uses it. storage.Engine
-// implements it.
-type PurgeStore interface {
-	Scan(p keyspace.Partition, after []byte, fn func(key []byte, obj *conflict.Object) bool) error
-	// Purge deletes key only if it is still encoded as expect.
-	Purge(key, expect []byte) (bool, error)
-	Stats() storage.Stats
-}
-
 // Purger removes tombstones once no replica needs them. A tombstone is
 // purged when it is older than the grace period, its partition is not
 // moving, and every other current replica of the partition confirms, when
@@ -51,7 +42,7 @@ type PurgeStore interface {
 type Purger struct {
 	cfg   PurgeConfig
 	store PurgeStore
-	ring  RingView
+	ring  replication.RingView
 	peer  func(id string) (pb.ReplicaClient, error)
 }
 
@@ -60,7 +51,7 @@ const purgeBatch = 256
 
 // NewPurger returns a purger over the local store; peer gives a client of
 // another node's Replica service.
-func NewPurger(cfg PurgeConfig, store PurgeStore, rv RingView, peer func(id string) (pb.ReplicaClient, error)) (*Purger, error) {
+func NewPurger(cfg PurgeConfig, store PurgeStore, rv replication.RingView, peer func(id string) (pb.ReplicaClient, error)) (*Purger, error) {
 	if cfg.NodeID == "" || cfg.Grace <= 0 {
 		return nil, errors.New("purger: node id and a positive grace are required")
 	}
@@ -195,26 +186,4 @@ func (p *Purger) confirm(ctx context.Context, peers []string, batch []candidate)
 		}
 	}
 	return out, nil
-}
-
-// GraceStore wraps a replica's store for the objects that arrive from other
-// nodes (replica writes, hints, read repair, anti-entropy, streaming): a
-// tombstone older than the grace period for a key the replica does not hold
-// is dropped rather than stored, so a key purged here does not come back
-// from a replica that has yet to purge it.
-type GraceStore struct {
-	Store
-	Grace time.Duration
-	Now   func() time.Time
-}
-
-// Merge merges obj into the copy of key, or drops it as described above and
-// returns it unchanged.
-func (g *GraceStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {
-	if !obj.Live() && obj.MaxTimestamp().Wall < g.Now().Add(-g.Grace).UnixNano() {
-		if _, err := g.Get(key); errors.Is(err, storage.ErrNotFound) {
-			return obj, nil
-		}
-	}
-	return g.Store.Merge(key, obj)
 }
