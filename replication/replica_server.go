@@ -369,7 +369,7 @@ func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 //
 //	*RemoteError (a replica forwarding one)      its code
 //	context.Canceled, context.DeadlineExceeded   Canceled, DeadlineExceeded
-//	ErrWrongType, conflict.ErrWrongType          FailedPrecondition
+//	ErrWrongType                                 FailedPrecondition
 //	conflict.ErrClockOffset, conflict.ErrCorrupt,
 //	ErrInvalidArgument, storage.ErrInvalidArgument,
 //	keyspace limits                              InvalidArgument
@@ -392,7 +392,7 @@ func errorCode(err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.Is(err, ErrWrongType), errors.Is(err, conflict.ErrWrongType):
+	case errors.Is(err, ErrWrongType):
 		return codes.FailedPrecondition
 	case errors.Is(err, conflict.ErrClockOffset), errors.Is(err, conflict.ErrCorrupt),
 		errors.Is(err, ErrInvalidArgument), errors.Is(err, storage.ErrInvalidArgument),
