@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = n.transport.Close()
 		return err
 	}
-	replicaSvc := replication.NewReplicaServer(replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey),
+	replicaSvc := replication.NewExchangeServer(replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey),
 		replication.WithServiceLogger(log))
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(max(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),

@@ -13,7 +13,7 @@ import (
 // FetchObjects). Every field is set.
 type replicaServer struct {
 	pb.UnimplementedReplicaServer
-	svc      *replication.ReplicaService
+	svc      *replication.ExchangeServer
 	streamer *antientropy.PartitionStreamer
 	merkle   *antientropy.MerkleService
 }

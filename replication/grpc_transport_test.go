@@ -27,7 +27,7 @@ import (
 type testPeer struct {
 	addr    string
 	srv     *grpc.Server
-	svc     *replication.ReplicaService
+	svc     *replication.ExchangeServer
 	batches atomic.Int64 // ReplicaBatch messages received
 	ops     atomic.Int64 // operations in them
 	served  chan struct{}
@@ -36,14 +36,14 @@ type testPeer struct {
 
 // startPeer serves rep on addr ("127.0.0.1:0" for any port) until the test
 // ends or stop is called.
-func startPeer(t testing.TB, rep replication.Replica, addr string, opts ...replication.ReplicaServiceOption) *testPeer {
+func startPeer(t testing.TB, rep replication.Replica, addr string, opts ...replication.ExchangeServerOption) *testPeer {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &testPeer{addr: lis.Addr().String(), served: make(chan struct{})}
-	p.svc = replication.NewReplicaServer(rep, opts...)
+	p.svc = replication.NewExchangeServer(rep, opts...)
 	p.srv = grpc.NewServer(append(replication.ServerOptions(), grpc.StreamInterceptor(p.count))...)
 	quorumkvv1.RegisterReplicaServer(p.srv, p.svc)
 	go func() {
@@ -516,7 +516,7 @@ func exchangeClient(t *testing.T, addr string) quorumkvv1.Replica_ExchangeClient
 	return stream
 }
 
-func TestReplicaService_Exchange_badInput(t *testing.T) {
+func TestExchangeServer_Exchange_badInput(t *testing.T) {
 	rep := replicationtest.NewMemReplica(conflict.LWW)
 	peer := startPeer(t, rep, "127.0.0.1:0")
 	stream := exchangeClient(t, peer.addr)
@@ -578,7 +578,7 @@ func TestReplicaService_Exchange_badInput(t *testing.T) {
 	}
 }
 
-func TestReplicaService_Close_endsStreams(t *testing.T) {
+func TestExchangeServer_Close_endsStreams(t *testing.T) {
 	rep, release := blockingReplica()
 	peer := startPeer(t, rep, "127.0.0.1:0")
 	tr := newTransport(t, newResolver("n2", peer.addr), fastConfig())

@@ -26,7 +26,7 @@ import (
 // pushes, and the anti-entropy RPCs, composed as node's replicaServer is.
 type aeServer struct {
 	pb.UnimplementedReplicaServer
-	svc    *replication.ReplicaService
+	svc    *replication.ExchangeServer
 	merkle *MerkleService
 }
 
@@ -151,7 +151,7 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 		c.tb.Fatal(err)
 	}
 	nd.addr = lis.Addr().String()
-	svc := replication.NewReplicaServer(replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	svc := replication.NewExchangeServer(replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
 	nd.srv = grpc.NewServer(replication.ServerOptions()...)
 	merkle := NewMerkleService(nd.store)
 	if maxResponse > 0 {

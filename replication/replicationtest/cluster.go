@@ -38,7 +38,7 @@ type ClusterConfig struct {
 	// coordinator's default (3h).
 	MaxHintWindow time.Duration
 	// GRPC connects the nodes over loopback gRPC (a grpc.Server on
-	// 127.0.0.1:0 per node serving NewReplicaServer, a GRPCTransport
+	// 127.0.0.1:0 per node serving NewExchangeServer, a GRPCTransport
 	// resolving ids to those addresses) instead of an InmemNetwork; then
 	// Cluster.Net is nil and the network faults are not available.
 	GRPC bool
@@ -68,7 +68,7 @@ type Node struct {
 	skew atomic.Int64 // nanoseconds added to the wall clock
 
 	grpcSrv *grpc.Server
-	grpcSvc *replication.ReplicaService
+	grpcSvc *replication.ExchangeServer
 	served  chan struct{}
 }
 
@@ -195,7 +195,7 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 			t.Fatal(err)
 		}
 		addrs[n.ID] = lis.Addr().String()
-		n.grpcSvc = replication.NewReplicaServer(n.Replica)
+		n.grpcSvc = replication.NewExchangeServer(n.Replica)
 		n.grpcSrv = grpc.NewServer(replication.ServerOptions()...)
 		quorumkvv1.RegisterReplicaServer(n.grpcSrv, n.grpcSvc)
 		n.served = make(chan struct{})

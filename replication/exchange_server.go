@@ -23,18 +23,18 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
 }
 
-// ReplicaService serves the node-to-node Replica gRPC service. Exchange,
-// the batched replica stream, is implemented here over the node's local
-// Replica. The other RPCs (Merkle trees, FetchObjects, StreamPartition,
-// Join) are methods of ReplicaService defined in their own files of this
-// package; until one is, the embedded UnimplementedReplicaServer answers it
-// with Unimplemented.
+// ExchangeServer serves Exchange, the batched replica stream of the
+// node-to-node Replica gRPC service, over the node's local Replica: the
+// server end of GRPCTransport. It serves no other RPC of the service: node
+// composes it with antientropy's MerkleService and PartitionStreamer (and
+// its own Join) into the one Replica server it registers; the embedded
+// UnimplementedReplicaServer only completes the interface.
 //
-// Register it with quorumkvv1.RegisterReplicaServer on a server built with
-// ServerOptions. Call Close before the server's GracefulStop: Exchange
-// streams last as long as their callers keep them, so GracefulStop alone
-// would wait for them.
-type ReplicaService struct {
+// Register it (or the composite) with quorumkvv1.RegisterReplicaServer on a
+// server built with ServerOptions. Call Close before the server's
+// GracefulStop: Exchange streams last as long as their callers keep them,
+// so GracefulStop alone would wait for them.
+type ExchangeServer struct {
 	quorumkvv1.UnimplementedReplicaServer
 
 	local         Replica
@@ -49,17 +49,17 @@ type ReplicaService struct {
 	wg      sync.WaitGroup
 }
 
-var _ quorumkvv1.ReplicaServer = (*ReplicaService)(nil)
+var _ quorumkvv1.ReplicaServer = (*ExchangeServer)(nil)
 
-// ReplicaServiceOption configures a ReplicaService.
-type ReplicaServiceOption func(*ReplicaService)
+// ExchangeServerOption configures an ExchangeServer.
+type ExchangeServerOption func(*ExchangeServer)
 
 // WithMaxInFlight bounds the operations of one Exchange stream handled at
 // once (default 64); reading from the stream waits when it is reached, so a
 // caller that sends faster than the replica applies is slowed down by gRPC
 // flow control. Values below 1 keep the default.
-func WithMaxInFlight(n int) ReplicaServiceOption {
-	return func(s *ReplicaService) {
+func WithMaxInFlight(n int) ExchangeServerOption {
+	return func(s *ExchangeServer) {
 		if n > 0 {
 			s.maxInFlight = n
 		}
@@ -67,8 +67,8 @@ func WithMaxInFlight(n int) ReplicaServiceOption {
 }
 
 // WithServiceLogger sets the logger for stream failures (default: discard).
-func WithServiceLogger(l *slog.Logger) ReplicaServiceOption {
-	return func(s *ReplicaService) {
+func WithServiceLogger(l *slog.Logger) ExchangeServerOption {
+	return func(s *ExchangeServer) {
 		if l != nil {
 			s.log = l
 		}
@@ -78,13 +78,13 @@ func WithServiceLogger(l *slog.Logger) ReplicaServiceOption {
 // WithErrorCodes adds a translation from errors of the local replica to
 // gRPC codes, consulted before the built-in one (NewRemoteError); ok false
 // falls through to it.
-func WithErrorCodes(f func(err error) (code codes.Code, ok bool)) ReplicaServiceOption {
-	return func(s *ReplicaService) { s.codeOf = f }
+func WithErrorCodes(f func(err error) (code codes.Code, ok bool)) ExchangeServerOption {
+	return func(s *ExchangeServer) { s.codeOf = f }
 }
 
-// NewReplicaServer returns the Replica service of a node serving local.
-func NewReplicaServer(local Replica, opts ...ReplicaServiceOption) *ReplicaService {
-	s := &ReplicaService{
+// NewExchangeServer returns the Exchange server of a node serving local.
+func NewExchangeServer(local Replica, opts ...ExchangeServerOption) *ExchangeServer {
+	s := &ExchangeServer{
 		local:         local,
 		maxInFlight:   64,
 		maxBatchBytes: 4 << 20,
@@ -102,7 +102,7 @@ func NewReplicaServer(local Replica, opts ...ReplicaServiceOption) *ReplicaServi
 // callers treat them as failed), and refuses new streams with Unavailable.
 // It returns when every goroutine of the streams has exited. It is
 // idempotent; the node calls it at shutdown.
-func (s *ReplicaService) Close() {
+func (s *ExchangeServer) Close() {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
@@ -120,7 +120,7 @@ var errServiceClosing = status.Error(codes.Unavailable, "replica service shuttin
 // replies as they complete, together when several are ready. It returns
 // when the caller closes its side (after answering every operation), when
 // the stream fails, or when the service is closed.
-func (s *ReplicaService) Exchange(stream quorumkvv1.Replica_ExchangeServer) error {
+func (s *ExchangeServer) Exchange(stream quorumkvv1.Replica_ExchangeServer) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -177,7 +177,7 @@ func (s *ReplicaService) Exchange(stream quorumkvv1.Replica_ExchangeServer) erro
 
 // exchange is the state of one Exchange stream.
 type exchange struct {
-	s       *ReplicaService
+	s       *ExchangeServer
 	stream  quorumkvv1.Replica_ExchangeServer
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -310,7 +310,7 @@ func replySize(r *quorumkvv1.ReplicaReply) int {
 
 // serve runs one operation on the local replica and returns its reply. It
 // never panics on what a peer sends.
-func (s *ReplicaService) serve(ctx context.Context, op *quorumkvv1.ReplicaOp) *quorumkvv1.ReplicaReply {
+func (s *ExchangeServer) serve(ctx context.Context, op *quorumkvv1.ReplicaOp) *quorumkvv1.ReplicaReply {
 	id := op.GetId()
 	switch o := op.GetOp().(type) {
 	case *quorumkvv1.ReplicaOp_Apply:
@@ -352,7 +352,7 @@ func errorReply(id uint64, code codes.Code, msg string) *quorumkvv1.ReplicaReply
 	return &quorumkvv1.ReplicaReply{Id: id, Result: &quorumkvv1.ReplicaReply_Error{Error: &quorumkvv1.ReplicaError{Code: uint32(code), Message: msg}}}
 }
 
-func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.ReplicaReply {
+func (s *ExchangeServer) localErrorReply(id uint64, err error) *quorumkvv1.ReplicaReply {
 	if s.codeOf != nil {
 		if c, ok := s.codeOf(err); ok {
 			return errorReply(id, c, err.Error())
