@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Joined:        n.joined,
 		MaxHintWindow: cfg.MaxHintWindow,
 		DownSince:     n.downSince,
+		Clock:         wall,
 		Logger:        log,
 
 		TestNoBlockingRepair: cfg.TestNoBlockingRepair,
@@ -179,9 +180,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// Objects from other nodes go through the grace rule: an old tombstone
 	// for a key this replica does not hold is dropped (tombstone purge).
-	fromPeers := &antientropy.GraceStore{Store: store, Grace: cfg.TombstoneGrace, Now: time.Now}
-	purger, err := antientropy.NewPurger(antientropy.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Logger: log},
-		store, ringView{n}, n.replicaClient)
+	fromPeers, err := antientropy.NewGraceStore(store, cfg.TombstoneGrace, wall)
 	if err != nil {
 		closeListeners()
 		_ = n.coord.Close()
@@ -189,22 +188,45 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = n.transport.Close()
 		return err
 	}
-	replicaSvc := replication.NewExchangeServer(replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey),
-		replication.WithServiceLogger(log))
+	purger, err := antientropy.NewPurger(antientropy.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Clock: wall, Logger: log},
+		store, ringView{n}, antientropy.PeerDialerFunc(n.replicaClient))
+	if err != nil {
+		closeListeners()
+		_ = n.coord.Close()
+		_ = members.Close()
+		_ = n.transport.Close()
+		return err
+	}
+	replicaSvc, err := replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: log}, replication.NewLocalReplica(fromPeers, n.clock, n.limits.CheckKey))
+	if err != nil {
+		closeListeners()
+		_ = n.coord.Close()
+		_ = members.Close()
+		_ = n.transport.Close()
+		return err
+	}
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(max(cfg.MaxValueBytes+cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	merkle := antientropy.NewMerkleService(store, antientropy.WithReplicates(func(p keyspace.Partition) bool {
+	merkle, err := antientropy.NewMerkleService(antientropy.MerkleServiceConfig{Replicates: func(p keyspace.Partition) bool {
 		r := ringView{n}.Load()
 		return r != nil && r.IsReplica(int(p), cfg.NodeID)
-	}))
+	}}, store)
+	if err != nil {
+		closeListeners()
+		_ = n.coord.Close()
+		_ = members.Close()
+		_ = n.transport.Close()
+		return err
+	}
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: replicaSvc, streamer: antientropy.NewPartitionStreamer(store), merkle: merkle})
 	aeCfg := antientropy.DefaultConfig()
 	aeCfg.NodeID = cfg.NodeID
 	aeCfg.Interval = cfg.AntiEntropyInterval
+	aeCfg.Clock = wall
 	aeCfg.Logger = log
 	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, antientropy.PeerDialerFunc(n.replicaClient), n.clock.Update, n.transport)
 	if err != nil {

@@ -20,9 +20,10 @@ type Config struct {
 	// NodeID names this node in receipts and on the ring. Required.
 	NodeID string
 	// MaxSiblings bounds the siblings a put may leave under the siblings
-	// policy; at least 1.
+	// policy (--max-siblings). Required, at least 1: zero is refused.
 	MaxSiblings int
-	// Limits bounds keys and values.
+	// Limits bounds keys and values. Required: the zero Limits (no key
+	// fits) is refused.
 	Limits keyspace.Limits
 	// Joined reports whether the node has joined a cluster; until then it
 	// serves ONE only. Nil means joined.
@@ -42,8 +43,9 @@ type Config struct {
 	// DownSince reports since when a node has been down, ok false when it is
 	// up or unknown. Nil: every node is up.
 	DownSince func(id string) (since time.Time, ok bool)
-	// Now is the time source of hint timestamps; nil means time.Now.
-	Now func() time.Time
+	// Clock is the wall clock of hint timestamps and of the hint window;
+	// the node gives the one its HLC reads. Nil means the real clock.
+	Clock Clock
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
 
@@ -54,6 +56,29 @@ type Config struct {
 	TestNoHints bool
 }
 
+// Coordinator defaults.
+const (
+	DefaultMaxSiblings      = 100
+	DefaultMaxHintWindow    = 3 * time.Hour
+	defaultReplicaTimeout   = 5 * time.Second
+	defaultDeadlineMargin   = 20 * time.Millisecond
+	defaultSpeculativeDelay = 100 * time.Millisecond
+)
+
+// DefaultConfig returns a configuration with every default set (DESIGN.md's
+// --max-siblings, key and value limits and --max-hint-window); NodeID is
+// left to the caller.
+func DefaultConfig() Config {
+	return Config{
+		MaxSiblings:      DefaultMaxSiblings,
+		Limits:           keyspace.DefaultLimits(),
+		ReplicaTimeout:   defaultReplicaTimeout,
+		DeadlineMargin:   defaultDeadlineMargin,
+		SpeculativeDelay: defaultSpeculativeDelay,
+		MaxHintWindow:    DefaultMaxHintWindow,
+	}
+}
+
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
 	if c.NodeID == "" {
@@ -62,24 +87,24 @@ func (c Config) Validate() error {
 	if c.MaxSiblings < 1 {
 		return fmt.Errorf("coordinator: max siblings is %d: must be at least 1", c.MaxSiblings)
 	}
+	if c.ReplicaTimeout < 0 || c.DeadlineMargin < 0 || c.SpeculativeDelay < 0 || c.MaxHintWindow < 0 {
+		return errors.New("coordinator: timeouts, margins and the hint window must not be negative")
+	}
 	return c.Limits.Validate()
 }
 
 func (c Config) withDefaults() Config {
-	if c.ReplicaTimeout <= 0 {
-		c.ReplicaTimeout = 5 * time.Second
+	if c.ReplicaTimeout == 0 {
+		c.ReplicaTimeout = defaultReplicaTimeout
 	}
-	if c.DeadlineMargin <= 0 {
-		c.DeadlineMargin = 20 * time.Millisecond
+	if c.DeadlineMargin == 0 {
+		c.DeadlineMargin = defaultDeadlineMargin
 	}
-	if c.SpeculativeDelay <= 0 {
-		c.SpeculativeDelay = 100 * time.Millisecond
+	if c.SpeculativeDelay == 0 {
+		c.SpeculativeDelay = defaultSpeculativeDelay
 	}
-	if c.MaxHintWindow <= 0 {
-		c.MaxHintWindow = 3 * time.Hour
-	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.MaxHintWindow == 0 {
+		c.MaxHintWindow = DefaultMaxHintWindow
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -51,50 +52,72 @@ type ExchangeServer struct {
 
 var _ quorumkvv1.ReplicaServer = (*ExchangeServer)(nil)
 
-// ExchangeServerOption configures an ExchangeServer.
-type ExchangeServerOption func(*ExchangeServer)
-
-// WithMaxInFlight bounds the operations of one Exchange stream handled at
-// once (default 64); reading from the stream waits when it is reached, so a
-// caller that sends faster than the replica applies is slowed down by gRPC
-// flow control. Values below 1 keep the default.
-func WithMaxInFlight(n int) ExchangeServerOption {
-	return func(s *ExchangeServer) {
-		if n > 0 {
-			s.maxInFlight = n
-		}
-	}
+// ExchangeServerConfig holds the settings of an ExchangeServer.
+type ExchangeServerConfig struct {
+	// MaxInFlight bounds the operations of one Exchange stream handled at
+	// once; reading from the stream waits when it is reached, so a caller
+	// that sends faster than the replica applies is slowed down by gRPC flow
+	// control. Zero means 64.
+	MaxInFlight int
+	// MaxBatchBytes bounds the objects of the replies written in one batch
+	// (a larger reply goes alone). Zero means 4 MiB.
+	MaxBatchBytes int
+	// ErrorCodes translates errors of the local replica to gRPC codes,
+	// consulted before the built-in table (NewRemoteError); ok false falls
+	// through to it. Nil: the built-in table only.
+	ErrorCodes func(err error) (code codes.Code, ok bool)
+	// Logger receives stream failures (debug). Nil discards them.
+	Logger *slog.Logger
 }
 
-// WithServiceLogger sets the logger for stream failures (default: discard).
-func WithServiceLogger(l *slog.Logger) ExchangeServerOption {
-	return func(s *ExchangeServer) {
-		if l != nil {
-			s.log = l
-		}
-	}
+// DefaultExchangeServerConfig returns a configuration with every default
+// set.
+func DefaultExchangeServerConfig() ExchangeServerConfig {
+	return ExchangeServerConfig{MaxInFlight: 64, MaxBatchBytes: 4 << 20}
 }
 
-// WithErrorCodes adds a translation from errors of the local replica to
-// gRPC codes, consulted before the built-in one (NewRemoteError); ok false
-// falls through to it.
-func WithErrorCodes(f func(err error) (code codes.Code, ok bool)) ExchangeServerOption {
-	return func(s *ExchangeServer) { s.codeOf = f }
+// Validate reports the first unusable setting.
+func (c ExchangeServerConfig) Validate() error {
+	switch {
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("exchange server: max in flight is %d: must not be negative", c.MaxInFlight)
+	case c.MaxBatchBytes < 0:
+		return fmt.Errorf("exchange server: max batch bytes is %d: must not be negative", c.MaxBatchBytes)
+	}
+	return nil
+}
+
+func (c ExchangeServerConfig) withDefaults() ExchangeServerConfig {
+	d := DefaultExchangeServerConfig()
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 // NewExchangeServer returns the Exchange server of a node serving local.
-func NewExchangeServer(local Replica, opts ...ExchangeServerOption) *ExchangeServer {
-	s := &ExchangeServer{
+func NewExchangeServer(cfg ExchangeServerConfig, local Replica) (*ExchangeServer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if local == nil {
+		return nil, errors.New("exchange server: local replica is required")
+	}
+	cfg = cfg.withDefaults()
+	return &ExchangeServer{
 		local:         local,
-		maxInFlight:   64,
-		maxBatchBytes: 4 << 20,
-		log:           slog.New(slog.DiscardHandler),
+		maxInFlight:   cfg.MaxInFlight,
+		maxBatchBytes: cfg.MaxBatchBytes,
+		log:           cfg.Logger,
+		codeOf:        cfg.ErrorCodes,
 		quit:          make(chan struct{}),
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	}, nil
 }
 
 // Close ends every Exchange stream once the operations it is handling have

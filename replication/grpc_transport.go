@@ -54,8 +54,8 @@ type GRPCTransportConfig struct {
 	DialOptions []grpc.DialOption
 	// Logger receives stream failures and recoveries. Nil discards.
 	Logger *slog.Logger
-	// Now reads the time for backoffs. Nil means time.Now.
-	Now func() time.Time
+	// Clock reads the time for backoffs. Nil means the real clock.
+	Clock Clock
 }
 
 // DefaultGRPCTransportConfig returns the defaults.
@@ -111,9 +111,6 @@ func (c GRPCTransportConfig) withDefaults() GRPCTransportConfig {
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
 	}
 	return c
 }
@@ -392,7 +389,7 @@ type grpcSlot struct {
 func (s *grpcSlot) enqueue(c *grpcCall) (kind, cause error) {
 	s.mu.Lock()
 	if s.state == slotIdle {
-		if now := s.t.cfg.Now(); now.Before(s.retryAt) {
+		if now := s.t.cfg.Clock.Now(); now.Before(s.retryAt) {
 			err := fmt.Errorf("%w (retrying in %v)", s.lastErr, s.retryAt.Sub(now).Round(time.Millisecond))
 			s.mu.Unlock()
 			return ErrPeerUnreachable, err
@@ -588,7 +585,7 @@ func (s *grpcSlot) fail(cause error, healthy bool) {
 	} else if !closing {
 		s.failures++
 		wait = backoffFor(s.t.cfg.MinBackoff, s.t.cfg.MaxBackoff, s.failures)
-		s.retryAt = s.t.cfg.Now().Add(wait)
+		s.retryAt = s.t.cfg.Clock.Now().Add(wait)
 	}
 	queue, pending := s.queue, s.pending
 	s.queue, s.pending = nil, map[uint64]*grpcCall{}

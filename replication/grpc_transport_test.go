@@ -36,14 +36,16 @@ type testPeer struct {
 
 // startPeer serves rep on addr ("127.0.0.1:0" for any port) until the test
 // ends or stop is called.
-func startPeer(t testing.TB, rep replication.Replica, addr string, opts ...replication.ExchangeServerOption) *testPeer {
+func startPeer(t testing.TB, rep replication.Replica, addr string) *testPeer {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &testPeer{addr: lis.Addr().String(), served: make(chan struct{})}
-	p.svc = replication.NewExchangeServer(rep, opts...)
+	if p.svc, err = replication.NewExchangeServer(replication.ExchangeServerConfig{}, rep); err != nil {
+		t.Fatal(err)
+	}
 	p.srv = grpc.NewServer(append(replication.ServerOptions(), grpc.StreamInterceptor(p.count))...)
 	quorumkvv1.RegisterReplicaServer(p.srv, p.svc)
 	go func() {

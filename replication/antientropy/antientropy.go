@@ -54,7 +54,7 @@ func New(cfg Config, store Store, rv replication.RingView, dial PeerDialer,
 	bg, cancel := context.WithCancel(context.Background())
 	return &AntiEntropy{
 		cfg: cfg, store: store, ring: rv, dial: dial, observe: observe, push: push,
-		limiter: newThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Now),
+		limiter: newThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Clock.Now),
 		bg:      bg, cancel: cancel,
 		last: map[string]Round{}, busy: map[string]chan struct{}{},
 	}, nil

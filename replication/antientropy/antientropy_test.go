@@ -208,7 +208,7 @@ func TestAntiEntropy_throttleBoundsKeysPerSecond(t *testing.T) {
 	c := newAECluster(t, aeOptions{config: func(cfg *Config) {
 		cfg.MaxKeysPerSecond = 100 // buckets of 10 keys
 		cfg.MaxBytesPerSecond = -1
-		cfg.Now = clock.Now
+		cfg.Clock = clock.Now
 	}}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
 	a.ae.limiter.sleepUntil = clock.sleepUntil

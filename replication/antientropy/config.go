@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/keyspace"
+	"github.com/quorumkv/quorumkv/replication"
 )
 
 // Anti-entropy defaults.
@@ -53,9 +54,9 @@ type Config struct {
 	// Logger receives round summaries (debug) and failures (warn); nil
 	// discards them.
 	Logger *slog.Logger
-	// Now is the clock of round times and of the rate limits; nil means
-	// time.Now.
-	Now func() time.Time
+	// Clock is the clock of round times (and of OnPartitionInSync's at)
+	// and of the rate limits. Nil means the real clock.
+	Clock replication.Clock
 }
 
 // DefaultConfig returns a configuration with every default set;
@@ -107,9 +108,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RPCTimeout == 0 {
 		c.RPCTimeout = d.RPCTimeout
-	}
-	if c.Now == nil {
-		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

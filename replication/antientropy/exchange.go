@@ -81,7 +81,7 @@ func (x *exchange) run(ctx context.Context, shared []keyspace.Partition) error {
 // ones in sync and returns those that differ. Partitions the peer does not
 // replicate by its ring are left out of this round.
 func (x *exchange) compareRoots(ctx context.Context, shared []keyspace.Partition) ([]keyspace.Partition, error) {
-	at := x.a.cfg.Now()
+	at := x.a.cfg.Clock.Now()
 	local, err := x.a.store.MerkleRoots(shared)
 	if err != nil {
 		return nil, fmt.Errorf("local merkle roots: %w", err)
@@ -110,7 +110,7 @@ func (x *exchange) compareRoots(ctx context.Context, shared []keyspace.Partition
 // confirm re-reads both roots of the repaired partitions and reports those
 // now equal.
 func (x *exchange) confirm(ctx context.Context, parts []keyspace.Partition) {
-	at := x.a.cfg.Now()
+	at := x.a.cfg.Clock.Now()
 	local, err := x.a.store.MerkleRoots(parts)
 	if err == nil {
 		var remote map[keyspace.Partition]merkleHash

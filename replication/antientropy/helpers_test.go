@@ -151,11 +151,14 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 		c.tb.Fatal(err)
 	}
 	nd.addr = lis.Addr().String()
-	svc := replication.NewExchangeServer(replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	svc, err := replication.NewExchangeServer(replication.ExchangeServerConfig{}, replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	if err != nil {
+		c.tb.Fatal(err)
+	}
 	nd.srv = grpc.NewServer(replication.ServerOptions()...)
-	merkle := NewMerkleService(nd.store)
-	if maxResponse > 0 {
-		merkle.maxResp = maxResponse
+	merkle, err := NewMerkleService(MerkleServiceConfig{MaxResponseBytes: maxResponse}, nd.store)
+	if err != nil {
+		c.tb.Fatal(err)
 	}
 	pb.RegisterReplicaServer(nd.srv, &aeServer{svc: svc, merkle: merkle})
 	served := make(chan struct{})

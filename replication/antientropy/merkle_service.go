@@ -3,6 +3,7 @@ package antientropy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"google.golang.org/grpc/codes"
@@ -36,31 +37,52 @@ const (
 type MerkleService struct {
 	store      MerkleStore
 	replicates func(p keyspace.Partition) bool
-	maxResp    int // MaxResponseBytes; tests lower it
+	maxResp    int
 }
 
-// MerkleServiceOption configures a MerkleService.
-type MerkleServiceOption func(*MerkleService)
+// MerkleServiceConfig holds the settings of a MerkleService.
+type MerkleServiceConfig struct {
+	// Replicates tells the service which partitions this node replicates:
+	// MerkleRoots leaves the others out, as the RPC's contract says, so a
+	// peer whose ring differs skips them this round. It is called on every
+	// request and must not block. Nil: every partition.
+	Replicates func(p keyspace.Partition) bool
+	// MaxResponseBytes bounds the leaf entries or objects of one
+	// LeafEntries or FetchObjects response (ResourceExhausted beyond it).
+	// Zero means MaxResponseBytes; tests lower it.
+	MaxResponseBytes int
+}
 
-// WithReplicates tells the service which partitions this node replicates:
-// MerkleRoots leaves the others out, as the RPC's contract says, so a peer
-// whose ring differs skips them this round. f is called on every request
-// and must not block. Default: every partition.
-func WithReplicates(f func(p keyspace.Partition) bool) MerkleServiceOption {
-	return func(s *MerkleService) {
-		if f != nil {
-			s.replicates = f
-		}
+// DefaultMerkleServiceConfig returns a configuration with every default
+// set.
+func DefaultMerkleServiceConfig() MerkleServiceConfig {
+	return MerkleServiceConfig{MaxResponseBytes: MaxResponseBytes}
+}
+
+// Validate reports the first unusable setting.
+func (c MerkleServiceConfig) Validate() error {
+	if c.MaxResponseBytes < 0 {
+		return fmt.Errorf("merkle service: max response bytes is %d: must not be negative", c.MaxResponseBytes)
 	}
+	return nil
 }
 
 // NewMerkleService returns the service over store.
-func NewMerkleService(store MerkleStore, opts ...MerkleServiceOption) *MerkleService {
-	s := &MerkleService{store: store, replicates: func(keyspace.Partition) bool { return true }, maxResp: MaxResponseBytes}
-	for _, o := range opts {
-		o(s)
+func NewMerkleService(cfg MerkleServiceConfig, store MerkleStore) (*MerkleService, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return s
+	if store == nil {
+		return nil, errors.New("merkle service: store is required")
+	}
+	s := &MerkleService{store: store, replicates: cfg.Replicates, maxResp: cfg.MaxResponseBytes}
+	if s.replicates == nil {
+		s.replicates = func(keyspace.Partition) bool { return true }
+	}
+	if s.maxResp == 0 {
+		s.maxResp = MaxResponseBytes
+	}
+	return s, nil
 }
 
 // MerkleRoots answers the roots of the requested partitions (at most Q,

@@ -15,6 +15,15 @@ import (
 	"github.com/quorumkv/quorumkv/storage"
 )
 
+func mustMerkleService(tb testing.TB, cfg MerkleServiceConfig, store MerkleStore) *MerkleService {
+	tb.Helper()
+	s, err := NewMerkleService(cfg, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func aeSeq(n int) []uint32 {
 	out := make([]uint32, n)
 	for i := range out {
@@ -27,7 +36,7 @@ func TestMerkleService_validation(t *testing.T) {
 	e := openAEEngine(t, t.TempDir())
 	keys, objs := aeKeys(100, 10)
 	aeWrite(t, keys, objs, e)
-	s := NewMerkleService(e)
+	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	ctx := context.Background()
 	tooMany := make([][]byte, MaxFetchKeys+1)
 	for i := range tooMany {
@@ -158,7 +167,7 @@ func TestMerkleService_answers(t *testing.T) {
 	keys, objs := aeKeys(500, 10)
 	aeWrite(t, keys, objs, e)
 	p := keyspace.PartitionOf(keys[0])
-	s := NewMerkleService(e, WithReplicates(func(q keyspace.Partition) bool { return q != 7 }))
+	s := mustMerkleService(t, MerkleServiceConfig{Replicates: func(q keyspace.Partition) bool { return q != 7 }}, e)
 	ctx := context.Background()
 
 	roots, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: []uint32{uint32(p), 7}})
@@ -210,7 +219,7 @@ func TestMerkleService_answers(t *testing.T) {
 
 func TestMerkleService_closedStoreIsUnavailable(t *testing.T) {
 	e := openAEEngine(t, t.TempDir())
-	s := NewMerkleService(e)
+	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	e.Close()
 	_, err := s.MerkleRoots(context.Background(), &pb.MerkleRootsRequest{Partitions: []uint32{1}})
 	if status.Code(err) != codes.Unavailable {
@@ -225,7 +234,7 @@ func FuzzMerkleService(f *testing.F) {
 	e := openAEEngine(f, f.TempDir())
 	keys, objs := aeKeys(200, 10)
 	aeWrite(f, keys, objs, e)
-	s := NewMerkleService(e)
+	s := mustMerkleService(f, MerkleServiceConfig{}, e)
 	seeds := []proto.Message{
 		&pb.MerkleRootsRequest{Partitions: []uint32{0, 1, 1023}},
 		&pb.MerkleNodesRequest{Partition: 5, Level: 1, Indexes: []uint32{0, 15}},

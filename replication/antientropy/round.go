@@ -101,9 +101,9 @@ func (a *AntiEntropy) round(ctx context.Context, peer string, partitions func(*r
 		return fail(fmt.Errorf("dial: %w", err))
 	}
 	x := &exchange{a: a, peer: peer, client: client}
-	start := a.cfg.Now()
+	start := a.cfg.Clock.Now()
 	err = x.run(ctx, partitions(r))
-	end := a.cfg.Now()
+	end := a.cfg.Clock.Now()
 	round := x.summary(start, end)
 	if err != nil {
 		return round, &RoundError{Peer: peer, Err: err}

@@ -155,6 +155,7 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 	for i, n := range c.Nodes {
 		n.Transport = NewHookTransport(transports[i])
 		ccfg := replication.Config{
+			Clock:         n.wall,
 			NodeID:        n.ID,
 			MaxSiblings:   100,
 			Limits:        keyspace.DefaultLimits(),
@@ -195,7 +196,9 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 			t.Fatal(err)
 		}
 		addrs[n.ID] = lis.Addr().String()
-		n.grpcSvc = replication.NewExchangeServer(n.Replica)
+		if n.grpcSvc, err = replication.NewExchangeServer(replication.ExchangeServerConfig{}, n.Replica); err != nil {
+			t.Fatal(err)
+		}
 		n.grpcSrv = grpc.NewServer(replication.ServerOptions()...)
 		quorumkvv1.RegisterReplicaServer(n.grpcSrv, n.grpcSvc)
 		n.served = make(chan struct{})
