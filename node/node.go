@@ -39,6 +39,7 @@ type node struct {
 	grpcAddr  string // the address actually bound
 	ready     atomic.Bool
 	peers     *peerConns
+	conns     *replication.PeerConns
 	down      downTracker
 	ae        *antientropy.AntiEntropy
 }
@@ -136,7 +137,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, replication.ResolverFunc(n.resolve))
+	n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{}, replication.ResolverFunc(n.resolve))
+	if err != nil {
+		closeListeners()
+		return err
+	}
+	defer func() { _ = n.conns.Close() }() // after the transport and every other user; reports no error
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, n.conns)
 	n.peers = newPeerConns()
 	n.coord, err = replication.NewCoordinator(replication.Config{
 		NodeID:        cfg.NodeID,
@@ -189,7 +196,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	purger, err := antientropy.NewPurger(antientropy.PurgeConfig{NodeID: cfg.NodeID, Grace: cfg.TombstoneGrace, Clock: wall, Logger: log},
-		store, ringView{n}, antientropy.PeerDialerFunc(n.replicaClient))
+		store, ringView{n}, n.conns)
 	if err != nil {
 		closeListeners()
 		_ = n.coord.Close()
@@ -228,7 +235,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	aeCfg.Interval = cfg.AntiEntropyInterval
 	aeCfg.Clock = wall
 	aeCfg.Logger = log
-	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, antientropy.PeerDialerFunc(n.replicaClient), n.clock.Update, n.transport)
+	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: store, fromPeers: fromPeers}, ringView{n}, n.conns, n.clock.Update, n.transport)
 	if err != nil {
 		closeListeners()
 		_ = n.coord.Close()
@@ -394,19 +401,6 @@ func (n *node) downSince(id string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// replicaClient returns a client of member id's Replica service.
-func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
-	addr, ok := n.resolve(id)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, id)
-	}
-	conn, err := n.peers.get(addr)
-	if err != nil {
-		return nil, err
-	}
-	return pb.NewReplicaClient(conn), nil
 }
 
 // aeStore is the engine as anti-entropy uses it: objects it fetches from

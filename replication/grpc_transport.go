@@ -13,10 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -27,7 +25,7 @@ import (
 // defaults of DefaultGRPCTransportConfig.
 type GRPCTransportConfig struct {
 	// StreamsPerPeer is how many Exchange streams, each on its own
-	// connection, the transport keeps to one peer; requests are spread
+	// connection (lane of the PeerConns), the transport keeps to one peer; requests are spread
 	// over those that are up. Zero means 2.
 	StreamsPerPeer int
 	// MaxBatch bounds the operations sent in one ReplicaBatch. Zero means
@@ -37,7 +35,7 @@ type GRPCTransportConfig struct {
 	// operation larger than it goes alone. Zero means 4 MiB.
 	MaxBatchBytes int
 	// ConnectTimeout bounds opening a stream, connection included. Zero
-	// means 2s.
+	// means 2s. (The PeerConns has its own, for gRPC's connection attempts.)
 	ConnectTimeout time.Duration
 	// MinBackoff is how long a peer that could not be reached is left
 	// alone (requests to it fail at once); each further failure doubles it,
@@ -47,11 +45,6 @@ type GRPCTransportConfig struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the backoff. Zero means 5s.
 	MaxBackoff time.Duration
-	// DialOptions are added after the transport's own (insecure
-	// credentials, MaxMessageBytes limits, connect parameters), so they
-	// override them: TLS credentials, keepalive, interceptors. Nil adds
-	// none.
-	DialOptions []grpc.DialOption
 	// Logger receives stream failures and recoveries. Nil discards.
 	Logger *slog.Logger
 	// Clock reads the time for backoffs. Nil means the real clock.
@@ -126,7 +119,7 @@ func (c GRPCTransportConfig) withDefaults() GRPCTransportConfig {
 type GRPCTransport struct {
 	cfg      GRPCTransportConfig
 	resolver Resolver
-	dialOpts []grpc.DialOption
+	conns    *PeerConns
 	ctx      context.Context // done once Close is called
 	cancel   context.CancelFunc
 	closed   atomic.Bool
@@ -139,24 +132,18 @@ type GRPCTransport struct {
 
 var _ Transport = (*GRPCTransport)(nil)
 
-// NewGRPCTransport returns a transport that finds peers through resolver.
-// It connects to nothing until the first request. Unusable fields of cfg
-// (see Validate) take their defaults.
-func NewGRPCTransport(cfg GRPCTransportConfig, resolver Resolver) *GRPCTransport {
+// NewGRPCTransport returns a transport that opens its streams on conns,
+// the node's one pool of peer connections, which it does not close (its
+// owner closes it after the transport). It connects to nothing until the
+// first request. Unusable fields of cfg (see Validate) take their
+// defaults.
+func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: cfg.MinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: cfg.MaxBackoff},
-			MinConnectTimeout: cfg.ConnectTimeout,
-		}),
-	}
 	return &GRPCTransport{
 		cfg:      cfg,
-		resolver: resolver,
-		dialOpts: append(opts, cfg.DialOptions...),
+		resolver: conns.resolver,
+		conns:    conns,
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -287,7 +274,7 @@ func (t *GRPCTransport) peer(id string) (*grpcPeer, error) {
 	}
 	p := &grpcPeer{slots: make([]*grpcSlot, t.cfg.StreamsPerPeer)}
 	for i := range p.slots {
-		p.slots[i] = &grpcSlot{t: t, peer: id, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
+		p.slots[i] = &grpcSlot{t: t, peer: id, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
 	}
 	got, _ := t.peers.LoadOrStore(id, p)
 	return got.(*grpcPeer), nil
@@ -370,6 +357,7 @@ const (
 type grpcSlot struct {
 	t    *GRPCTransport
 	peer string
+	lane int           // its connection in the PeerConns
 	wake chan struct{} // tells the sender there is something queued
 	up   atomic.Bool   // state == slotUp, read without the mutex
 
@@ -422,19 +410,22 @@ func (s *grpcSlot) forget(c *grpcCall) {
 // run is a session: it opens the stream, sends what is queued until the
 // stream fails or the transport closes, then fails what is left.
 func (s *grpcSlot) run() {
-	addr, ok := s.t.resolver.Resolve(s.peer)
-	if !ok {
+	cc, addr, err := s.t.conns.lane(s.peer, s.lane)
+	switch {
+	case errors.Is(err, ErrPeerUnknown):
 		s.fail(ErrPeerUnknown, false)
 		return
+	case err != nil:
+		s.fail(err, false)
+		return
+	}
+	if cc.GetState() == connectivity.TransientFailure {
+		// This stream's backoff has passed: try now rather than wait for
+		// gRPC's own, as a fresh connection would.
+		cc.ResetConnectBackoff()
 	}
 	ctx, cancel := context.WithCancel(s.t.ctx)
 	defer cancel()
-	cc, err := grpc.NewClient(addr, s.t.dialOpts...)
-	if err != nil {
-		s.fail(fmt.Errorf("dial %s: %w", addr, err), false)
-		return
-	}
-	defer func() { _ = cc.Close() }()
 
 	timer := time.AfterFunc(s.t.cfg.ConnectTimeout, cancel)
 	stream, err := quorumkvv1.NewReplicaClient(cc).Exchange(ctx)

@@ -112,9 +112,23 @@ func newTransport(t testing.TB, r replication.Resolver, cfg replication.GRPCTran
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tr := replication.NewGRPCTransport(cfg, r)
+	tr := replication.NewGRPCTransport(cfg, newPeerConns(t, r, cfg))
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
+}
+
+// newPeerConns returns a pool with the connect timeout and backoffs of cfg,
+// closed when the test ends (after the transports made on it).
+func newPeerConns(t testing.TB, r replication.Resolver, cfg replication.GRPCTransportConfig) *replication.PeerConns {
+	t.Helper()
+	conns, err := replication.NewPeerConns(replication.PeerConnsConfig{
+		ConnectTimeout: cfg.ConnectTimeout, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conns.Close() })
+	return conns
 }
 
 // fastConfig makes failure tests quick.
@@ -426,7 +440,8 @@ func TestGRPCTransport_Close(t *testing.T) {
 	rep, release := blockingReplica()
 	defer release()
 	peer := startPeer(t, rep, "127.0.0.1:0")
-	tr := replication.NewGRPCTransport(replication.DefaultGRPCTransportConfig(), newResolver("n2", peer.addr))
+	tr := replication.NewGRPCTransport(replication.DefaultGRPCTransportConfig(),
+		newPeerConns(t, newResolver("n2", peer.addr), replication.DefaultGRPCTransportConfig()))
 
 	errc := make(chan error, 1)
 	go func() {

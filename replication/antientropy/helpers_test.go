@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
@@ -126,9 +125,14 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 	})
 	for _, id := range ids {
 		nd := c.nodes[id]
-		tr := replication.NewGRPCTransport(replication.GRPCTransportConfig{}, resolve)
+		conns, err := replication.NewPeerConns(replication.PeerConnsConfig{}, resolve)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { conns.Close() })
+		tr := replication.NewGRPCTransport(replication.GRPCTransportConfig{}, conns)
 		tb.Cleanup(func() { tr.Close() })
-		dial := aeDialer(tb, resolve, o.client)
+		dial := aeDialer(tb, conns, o.client)
 		cfg := DefaultConfig()
 		cfg.NodeID = id
 		if o.config != nil {
@@ -177,40 +181,19 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 	c.tb.Cleanup(nd.stop)
 }
 
-// aeDialer returns a PeerDialer with one lazily connected client
-// connection per peer, closed when the test ends.
-func aeDialer(tb testing.TB, resolve replication.Resolver, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
-	var mu sync.Mutex
-	conns := map[string]*grpc.ClientConn{}
-	tb.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+// aeDialer returns the pool's clients, wrapped by wrap when it is set: the
+// node's one pool of peer connections, as node uses it.
+func aeDialer(tb testing.TB, conns *replication.PeerConns, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
+	tb.Helper()
+	if wrap == nil {
+		return conns
+	}
 	return PeerDialerFunc(func(peer string) (pb.ReplicaClient, error) {
-		addr, ok := resolve.Resolve(peer)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, peer)
+		cl, err := conns.ReplicaClient(peer)
+		if err != nil {
+			return nil, err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		conn, ok := conns[addr]
-		if !ok {
-			var err error
-			conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(replication.MaxMessageBytes), grpc.MaxCallSendMsgSize(replication.MaxMessageBytes)))
-			if err != nil {
-				return nil, err
-			}
-			conns[addr] = conn
-		}
-		cl := pb.NewReplicaClient(conn)
-		if wrap != nil {
-			cl = wrap(cl)
-		}
-		return cl, nil
+		return wrap(cl), nil
 	})
 }
 

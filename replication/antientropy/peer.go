@@ -5,6 +5,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/conflict"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/replication"
 )
 
 // PeerDialer gives clients of peers' Replica services, for the Merkle,
@@ -31,3 +32,5 @@ func (f PeerDialerFunc) ReplicaClient(peer string) (pb.ReplicaClient, error) { r
 type Pusher interface {
 	Apply(ctx context.Context, peer string, key []byte, obj *conflict.Object, hint bool) (*conflict.Object, error)
 }
+
+var _ PeerDialer = (*replication.PeerConns)(nil)

@@ -69,6 +69,7 @@ type Node struct {
 
 	grpcSrv *grpc.Server
 	grpcSvc *replication.ExchangeServer
+	conns   *replication.PeerConns // under the GRPCTransport
 	served  chan struct{}
 }
 
@@ -211,8 +212,13 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 		a, ok := addrs[id] // written before any transport exists
 		return a, ok
 	})
-	for i := range c.Nodes {
-		out[i] = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, resolve)
+	for i, n := range c.Nodes {
+		conns, err := replication.NewPeerConns(replication.PeerConnsConfig{}, resolve)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.conns = conns
+		out[i] = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, conns)
 	}
 	return out
 }
@@ -236,6 +242,11 @@ func (c *Cluster) close(t testing.TB) func() {
 				if err := n.Transport.Close(); err != nil {
 					t.Errorf("%s: close transport: %v", n.ID, err)
 				}
+			}
+		}
+		for _, n := range c.Nodes {
+			if n.conns != nil {
+				_ = n.conns.Close() // reports no error
 			}
 		}
 		for _, n := range c.Nodes {
