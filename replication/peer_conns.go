@@ -58,7 +58,7 @@ func (c PeerConnsConfig) withDefaults() PeerConnsConfig {
 	return c
 }
 
-// ErrPeerConnsClosed: the PeerConns was closed.
+// ErrPeerConnsClosed is returned by a PeerConns after Close.
 var ErrPeerConnsClosed = errors.New("peer connections closed")
 
 // PeerConns is a node's one pool of gRPC client connections to its peers'
