@@ -76,7 +76,7 @@ func Verify(e Engine) error {
 	var errs []error
 	var all []*big.Int
 	leaves := make([][storage.MerkleLeaves][]*big.Int, keyspace.Q)
-	var live, dead uint64
+	var live, dead, hidden uint64
 	for _, k := range c.Keys {
 		obj := c.Objects[string(k)]
 		h := EntryHash(k, obj)
@@ -88,13 +88,16 @@ func Verify(e Engine) error {
 		} else {
 			dead++
 		}
+		if obj.HiddenPart() {
+			hidden++
+		}
 	}
 	if got, want := e.Digest(), Uint128(Sum(all...)); got != want {
 		errs = append(errs, fmt.Errorf("digest %x, recomputed %x", got, want))
 	}
-	if s := e.Stats(); s.Keys != live || s.Tombstones != dead {
-		errs = append(errs, fmt.Errorf("stats count %d keys and %d tombstones, recounted %d and %d",
-			s.Keys, s.Tombstones, live, dead))
+	if s := e.Stats(); s.Keys != live || s.Tombstones != dead || s.HiddenParts != hidden {
+		errs = append(errs, fmt.Errorf("stats count %d keys, %d tombstones and %d hidden parts, recounted %d, %d and %d",
+			s.Keys, s.Tombstones, s.HiddenParts, live, dead, hidden))
 	}
 	parts := make([]keyspace.Partition, keyspace.Q)
 	for p := range parts {
