@@ -21,36 +21,36 @@ import (
 	"github.com/quorumkv/quorumkv/storage"
 )
 
-// aeServer is the Replica service of a test node: the replica stream, for
+// testServer is the Replica service of a test node: the replica stream, for
 // pushes, and the anti-entropy RPCs, composed as node's replicaServer is.
-type aeServer struct {
+type testServer struct {
 	pb.UnimplementedReplicaServer
 	svc    *replication.ExchangeServer
 	merkle *MerkleService
 }
 
-func (s *aeServer) Exchange(st pb.Replica_ExchangeServer) error { return s.svc.Exchange(st) }
-func (s *aeServer) MerkleRoots(ctx context.Context, r *pb.MerkleRootsRequest) (*pb.MerkleRootsResponse, error) {
+func (s *testServer) Exchange(st pb.Replica_ExchangeServer) error { return s.svc.Exchange(st) }
+func (s *testServer) MerkleRoots(ctx context.Context, r *pb.MerkleRootsRequest) (*pb.MerkleRootsResponse, error) {
 	return s.merkle.MerkleRoots(ctx, r)
 }
-func (s *aeServer) MerkleNodes(ctx context.Context, r *pb.MerkleNodesRequest) (*pb.MerkleNodesResponse, error) {
+func (s *testServer) MerkleNodes(ctx context.Context, r *pb.MerkleNodesRequest) (*pb.MerkleNodesResponse, error) {
 	return s.merkle.MerkleNodes(ctx, r)
 }
-func (s *aeServer) LeafEntries(ctx context.Context, r *pb.LeafEntriesRequest) (*pb.LeafEntriesResponse, error) {
+func (s *testServer) LeafEntries(ctx context.Context, r *pb.LeafEntriesRequest) (*pb.LeafEntriesResponse, error) {
 	return s.merkle.LeafEntries(ctx, r)
 }
-func (s *aeServer) FetchObjects(ctx context.Context, r *pb.FetchObjectsRequest) (*pb.FetchObjectsResponse, error) {
+func (s *testServer) FetchObjects(ctx context.Context, r *pb.FetchObjectsRequest) (*pb.FetchObjectsResponse, error) {
 	return s.merkle.FetchObjects(ctx, r)
 }
 
-// aeStaticRing is a RingView of a fixed ring.
-type aeStaticRing struct{ r *ring.Ring }
+// staticRing is a RingView of a fixed ring.
+type staticRing struct{ r *ring.Ring }
 
-func (s aeStaticRing) Load() *ring.Ring { return s.r }
+func (s staticRing) Load() *ring.Ring { return s.r }
 
-// aeNode is one in-process node: its store served over loopback gRPC and
+// testNode is one in-process node: its store served over loopback gRPC and
 // its AntiEntropy.
-type aeNode struct {
+type testNode struct {
 	id    string
 	dir   string
 	store *storage.Engine
@@ -61,15 +61,15 @@ type aeNode struct {
 	stop  func() // stops the server
 }
 
-// aeCluster is a set of aeNodes on one ring with every member normal.
-type aeCluster struct {
+// testCluster is a set of testNodes on one ring with every member normal.
+type testCluster struct {
 	tb    testing.TB
-	nodes map[string]*aeNode
+	nodes map[string]*testNode
 	ring  *ring.Ring
 }
 
-// aeOptions shape a test cluster.
-type aeOptions struct {
+// clusterOptions shape a test cluster.
+type clusterOptions struct {
 	n           int                                     // replication factor; 0: number of nodes
 	config      func(*Config)                           // adjusts each node's config
 	stores      map[string]*storage.Engine              // prebuilt stores by node id
@@ -77,7 +77,7 @@ type aeOptions struct {
 	maxResponse int                                     // lowers the MerkleService response bound
 }
 
-func openAEEngine(tb testing.TB, dir string) *storage.Engine {
+func openEngineIn(tb testing.TB, dir string) *storage.Engine {
 	tb.Helper()
 	cfg := storage.DefaultConfig()
 	cfg.Dir = dir
@@ -90,7 +90,7 @@ func openAEEngine(tb testing.TB, dir string) *storage.Engine {
 	return e
 }
 
-func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
+func newTestCluster(tb testing.TB, o clusterOptions, ids ...string) *testCluster {
 	tb.Helper()
 	members := make([]ring.Member, len(ids))
 	for i, id := range ids {
@@ -104,14 +104,14 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &aeCluster{tb: tb, nodes: map[string]*aeNode{}, ring: r}
+	c := &testCluster{tb: tb, nodes: map[string]*testNode{}, ring: r}
 	for _, id := range ids {
-		nd := &aeNode{id: id, clock: conflict.NewClock(nil, 0)}
+		nd := &testNode{id: id, clock: conflict.NewClock(nil, 0)}
 		if s, ok := o.stores[id]; ok {
 			nd.store = s
 		} else {
 			nd.dir = tb.TempDir()
-			nd.store = openAEEngine(tb, nd.dir)
+			nd.store = openEngineIn(tb, nd.dir)
 		}
 		c.serve(nd, o.maxResponse)
 		c.nodes[id] = nd
@@ -132,13 +132,13 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 		tb.Cleanup(func() { conns.Close() })
 		tr := replication.NewGRPCTransport(replication.GRPCTransportConfig{}, conns)
 		tb.Cleanup(func() { tr.Close() })
-		dial := aeDialer(tb, conns, o.client)
+		dial := testDialer(tb, conns, o.client)
 		cfg := DefaultConfig()
 		cfg.NodeID = id
 		if o.config != nil {
 			o.config(&cfg)
 		}
-		ae, err := New(cfg, nd.store, aeStaticRing{r}, dial, nd.clock.Update, tr)
+		ae, err := New(cfg, nd.store, staticRing{r}, dial, nd.clock.Update, tr)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func newAECluster(tb testing.TB, o aeOptions, ids ...string) *aeCluster {
 }
 
 // serve starts nd's Replica service on a loopback port.
-func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
+func (c *testCluster) serve(nd *testNode, maxResponse int) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.tb.Fatal(err)
@@ -164,7 +164,7 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	pb.RegisterReplicaServer(nd.srv, &aeServer{svc: svc, merkle: merkle})
+	pb.RegisterReplicaServer(nd.srv, &testServer{svc: svc, merkle: merkle})
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -181,9 +181,9 @@ func (c *aeCluster) serve(nd *aeNode, maxResponse int) {
 	c.tb.Cleanup(nd.stop)
 }
 
-// aeDialer returns the pool's clients, wrapped by wrap when it is set: the
+// testDialer returns the pool's clients, wrapped by wrap when it is set: the
 // node's one pool of peer connections, as node uses it.
-func aeDialer(tb testing.TB, conns *replication.PeerConns, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
+func testDialer(tb testing.TB, conns *replication.PeerConns, wrap func(pb.ReplicaClient) pb.ReplicaClient) PeerDialer {
 	tb.Helper()
 	if wrap == nil {
 		return conns
@@ -197,17 +197,17 @@ func aeDialer(tb testing.TB, conns *replication.PeerConns, wrap func(pb.ReplicaC
 	})
 }
 
-// aeObject returns a register object holding value, stamped with dot
+// registerObject returns a register object holding value, stamped with dot
 // (actor, counter) at wall time wall.
-func aeObject(actor, counter uint64, wall int64, value string) *conflict.Object {
+func registerObject(actor, counter uint64, wall int64, value string) *conflict.Object {
 	o := &conflict.Object{}
 	o.Put(conflict.LWW, conflict.Dot{Actor: conflict.ActorID(actor), Counter: counter}, conflict.Timestamp{Wall: wall}, []byte(value), conflict.Context{})
 	return o
 }
 
-// aeWrite merges objs[i] under keys[i] into each store, 128 merges in
+// writeAll merges objs[i] under keys[i] into each store, 128 merges in
 // flight so they share group commits.
-func aeWrite(tb testing.TB, keys [][]byte, objs []*conflict.Object, stores ...*storage.Engine) {
+func writeAll(tb testing.TB, keys [][]byte, objs []*conflict.Object, stores ...*storage.Engine) {
 	tb.Helper()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 128)
@@ -227,35 +227,35 @@ func aeWrite(tb testing.TB, keys [][]byte, objs []*conflict.Object, stores ...*s
 	wg.Wait()
 }
 
-// aeKeys returns n keys and a register object for each, of valueSize
+// testKeys returns n keys and a register object for each, of valueSize
 // bytes, stamped by actor 1.
-func aeKeys(n, valueSize int) ([][]byte, []*conflict.Object) {
+func testKeys(n, valueSize int) ([][]byte, []*conflict.Object) {
 	keys := make([][]byte, n)
 	objs := make([]*conflict.Object, n)
 	pad := make([]byte, valueSize)
 	for i := range n {
 		keys[i] = fmt.Appendf(nil, "key-%07d", i)
-		objs[i] = aeObject(1, uint64(i+1), int64(1000+i), string(pad))
+		objs[i] = registerObject(1, uint64(i+1), int64(1000+i), string(pad))
 	}
 	return keys, objs
 }
 
-// aeTwinStores returns two stores holding the same n keys: one is written,
+// twinStores returns two stores holding the same n keys: one is written,
 // then its data file copied, which is much faster than writing both.
-func aeTwinStores(tb testing.TB, n, valueSize int) (a, b *storage.Engine, keys [][]byte) {
+func twinStores(tb testing.TB, n, valueSize int) (a, b *storage.Engine, keys [][]byte) {
 	tb.Helper()
 	dirA, dirB := tb.TempDir(), tb.TempDir()
-	src := openAEEngine(tb, dirA)
-	keys, objs := aeKeys(n, valueSize)
-	aeWrite(tb, keys, objs, src)
+	src := openEngineIn(tb, dirA)
+	keys, objs := testKeys(n, valueSize)
+	writeAll(tb, keys, objs, src)
 	if err := src.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	aeCopyFile(tb, storage.DataFile(dirA), filepath.Join(dirB, filepath.Base(storage.DataFile(dirA))))
-	return openAEEngine(tb, dirA), openAEEngine(tb, dirB), keys
+	copyFile(tb, storage.DataFile(dirA), filepath.Join(dirB, filepath.Base(storage.DataFile(dirA))))
+	return openEngineIn(tb, dirA), openEngineIn(tb, dirB), keys
 }
 
-func aeCopyFile(tb testing.TB, from, to string) {
+func copyFile(tb testing.TB, from, to string) {
 	tb.Helper()
 	in, err := os.Open(from)
 	if err != nil {
@@ -274,21 +274,21 @@ func aeCopyFile(tb testing.TB, from, to string) {
 	}
 }
 
-// aeFakeClock is the clock of a throttled round: time moves only when the
+// fakeClock is the clock of a throttled round: time moves only when the
 // throttle sleeps, to the end of the sleep, so a test reads how long the
 // limits made the round take without waiting for it.
-type aeFakeClock struct {
+type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *aeFakeClock) Now() time.Time {
+func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *aeFakeClock) sleepUntil(ctx context.Context, t time.Time) error {
+func (c *fakeClock) sleepUntil(ctx context.Context, t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.After(c.t) {

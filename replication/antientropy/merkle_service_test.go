@@ -24,7 +24,7 @@ func mustMerkleService(tb testing.TB, cfg MerkleServiceConfig, store MerkleStore
 	return s
 }
 
-func aeSeq(n int) []uint32 {
+func seq(n int) []uint32 {
 	out := make([]uint32, n)
 	for i := range out {
 		out[i] = uint32(i)
@@ -33,9 +33,9 @@ func aeSeq(n int) []uint32 {
 }
 
 func TestMerkleService_validation(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	keys, objs := aeKeys(100, 10)
-	aeWrite(t, keys, objs, e)
+	e := openEngineIn(t, t.TempDir())
+	keys, objs := testKeys(100, 10)
+	writeAll(t, keys, objs, e)
 	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	ctx := context.Background()
 	tooMany := make([][]byte, MaxFetchKeys+1)
@@ -44,11 +44,11 @@ func TestMerkleService_validation(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		aeCall func() error
+		call func() error
 		want   string // in the InvalidArgument message; "" means success
 	}{
 		{"roots: ok", func() error {
-			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: aeSeq(keyspace.Q)})
+			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: seq(keyspace.Q)})
 			return err
 		}, ""},
 		{"roots: none", func() error { _, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{}); return err }, ""},
@@ -66,15 +66,15 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "partition 3 requested twice"},
 		{"roots: more than Q", func() error {
-			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: aeSeq(keyspace.Q + 1)})
+			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: seq(keyspace.Q + 1)})
 			return err
 		}, "at most 1024"},
 		{"nodes: level 1", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 1, Indexes: aeSeq(16)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 1, Indexes: seq(16)})
 			return err
 		}, ""},
 		{"nodes: every leaf", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 2, Indexes: aeSeq(256)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 2, Indexes: seq(256)})
 			return err
 		}, ""},
 		{"nodes: nil request", func() error { _, err := s.MerkleNodes(ctx, nil); return err }, ""},
@@ -95,7 +95,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "out of range: 0 to 0"},
 		{"nodes: more than the level", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Level: 1, Indexes: aeSeq(17)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Level: 1, Indexes: seq(17)})
 			return err
 		}, "the level has 16"},
 		{"nodes: duplicate", func() error {
@@ -107,7 +107,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "out of range"},
 		{"leaves: every leaf", func() error {
-			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1, Leaves: aeSeq(256)})
+			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1, Leaves: seq(256)})
 			return err
 		}, ""},
 		{"leaves: none", func() error { _, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1}); return err }, ""},
@@ -116,7 +116,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "merkle leaf 256 out of range: 0 to 255"},
 		{"leaves: 257 of them", func() error {
-			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Leaves: aeSeq(257)})
+			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Leaves: seq(257)})
 			return err
 		}, "the level has 256"},
 		{"leaves: duplicate", func() error {
@@ -147,7 +147,7 @@ func TestMerkleService_validation(t *testing.T) {
 		}, "at most 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.aeCall()
+			err := tc.call()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -163,9 +163,9 @@ func TestMerkleService_validation(t *testing.T) {
 }
 
 func TestMerkleService_answers(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	keys, objs := aeKeys(500, 10)
-	aeWrite(t, keys, objs, e)
+	e := openEngineIn(t, t.TempDir())
+	keys, objs := testKeys(500, 10)
+	writeAll(t, keys, objs, e)
 	p := keyspace.PartitionOf(keys[0])
 	s := mustMerkleService(t, MerkleServiceConfig{Replicates: func(q keyspace.Partition) bool { return q != 7 }}, e)
 	ctx := context.Background()
@@ -218,7 +218,7 @@ func TestMerkleService_answers(t *testing.T) {
 }
 
 func TestMerkleService_closedStoreIsUnavailable(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
+	e := openEngineIn(t, t.TempDir())
 	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	e.Close()
 	_, err := s.MerkleRoots(context.Background(), &pb.MerkleRootsRequest{Partitions: []uint32{1}})
@@ -231,9 +231,9 @@ func TestMerkleService_closedStoreIsUnavailable(t *testing.T) {
 // service: it must never panic, and refuse only with InvalidArgument (or
 // ResourceExhausted for an answer too large).
 func FuzzMerkleService(f *testing.F) {
-	e := openAEEngine(f, f.TempDir())
-	keys, objs := aeKeys(200, 10)
-	aeWrite(f, keys, objs, e)
+	e := openEngineIn(f, f.TempDir())
+	keys, objs := testKeys(200, 10)
+	writeAll(f, keys, objs, e)
 	s := mustMerkleService(f, MerkleServiceConfig{}, e)
 	seeds := []proto.Message{
 		&pb.MerkleRootsRequest{Partitions: []uint32{0, 1, 1023}},
