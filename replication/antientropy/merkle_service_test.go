@@ -43,9 +43,9 @@ func TestMerkleService_validation(t *testing.T) {
 		tooMany[i] = []byte{byte(i), byte(i >> 8)}
 	}
 	for _, tc := range []struct {
-		name   string
+		name string
 		call func() error
-		want   string // in the InvalidArgument message; "" means success
+		want string // in the InvalidArgument message; "" means success
 	}{
 		{"roots: ok", func() error {
 			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: seq(keyspace.Q)})
