@@ -9,6 +9,10 @@
 // are package replication/antientropy's; it imports this package, never
 // the other way.
 //
+// PeerConns is the node's one pool of connections to its peers, shared by
+// the transport and by anti-entropy, purge and forwarding; Clock is the one
+// wall clock every time rule reads (the HLC's).
+//
 // Quorum accounting is a pure type (tally). Everything the coordinator
 // starts in the background is owned by it and stopped by Close.
 package replication
