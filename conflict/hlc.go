@@ -41,8 +41,19 @@ func (t Timestamp) String() string { return fmt.Sprintf("%d.%d", t.Wall, t.Logic
 // wall clock than the maximum clock offset allows.
 var ErrClockOffset = errors.New("timestamp too far ahead of the local clock")
 
-// WallClock returns the current wall time. Tests inject their own.
+// WallClock returns the current wall time. Tests inject their own. The
+// node gives one WallClock to the HLC and to every rule that reads time
+// (replication.Clock is this type), so skewing it skews them alike. The
+// zero WallClock (nil) is the real clock.
 type WallClock func() time.Time
+
+// Now returns the time of w; time.Now() when w is nil.
+func (w WallClock) Now() time.Time {
+	if w == nil {
+		return time.Now()
+	}
+	return w()
+}
 
 // Clock is a hybrid logical clock (Kulkarni et al.): it never runs
 // backwards, stays close to the wall clock, and moves past every timestamp

@@ -1,9 +1,5 @@
 package conflict
 
-import (
-	"errors"
-)
-
 // Kind is the type a key reads as.
 type Kind uint8
 
@@ -27,10 +23,6 @@ func (k Kind) String() string {
 	}
 	return "none"
 }
-
-// ErrWrongType is returned when a write of one type meets a key that holds
-// the other type live.
-var ErrWrongType = errors.New("wrong type")
 
 // Object is everything stored under a key: a register part and a set part,
 // each merged by its own rule, so merge of the whole stays a join. The key

@@ -7,12 +7,18 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// Q is the number of partitions the key space is cut into. It never changes
-// for a cluster: storage keys, Merkle trees and the ring are laid out by it.
-const Q = 1024
+// PartitionBits is log2(Q): a key's partition is the top PartitionBits bits
+// of its hash. Storage lays out its Merkle trees below them.
+const PartitionBits = 10
 
-// partitionShift turns a 64-bit hash into a partition: the top log2(Q) bits.
-const partitionShift = 64 - 10
+// Q is the number of partitions the key space is cut into, 1024 as
+// DESIGN.md fixes it. It never changes for a cluster: storage keys, Merkle
+// trees and the ring are laid out by it.
+const Q = 1 << PartitionBits
+
+// partitionShift turns a 64-bit hash into a partition: the top
+// PartitionBits bits.
+const partitionShift = 64 - PartitionBits
 
 // Default limits, as DESIGN.md fixes them; a node may be started with others.
 const (

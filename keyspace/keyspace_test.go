@@ -24,6 +24,15 @@ func TestPartitionOf_coversAllPartitionsEvenly(t *testing.T) {
 	}
 }
 
+func TestQ_isFixedByDesign(t *testing.T) {
+	if Q != 1024 || 1<<PartitionBits != Q {
+		t.Fatalf("Q = %d, PartitionBits = %d: DESIGN.md fixes Q = 1024 = 1<<PartitionBits", Q, PartitionBits)
+	}
+	if PartitionOfHash(^uint64(0)) != Q-1 || PartitionOfHash(0) != 0 {
+		t.Fatalf("the top PartitionBits bits do not span the partitions")
+	}
+}
+
 func TestPartition_Start_ordersHashes(t *testing.T) {
 	for _, key := range []string{"a", "b", "user:42", "\x00"} {
 		h := Hash([]byte(key))

@@ -2,7 +2,6 @@ package node
 
 import (
 	"crypto/rand"
-	"fmt"
 
 	"google.golang.org/grpc"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/replication/antientropy"
 )
 
 // grpcOverhead is the room left above the largest value in a gRPC message,
@@ -18,32 +18,22 @@ const grpcOverhead = 1 << 20
 
 // grpcServer returns the gRPC server of the client API and the peer
 // services, nothing served yet.
-func (n *node) grpcServer() *grpc.Server {
+func (n *node) grpcServer() (*grpc.Server, error) {
+	merkle, err := antientropy.NewMerkleService(antientropy.MerkleServiceConfig{Replicates: func(p keyspace.Partition) bool {
+		r := ringView{n}.Load()
+		return r != nil && r.IsReplica(int(p), n.cfg.NodeID)
+	}}, n.store)
+	if err != nil {
+		return nil, err
+	}
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(max(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	merkle := replication.NewMerkleService(n.store, replication.WithReplicates(func(p keyspace.Partition) bool {
-		r := ringView{n}.Load()
-		return r != nil && r.IsReplica(int(p), n.cfg.NodeID)
-	}))
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: replication.NewPartitionStreamer(n.store), merkle: merkle})
-	return srv
-}
-
-// replicaClient returns a client of member id's Replica service.
-func (n *node) replicaClient(id string) (pb.ReplicaClient, error) {
-	addr, ok := n.resolve(id)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", replication.ErrPeerUnknown, id)
-	}
-	conn, err := n.peers.get(addr)
-	if err != nil {
-		return nil, err
-	}
-	return pb.NewReplicaClient(conn), nil
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle})
+	return srv, nil
 }
 
 // initialSettings returns the settings the node starts with: those

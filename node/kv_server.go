@@ -121,7 +121,7 @@ func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClien
 		if !ok || m.Liveness == cluster.LivenessDead || m.GRPCAddr == "" {
 			continue
 		}
-		conn, err := s.n.peers.get(m.GRPCAddr)
+		conn, err := s.n.conns.Conn(id)
 		if err != nil {
 			continue
 		}

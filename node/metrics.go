@@ -68,6 +68,7 @@ func (m *metrics) watchStorage(e *storage.Engine) {
 	}
 	gauge("quorumkv_keys", "Objects with a live sibling or member.", func(s storage.Stats) float64 { return float64(s.Keys) })
 	gauge("quorumkv_tombstones", "Objects with nothing live.", func(s storage.Stats) float64 { return float64(s.Tombstones) })
+	gauge("quorumkv_hidden_parts", "Objects whose part of the other type stays stored, hidden by the part they read as.", func(s storage.Stats) float64 { return float64(s.HiddenParts) })
 	gauge("quorumkv_hints_pending", "Hints waiting for delivery.", func(s storage.Stats) float64 { return float64(s.HintsPending) })
 	gauge("quorumkv_storage_bytes", "Size of the data file.", func(s storage.Stats) float64 { return float64(s.StorageBytes) })
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/replication/antientropy"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -35,12 +36,13 @@ type node struct {
 	limits    keyspace.Limits
 	metrics   *metrics
 	ready     atomic.Bool
-	peers     *peerConns
+	conns     *replication.PeerConns // the one pool of connections to peers
+	wall      conflict.WallClock     // the one wall clock: HLC, hints, grace
 	down      downTracker
-	ae        *replication.AntiEntropy
-	purger    *replication.Purger
-	exchange  *replication.ReplicaService
-	fromPeers *replication.GraceStore
+	ae        *antientropy.AntiEntropy
+	purger    *antientropy.Purger
+	exchange  *replication.ExchangeServer
+	fromPeers *antientropy.GraceStore
 	settings  *cluster.Settings // as persisted at start; nil until adopted
 
 	lis      net.Listener // client and peer gRPC
@@ -78,7 +80,6 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	}
 	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
 		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
-	n.down.now = time.Now
 	defer func() {
 		if err != nil {
 			n.close()
@@ -145,6 +146,8 @@ func (n *node) openClock() error {
 		wall = func() time.Time { return base().Add(off) }
 		n.log.Warn("test knob: wall clock offset", "offset", off)
 	}
+	n.wall = wall
+	n.down.now = wall.Now
 	n.clock = conflict.NewClock(wall, n.cfg.MaxClockOffset)
 	n.dots.StartRefill()
 	n.onClose(n.dots.Close)
@@ -185,14 +188,16 @@ func (n *node) openReplication() error {
 	if err != nil {
 		return err
 	}
-	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, replication.ResolverFunc(n.resolve))
+	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{}, replication.ResolverFunc(n.resolve)); err != nil {
+		return err
+	}
+	n.onClose(func() { _ = n.conns.Close() }) // after every user of the pool; reports no error
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{Clock: n.wall}, n.conns)
 	n.onClose(func() {
 		if err := n.transport.Close(); err != nil {
 			n.log.Error("close peer transport", "err", err)
 		}
 	})
-	n.peers = newPeerConns()
-	n.onClose(n.peers.close)
 	n.coord, err = replication.NewCoordinator(replication.Config{
 		NodeID:           n.cfg.NodeID,
 		MaxSiblings:      n.cfg.MaxSiblings,
@@ -201,6 +206,7 @@ func (n *node) openReplication() error {
 		MaxHintWindow:    n.cfg.MaxHintWindow,
 		ReadRepairChance: readRepairChance(n.cfg.ReadRepairChance),
 		DownSince:        n.downSince,
+		Clock:            n.wall,
 		Logger:           n.log,
 
 		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
@@ -246,26 +252,34 @@ func (n *node) openMembership() error {
 // servers. Objects from other nodes go through the grace rule: an old
 // tombstone for a key this replica does not hold is dropped.
 func (n *node) openServers() error {
-	n.fromPeers = &replication.GraceStore{Store: n.store, Grace: n.cfg.TombstoneGrace, Now: time.Now}
 	var err error
-	n.purger, err = replication.NewPurger(replication.PurgeConfig{NodeID: n.cfg.NodeID, Grace: n.cfg.TombstoneGrace, Logger: n.log},
-		n.store, ringView{n}, n.replicaClient)
+	if n.fromPeers, err = antientropy.NewGraceStore(n.store, n.cfg.TombstoneGrace, n.wall); err != nil {
+		return err
+	}
+	n.purger, err = antientropy.NewPurger(antientropy.PurgeConfig{NodeID: n.cfg.NodeID, Grace: n.cfg.TombstoneGrace, Clock: n.wall, Logger: n.log},
+		n.store, ringView{n}, n.conns)
 	if err != nil {
 		return err
 	}
-	aeCfg := replication.DefaultAntiEntropyConfig()
+	aeCfg := antientropy.DefaultConfig()
 	aeCfg.NodeID = n.cfg.NodeID
 	aeCfg.Interval = n.cfg.AntiEntropyInterval
+	aeCfg.Clock = n.wall
 	aeCfg.Logger = n.log
-	n.ae, err = replication.NewAntiEntropy(aeCfg, aeStore{Engine: n.store, fromPeers: n.fromPeers}, ringView{n}, n.replicaClient, n.clock.Update, n.transport)
+	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: n.store, fromPeers: n.fromPeers}, ringView{n}, n.conns, n.clock.Update, n.transport)
 	if err != nil {
 		return err
 	}
 	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
-	n.exchange = replication.NewReplicaServer(replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey),
-		replication.WithServiceLogger(n.log))
+	n.exchange, err = replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: n.log},
+		replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey))
+	if err != nil {
+		return err
+	}
 	n.onClose(n.exchange.Close)
-	n.srv = n.grpcServer()
+	if n.srv, err = n.grpcServer(); err != nil {
+		return err
+	}
 	n.onClose(n.srv.Stop) // a no-op after a graceful stop
 	if n.httpLis != nil {
 		n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -436,7 +450,7 @@ func (n *node) downSince(id string) (time.Time, bool) {
 // peers are merged through the grace rule.
 type aeStore struct {
 	*storage.Engine
-	fromPeers *replication.GraceStore
+	fromPeers *antientropy.GraceStore
 }
 
 func (a aeStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {

@@ -5,6 +5,7 @@ import (
 
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/replication/antientropy"
 )
 
 // replicaServer is the node-to-node gRPC service: the batched replica
@@ -12,9 +13,9 @@ import (
 // FetchObjects). Every field is set.
 type replicaServer struct {
 	pb.UnimplementedReplicaServer
-	svc      *replication.ReplicaService
-	streamer *replication.PartitionStreamer
-	merkle   *replication.MerkleService
+	svc      *replication.ExchangeServer
+	streamer *antientropy.PartitionStreamer
+	merkle   *antientropy.MerkleService
 }
 
 var _ pb.ReplicaServer = (*replicaServer)(nil)

@@ -21,9 +21,10 @@ type Config struct {
 	// NodeID names this node in receipts and on the ring. Required.
 	NodeID string
 	// MaxSiblings bounds the siblings a put may leave under the siblings
-	// policy; at least 1.
+	// policy (--max-siblings). Required, at least 1: zero is refused.
 	MaxSiblings int
-	// Limits bounds keys and values.
+	// Limits bounds keys and values. Required: the zero Limits (no key
+	// fits) is refused.
 	Limits keyspace.Limits
 	// Joined reports whether the node has joined a cluster; until then it
 	// refuses every read and write (a write taken before the join would
@@ -52,8 +53,9 @@ type Config struct {
 	// Rand returns uniform numbers in [0, 1) for ReadRepairChance; nil
 	// means math/rand/v2's Float64.
 	Rand func() float64
-	// Now is the time source of hint timestamps; nil means time.Now.
-	Now func() time.Time
+	// Clock is the wall clock of hint timestamps and of the hint window;
+	// the node gives the one its HLC reads. Nil means the real clock.
+	Clock Clock
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
 
@@ -64,9 +66,32 @@ type Config struct {
 	TestNoHints bool
 }
 
-// DefaultReadRepairChance is the share of ONE reads followed by a
-// background read repair (--read-repair-chance).
-const DefaultReadRepairChance = 0.1
+// Coordinator defaults.
+const (
+	// DefaultReadRepairChance is the share of ONE reads followed by a
+	// background read repair (--read-repair-chance).
+	DefaultReadRepairChance = 0.1
+	DefaultMaxSiblings      = 100
+	DefaultMaxHintWindow    = 3 * time.Hour
+	defaultReplicaTimeout   = 5 * time.Second
+	defaultDeadlineMargin   = 20 * time.Millisecond
+	defaultSpeculativeDelay = 100 * time.Millisecond
+)
+
+// DefaultConfig returns a configuration with every default set (DESIGN.md's
+// --max-siblings, key and value limits and --max-hint-window); NodeID is
+// left to the caller.
+func DefaultConfig() Config {
+	return Config{
+		MaxSiblings:      DefaultMaxSiblings,
+		Limits:           keyspace.DefaultLimits(),
+		ReplicaTimeout:   defaultReplicaTimeout,
+		DeadlineMargin:   defaultDeadlineMargin,
+		SpeculativeDelay: defaultSpeculativeDelay,
+		MaxHintWindow:    DefaultMaxHintWindow,
+		ReadRepairChance: DefaultReadRepairChance,
+	}
+}
 
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
@@ -79,24 +104,24 @@ func (c Config) Validate() error {
 	if c.ReadRepairChance > 1 {
 		return fmt.Errorf("coordinator: read repair chance is %v: must be at most 1", c.ReadRepairChance)
 	}
+	if c.ReplicaTimeout < 0 || c.DeadlineMargin < 0 || c.SpeculativeDelay < 0 || c.MaxHintWindow < 0 {
+		return errors.New("coordinator: timeouts, margins and the hint window must not be negative")
+	}
 	return c.Limits.Validate()
 }
 
 func (c Config) withDefaults() Config {
-	if c.ReplicaTimeout <= 0 {
-		c.ReplicaTimeout = 5 * time.Second
+	if c.ReplicaTimeout == 0 {
+		c.ReplicaTimeout = defaultReplicaTimeout
 	}
-	if c.DeadlineMargin <= 0 {
-		c.DeadlineMargin = 20 * time.Millisecond
+	if c.DeadlineMargin == 0 {
+		c.DeadlineMargin = defaultDeadlineMargin
 	}
-	if c.SpeculativeDelay <= 0 {
-		c.SpeculativeDelay = 100 * time.Millisecond
+	if c.SpeculativeDelay == 0 {
+		c.SpeculativeDelay = defaultSpeculativeDelay
 	}
-	if c.MaxHintWindow <= 0 {
-		c.MaxHintWindow = 3 * time.Hour
-	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.MaxHintWindow == 0 {
+		c.MaxHintWindow = DefaultMaxHintWindow
 	}
 	if c.ReadRepairChance == 0 {
 		c.ReadRepairChance = DefaultReadRepairChance

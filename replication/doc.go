@@ -3,8 +3,15 @@
 // writes with a dot and a hybrid logical timestamp, applies them to the
 // key's N replicas at the requested consistency level and reports what
 // happened in a Receipt; the peer transport (batched gRPC streams, and an
-// in-memory one for tests); read repair and hinted handoff; partition
-// streaming; Merkle anti-entropy; and tombstone purge.
+// in-memory one for tests) and the Exchange server that answers it; read
+// repair and hinted handoff. Merkle anti-entropy, tombstone purge and
+// partition streaming, which converge replicas outside the request path,
+// are package replication/antientropy's; it imports this package, never
+// the other way.
+//
+// PeerConns is the node's one pool of connections to its peers, shared by
+// the transport and by anti-entropy, purge and forwarding; Clock is the one
+// wall clock every time rule reads (the HLC's).
 //
 // Quorum accounting is a pure type (tally). Everything the coordinator
 // starts in the background is owned by it and stopped by Close.

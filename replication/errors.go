@@ -15,8 +15,6 @@ var (
 	ErrWrongType = errors.New("wrong type")
 	// ErrTooManySiblings: the put would leave more siblings than allowed.
 	ErrTooManySiblings = errors.New("too many siblings")
-	// ErrNotFound: a read found no live value of the asked type.
-	ErrNotFound = errors.New("not found")
 	// ErrNotJoined: the node has not joined a cluster yet.
 	ErrNotJoined = errors.New("not joined")
 	// ErrNoReplicaAlive: no replica of the key can take a request this

@@ -6,117 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/conflict"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
-
-// GRPCTransportConfig configures a GRPCTransport. Zero fields take the
-// defaults of DefaultGRPCTransportConfig.
-type GRPCTransportConfig struct {
-	// StreamsPerPeer is how many Exchange streams, each on its own
-	// connection, the transport keeps to one peer; requests are spread
-	// over those that are up. Zero means 2.
-	StreamsPerPeer int
-	// MaxBatch bounds the operations sent in one ReplicaBatch. Zero means
-	// 128.
-	MaxBatch int
-	// MaxBatchBytes bounds the encoded objects in one ReplicaBatch; an
-	// operation larger than it goes alone. Zero means 4 MiB.
-	MaxBatchBytes int
-	// ConnectTimeout bounds opening a stream, connection included. Zero
-	// means 2s.
-	ConnectTimeout time.Duration
-	// MinBackoff is how long a peer that could not be reached is left
-	// alone (requests to it fail at once); each further failure doubles it,
-	// up to MaxBackoff, with 20% jitter. A stream that was working and
-	// breaks is reopened at the next request, without a wait. Zero means
-	// 100ms.
-	MinBackoff time.Duration
-	// MaxBackoff caps the backoff. Zero means 5s.
-	MaxBackoff time.Duration
-	// DialOptions are added after the transport's own (insecure
-	// credentials, MaxMessageBytes limits, connect parameters), so they
-	// override them: TLS credentials, keepalive, interceptors. Nil adds
-	// none.
-	DialOptions []grpc.DialOption
-	// Logger receives stream failures and recoveries. Nil discards.
-	Logger *slog.Logger
-	// Now reads the time for backoffs. Nil means time.Now.
-	Now func() time.Time
-}
-
-// DefaultGRPCTransportConfig returns the defaults.
-func DefaultGRPCTransportConfig() GRPCTransportConfig {
-	return GRPCTransportConfig{
-		StreamsPerPeer: 2,
-		MaxBatch:       128,
-		MaxBatchBytes:  4 << 20,
-		ConnectTimeout: 2 * time.Second,
-		MinBackoff:     100 * time.Millisecond,
-		MaxBackoff:     5 * time.Second,
-	}
-}
-
-// Validate reports the first unusable setting. Zero fields are usable.
-func (c GRPCTransportConfig) Validate() error {
-	switch {
-	case c.StreamsPerPeer < 0:
-		return fmt.Errorf("grpc transport: streams per peer is %d: must not be negative", c.StreamsPerPeer)
-	case c.MaxBatch < 0:
-		return fmt.Errorf("grpc transport: max batch is %d: must not be negative", c.MaxBatch)
-	case c.MaxBatchBytes < 0:
-		return fmt.Errorf("grpc transport: max batch bytes is %d: must not be negative", c.MaxBatchBytes)
-	case c.ConnectTimeout < 0, c.MinBackoff < 0, c.MaxBackoff < 0:
-		return errors.New("grpc transport: connect timeout and backoffs must not be negative")
-	case c.MaxBackoff != 0 && c.MaxBackoff < c.MinBackoff:
-		return fmt.Errorf("grpc transport: max backoff %v is below min backoff %v", c.MaxBackoff, c.MinBackoff)
-	}
-	return nil
-}
-
-// withDefaults fills zero (and unusable, negative) fields.
-func (c GRPCTransportConfig) withDefaults() GRPCTransportConfig {
-	d := DefaultGRPCTransportConfig()
-	if c.StreamsPerPeer <= 0 {
-		c.StreamsPerPeer = d.StreamsPerPeer
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = d.MaxBatch
-	}
-	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = d.MaxBatchBytes
-	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = d.ConnectTimeout
-	}
-	if c.MinBackoff <= 0 {
-		c.MinBackoff = d.MinBackoff
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = max(d.MaxBackoff, c.MinBackoff)
-	}
-	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return c
-}
 
 // GRPCTransport is the Transport over the Replica service's Exchange
 // streams: long-lived bidirectional streams to each peer, opened at the
@@ -129,7 +31,7 @@ func (c GRPCTransportConfig) withDefaults() GRPCTransportConfig {
 type GRPCTransport struct {
 	cfg      GRPCTransportConfig
 	resolver Resolver
-	dialOpts []grpc.DialOption
+	conns    *PeerConns
 	ctx      context.Context // done once Close is called
 	cancel   context.CancelFunc
 	closed   atomic.Bool
@@ -142,24 +44,18 @@ type GRPCTransport struct {
 
 var _ Transport = (*GRPCTransport)(nil)
 
-// NewGRPCTransport returns a transport that finds peers through resolver.
-// It connects to nothing until the first request. Unusable fields of cfg
-// (see Validate) take their defaults.
-func NewGRPCTransport(cfg GRPCTransportConfig, resolver Resolver) *GRPCTransport {
+// NewGRPCTransport returns a transport that opens its streams on conns,
+// the node's one pool of peer connections, which it does not close (its
+// owner closes it after the transport). It connects to nothing until the
+// first request. Unusable fields of cfg (see Validate) take their
+// defaults.
+func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: cfg.MinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: cfg.MaxBackoff},
-			MinConnectTimeout: cfg.ConnectTimeout,
-		}),
-	}
 	return &GRPCTransport{
 		cfg:      cfg,
-		resolver: resolver,
-		dialOpts: append(opts, cfg.DialOptions...),
+		resolver: conns.resolver,
+		conns:    conns,
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -290,7 +186,7 @@ func (t *GRPCTransport) peer(id string) (*grpcPeer, error) {
 	}
 	p := &grpcPeer{slots: make([]*grpcSlot, t.cfg.StreamsPerPeer)}
 	for i := range p.slots {
-		p.slots[i] = &grpcSlot{t: t, peer: id, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
+		p.slots[i] = &grpcSlot{t: t, peer: id, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
 	}
 	got, _ := t.peers.LoadOrStore(id, p)
 	return got.(*grpcPeer), nil
@@ -373,6 +269,7 @@ const (
 type grpcSlot struct {
 	t    *GRPCTransport
 	peer string
+	lane int           // its connection in the PeerConns
 	wake chan struct{} // tells the sender there is something queued
 	up   atomic.Bool   // state == slotUp, read without the mutex
 
@@ -392,7 +289,7 @@ type grpcSlot struct {
 func (s *grpcSlot) enqueue(c *grpcCall) (kind, cause error) {
 	s.mu.Lock()
 	if s.state == slotIdle {
-		if now := s.t.cfg.Now(); now.Before(s.retryAt) {
+		if now := s.t.cfg.Clock.Now(); now.Before(s.retryAt) {
 			err := fmt.Errorf("%w (retrying in %v)", s.lastErr, s.retryAt.Sub(now).Round(time.Millisecond))
 			s.mu.Unlock()
 			return ErrPeerUnreachable, err
@@ -425,19 +322,22 @@ func (s *grpcSlot) forget(c *grpcCall) {
 // run is a session: it opens the stream, sends what is queued until the
 // stream fails or the transport closes, then fails what is left.
 func (s *grpcSlot) run() {
-	addr, ok := s.t.resolver.Resolve(s.peer)
-	if !ok {
+	cc, addr, err := s.t.conns.lane(s.peer, s.lane)
+	switch {
+	case errors.Is(err, ErrPeerUnknown):
 		s.fail(ErrPeerUnknown, false)
 		return
+	case err != nil:
+		s.fail(err, false)
+		return
+	}
+	if cc.GetState() == connectivity.TransientFailure {
+		// This stream's backoff has passed: try now rather than wait for
+		// gRPC's own, as a fresh connection would.
+		cc.ResetConnectBackoff()
 	}
 	ctx, cancel := context.WithCancel(s.t.ctx)
 	defer cancel()
-	cc, err := grpc.NewClient(addr, s.t.dialOpts...)
-	if err != nil {
-		s.fail(fmt.Errorf("dial %s: %w", addr, err), false)
-		return
-	}
-	defer func() { _ = cc.Close() }()
 
 	timer := time.AfterFunc(s.t.cfg.ConnectTimeout, cancel)
 	stream, err := quorumkvv1.NewReplicaClient(cc).Exchange(ctx)
@@ -588,7 +488,7 @@ func (s *grpcSlot) fail(cause error, healthy bool) {
 	} else if !closing {
 		s.failures++
 		wait = backoffFor(s.t.cfg.MinBackoff, s.t.cfg.MaxBackoff, s.failures)
-		s.retryAt = s.t.cfg.Now().Add(wait)
+		s.retryAt = s.t.cfg.Clock.Now().Add(wait)
 	}
 	queue, pending := s.queue, s.pending
 	s.queue, s.pending = nil, map[uint64]*grpcCall{}

@@ -27,7 +27,7 @@ import (
 type testPeer struct {
 	addr    string
 	srv     *grpc.Server
-	svc     *replication.ReplicaService
+	svc     *replication.ExchangeServer
 	batches atomic.Int64 // ReplicaBatch messages received
 	ops     atomic.Int64 // operations in them
 	served  chan struct{}
@@ -36,14 +36,16 @@ type testPeer struct {
 
 // startPeer serves rep on addr ("127.0.0.1:0" for any port) until the test
 // ends or stop is called.
-func startPeer(t testing.TB, rep replication.Replica, addr string, opts ...replication.ReplicaServiceOption) *testPeer {
+func startPeer(t testing.TB, rep replication.Replica, addr string) *testPeer {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &testPeer{addr: lis.Addr().String(), served: make(chan struct{})}
-	p.svc = replication.NewReplicaServer(rep, opts...)
+	if p.svc, err = replication.NewExchangeServer(replication.ExchangeServerConfig{}, rep); err != nil {
+		t.Fatal(err)
+	}
 	p.srv = grpc.NewServer(append(replication.ServerOptions(), grpc.StreamInterceptor(p.count))...)
 	quorumkvv1.RegisterReplicaServer(p.srv, p.svc)
 	go func() {
@@ -110,9 +112,23 @@ func newTransport(t testing.TB, r replication.Resolver, cfg replication.GRPCTran
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tr := replication.NewGRPCTransport(cfg, r)
+	tr := replication.NewGRPCTransport(cfg, newPeerConns(t, r, cfg))
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
+}
+
+// newPeerConns returns a pool with the connect timeout and backoffs of cfg,
+// closed when the test ends (after the transports made on it).
+func newPeerConns(t testing.TB, r replication.Resolver, cfg replication.GRPCTransportConfig) *replication.PeerConns {
+	t.Helper()
+	conns, err := replication.NewPeerConns(replication.PeerConnsConfig{
+		ConnectTimeout: cfg.ConnectTimeout, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conns.Close() })
+	return conns
 }
 
 // fastConfig makes failure tests quick.
@@ -424,7 +440,8 @@ func TestGRPCTransport_Close(t *testing.T) {
 	rep, release := blockingReplica()
 	defer release()
 	peer := startPeer(t, rep, "127.0.0.1:0")
-	tr := replication.NewGRPCTransport(replication.DefaultGRPCTransportConfig(), newResolver("n2", peer.addr))
+	tr := replication.NewGRPCTransport(replication.DefaultGRPCTransportConfig(),
+		newPeerConns(t, newResolver("n2", peer.addr), replication.DefaultGRPCTransportConfig()))
 
 	errc := make(chan error, 1)
 	go func() {
@@ -516,7 +533,7 @@ func exchangeClient(t *testing.T, addr string) quorumkvv1.Replica_ExchangeClient
 	return stream
 }
 
-func TestReplicaService_Exchange_badInput(t *testing.T) {
+func TestExchangeServer_Exchange_badInput(t *testing.T) {
 	rep := replicationtest.NewMemReplica(conflict.LWW)
 	peer := startPeer(t, rep, "127.0.0.1:0")
 	stream := exchangeClient(t, peer.addr)
@@ -578,7 +595,7 @@ func TestReplicaService_Exchange_badInput(t *testing.T) {
 	}
 }
 
-func TestReplicaService_Close_endsStreams(t *testing.T) {
+func TestExchangeServer_Close_endsStreams(t *testing.T) {
 	rep, release := blockingReplica()
 	peer := startPeer(t, rep, "127.0.0.1:0")
 	tr := newTransport(t, newResolver("n2", peer.addr), fastConfig())

@@ -1,9 +1,6 @@
 package replication
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Level is a consistency level: how many replicas must acknowledge a write
 // or answer a read.
@@ -27,19 +24,6 @@ func (l Level) String() string {
 		return "ALL"
 	}
 	return fmt.Sprintf("Level(%d)", uint8(l))
-}
-
-// ParseLevel parses one, quorum or all, case-insensitively.
-func ParseLevel(s string) (Level, error) {
-	switch strings.ToLower(s) {
-	case "one":
-		return One, nil
-	case "quorum":
-		return Quorum, nil
-	case "all":
-		return All, nil
-	}
-	return 0, fmt.Errorf("unknown consistency level %q: use one, quorum or all", s)
 }
 
 // Required returns how many of n replicas the level needs: ONE = 1,

@@ -10,7 +10,7 @@ import (
 )
 
 // LocalReplica serves a node's own copy to its peers: it is the Replica the
-// ReplicaService calls.
+// ExchangeServer calls.
 type LocalReplica struct {
 	store  Store
 	clock  *conflict.Clock

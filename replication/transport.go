@@ -63,7 +63,7 @@ type Transport interface {
 }
 
 // Replica is what a node serves to its peers: the local replica. The
-// ReplicaService calls it for every operation a peer sends, concurrently
+// ExchangeServer calls it for every operation a peer sends, concurrently
 // (concurrent applies share a storage group commit), so implementations must
 // be safe for concurrent use.
 type Replica interface {

@@ -97,7 +97,7 @@ func (c *Coordinator) addHint(target string, key []byte, obj *conflict.Object) b
 	if c.cfg.TestNoHints || c.beyondHintWindow(target) {
 		return false
 	}
-	if err := c.hints.AddHint(target, key, obj, c.cfg.Now()); err != nil {
+	if err := c.hints.AddHint(target, key, obj, c.cfg.Clock.Now()); err != nil {
 		c.cfg.Logger.Error("store hint", "target", target, "err", err)
 		return false
 	}
@@ -113,7 +113,7 @@ func (c *Coordinator) beyondHintWindow(target string) bool {
 		return false
 	}
 	since, down := c.cfg.DownSince(target)
-	return down && c.cfg.Now().Sub(since) > c.cfg.MaxHintWindow
+	return down && c.cfg.Clock.Now().Sub(since) > c.cfg.MaxHintWindow
 }
 
 // withinObjectLimit refuses, through fn's error, a write that would leave

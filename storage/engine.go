@@ -70,6 +70,7 @@ type counters struct {
 	digest     sum128
 	keys       uint64 // objects with something live
 	tombstones uint64 // objects with nothing live
+	hidden     uint64 // objects whose other-type part holds something live
 	hints      uint64
 }
 
@@ -84,7 +85,7 @@ func readCounters(meta *bolt.Bucket) (counters, error) {
 	for _, f := range []struct {
 		key []byte
 		dst *uint64
-	}{{metaKeys, &c.keys}, {metaTombstones, &c.tombstones}, {metaHints, &c.hints}} {
+	}{{metaKeys, &c.keys}, {metaTombstones, &c.tombstones}, {metaHidden, &c.hidden}, {metaHints, &c.hints}} {
 		v := meta.Get(f.key)
 		if v == nil {
 			continue
@@ -105,7 +106,7 @@ func writeCounters(meta *bolt.Bucket, c counters) error {
 	for _, f := range []struct {
 		key []byte
 		v   uint64
-	}{{metaKeys, c.keys}, {metaTombstones, c.tombstones}, {metaHints, c.hints}} {
+	}{{metaKeys, c.keys}, {metaTombstones, c.tombstones}, {metaHidden, c.hidden}, {metaHints, c.hints}} {
 		if err := meta.Put(f.key, binary.BigEndian.AppendUint64(nil, f.v)); err != nil {
 			return err
 		}
@@ -119,6 +120,10 @@ type Stats struct {
 	Keys uint64
 	// Tombstones counts objects with nothing live.
 	Tombstones uint64
+	// HiddenParts counts objects whose part of the other type than the key
+	// reads as still holds something live (conflict.Object.HiddenPart):
+	// DESIGN.md's metric of what stays stored hidden.
+	HiddenParts uint64
 	// HintsPending counts stored hints, for every target.
 	HintsPending uint64
 	// StorageBytes is the size of the data file; 0 if it cannot be read.
@@ -131,7 +136,7 @@ func (e *Engine) Stats() Stats {
 	e.stateMu.Lock()
 	c := e.state
 	e.stateMu.Unlock()
-	s := Stats{Keys: c.keys, Tombstones: c.tombstones, HintsPending: c.hints}
+	s := Stats{Keys: c.keys, Tombstones: c.tombstones, HiddenParts: c.hidden, HintsPending: c.hints}
 	if fi, err := os.Stat(e.path); err == nil {
 		s.StorageBytes = fi.Size()
 	}

@@ -42,8 +42,14 @@ func readSum128(b []byte) sum128 {
 	return sum128{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}
 }
 
-// entryHash is the hash of one stored object: the low 128 bits (last 16
-// bytes) of SHA-256(key ‖ enc), enc being the object's canonical encoding.
+// EntryHash is the Merkle entry hash of key holding the object encoded as
+// enc (its canonical encoding, conflict.Object.Marshal): the low 128 bits
+// (last 16 bytes) of SHA-256(key ‖ enc), as LeafEntries reports it. A peer
+// compares it with the hash of its own copy to see whether that copy
+// already holds everything.
+func EntryHash(key, enc []byte) [HashSize]byte { return entryHash(key, enc).array() }
+
+// entryHash is EntryHash as a sum128, for the Merkle sums.
 func entryHash(key, enc []byte) sum128 {
 	h := sha256.New()
 	h.Write(key)

@@ -34,6 +34,7 @@ var (
 	metaDigest     = []byte("sys/digest")
 	metaKeys       = []byte("sys/keys")
 	metaTombstones = []byte("sys/tombstones")
+	metaHidden     = []byte("sys/hidden")
 	metaHints      = []byte("sys/hints")
 	metaLease      = []byte("sys/lease")
 	userMetaPrefix = "user/"

@@ -20,9 +20,13 @@ const (
 	MerkleFanout = 16
 	MerkleLeaves = MerkleFanout * MerkleFanout
 
-	// leafShift selects the 8 bits of the key hash just below the
-	// partition's 10 bits.
-	leafShift = 64 - 10 - 8
+	// MerkleLeafBits is log2(MerkleLeaves): a key's leaf is the
+	// MerkleLeafBits bits of its hash just below the partition's
+	// keyspace.PartitionBits (see LeafOf).
+	MerkleLeafBits = 8
+
+	// leafShift selects the leaf bits of a key hash.
+	leafShift = 64 - keyspace.PartitionBits - MerkleLeafBits
 
 	merklePageSize = MerkleLeaves * HashSize
 	// chunkSize is the stored unit of a page: the leaves of one level-1
@@ -67,8 +71,13 @@ func merkleKey(p uint16, c int) []byte {
 	return append(binary.BigEndian.AppendUint16(make([]byte, 0, merkleKeySize), p), byte(c))
 }
 
-// leafOf returns the leaf of a key hash in its partition's tree.
-func leafOf(h uint64) int { return int(h>>leafShift) & (MerkleLeaves - 1) }
+// LeafOf returns the Merkle leaf of key in its partition's tree: the
+// MerkleLeafBits bits of keyspace.Hash(key) just below the partition's.
+// A peer checks with it that LeafEntries answered only the leaves asked.
+func LeafOf(key []byte) int { return leafOfHash(keyspace.Hash(key)) }
+
+// leafOfHash returns the leaf of a key hash in its partition's tree.
+func leafOfHash(h uint64) int { return int(h>>leafShift) & (MerkleLeaves - 1) }
 
 // checkChunk reports a merkle bucket entry that is not a chunk.
 func checkChunk(k, v []byte) error {
@@ -129,7 +138,7 @@ func (st *txState) updateLeaf(sk []byte, before, after sum128) error {
 		d = &dirtyPage{page: pg}
 		st.pages[p] = d
 	}
-	i := leafOf(hashOf(sk))
+	i := leafOfHash(hashOf(sk))
 	d.page.leaf(i).sub(before).add(after).put(d.page[i*HashSize:])
 	d.dirty |= 1 << (i / MerkleFanout)
 	return nil
@@ -223,8 +232,8 @@ func (e *Engine) LeafEntries(p keyspace.Partition, leaf int) ([]KeyHash, error) 
 	if leaf < 0 || leaf >= MerkleLeaves {
 		return nil, fmt.Errorf("%w: merkle leaf %d, leaves are 0 to %d", ErrInvalidArgument, leaf, MerkleLeaves-1)
 	}
-	// A leaf's keys are contiguous: their hashes share the partition's 10
-	// bits and the leaf's 8 bits.
+	// A leaf's keys are contiguous: their hashes share the partition's
+	// bits and the leaf's.
 	leafHashStart := p.Start() | uint64(leaf)<<leafShift
 	start := binary.BigEndian.AppendUint64(partitionPrefix(p), leafHashStart)
 	var out []KeyHash

@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/quorumkv/quorumkv/conflict"
 )
 
 // Open opens the engine in cfg.Dir, creating the directory and the data
@@ -251,7 +253,14 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 		if err := checkLayout(tx); err != nil {
 			return err
 		}
-		c, err = readCounters(tx.Bucket(bucketMeta))
+		if c, err = readCounters(tx.Bucket(bucketMeta)); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketMeta).Get(metaHidden) == nil {
+			// Written before the counter existed: count once, stored at the
+			// next commit.
+			c.hidden, err = countHidden(tx.Bucket(bucketObjects))
+		}
 		return err
 	})
 	if err != nil || !fresh {
@@ -276,6 +285,22 @@ var errInit = errors.New("cannot initialize data file")
 
 // checkLayout verifies the format version and the shape of the Merkle
 // chunks.
+// countHidden counts the objects with a hidden part (Stats.HiddenParts).
+func countHidden(objects *bolt.Bucket) (uint64, error) {
+	var n uint64
+	err := objects.ForEach(func(k, v []byte) error {
+		o, err := conflict.DecodeObject(v)
+		if err != nil {
+			return fmt.Errorf("%w: object under %x: %w", ErrCorrupt, k, err)
+		}
+		if o.HiddenPart() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 func checkLayout(tx *bolt.Tx) error {
 	v := tx.Bucket(bucketMeta).Get(metaFormat)
 	if len(v) != 1 {

@@ -28,13 +28,13 @@ func (e *Engine) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Obj
 		stored = nil
 		curBytes := st.objects.Get(sk)
 		var cur *conflict.Object
-		curLive := false
+		curLive, curHidden := false, false
 		if curBytes != nil {
 			var err error
 			if cur, err = conflict.DecodeObject(curBytes); err != nil {
 				return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
 			}
-			curLive = cur.Live() // before fn, which may change cur
+			curLive, curHidden = cur.Live(), cur.HiddenPart() // before fn, which may change cur
 		}
 		next, err := fn(cur)
 		if err != nil {
@@ -48,7 +48,7 @@ func (e *Engine) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Obj
 			stored = cur
 			return false, nil
 		}
-		if err := st.putObject(sk, curBytes, curLive, next, enc); err != nil {
+		if err := st.putObject(sk, curBytes, curLive, curHidden, next, enc); err != nil {
 			return false, fmt.Errorf("write key %q: %w", key, err)
 		}
 		stored = next
@@ -120,9 +120,10 @@ func (e *Engine) remove(key, expect []byte) (bool, error) {
 }
 
 // putObject stores next (encoded as enc) under sk in place of the object
-// encoded as curBytes (nil when absent; curLive tells whether it is live)
-// and updates the Merkle leaf, the digest and the counters.
-func (st *txState) putObject(sk, curBytes []byte, curLive bool, next *conflict.Object, enc []byte) error {
+// encoded as curBytes (nil when absent; curLive and curHidden tell whether
+// it is live and holds a hidden part) and updates the Merkle leaf, the
+// digest and the counters.
+func (st *txState) putObject(sk, curBytes []byte, curLive, curHidden bool, next *conflict.Object, enc []byte) error {
 	key := userKey(sk)
 	newHash := entryHash(key, enc)
 	var oldHash sum128
@@ -133,9 +134,9 @@ func (st *txState) putObject(sk, curBytes []byte, curLive bool, next *conflict.O
 		return err
 	}
 	if curBytes != nil {
-		st.count(curLive, -1)
+		st.count(curLive, curHidden, -1)
 	}
-	st.count(next.Live(), +1)
+	st.count(next.Live(), next.HiddenPart(), +1)
 	st.counters.digest = st.counters.digest.sub(oldHash).add(newHash)
 	return st.updateLeaf(sk, oldHash, newHash)
 }
@@ -146,18 +147,22 @@ func (st *txState) deleteObject(sk []byte, cur *conflict.Object, curBytes []byte
 	if err := st.del(st.objects, sk); err != nil {
 		return err
 	}
-	st.count(cur.Live(), -1)
+	st.count(cur.Live(), cur.HiddenPart(), -1)
 	st.counters.digest = st.counters.digest.sub(oldHash)
 	return st.updateLeaf(sk, oldHash, sum128{})
 }
 
 // count adds delta to the key counter of a live object or the tombstone
-// counter of one with nothing live.
-func (st *txState) count(live bool, delta int) {
+// counter of one with nothing live, and to the hidden-part counter of an
+// object with a hidden part.
+func (st *txState) count(live, hidden bool, delta int) {
 	if live {
 		st.counters.keys += uint64(delta)
 	} else {
 		st.counters.tombstones += uint64(delta)
+	}
+	if hidden {
+		st.counters.hidden += uint64(delta)
 	}
 }
 

@@ -38,7 +38,7 @@ type ClusterConfig struct {
 	// coordinator's default (3h).
 	MaxHintWindow time.Duration
 	// GRPC connects the nodes over loopback gRPC (a grpc.Server on
-	// 127.0.0.1:0 per node serving NewReplicaServer, a GRPCTransport
+	// 127.0.0.1:0 per node serving NewExchangeServer, a GRPCTransport
 	// resolving ids to those addresses) instead of an InmemNetwork; then
 	// Cluster.Net is nil and the network faults are not available.
 	GRPC bool
@@ -68,7 +68,8 @@ type Node struct {
 	skew atomic.Int64 // nanoseconds added to the wall clock
 
 	grpcSrv *grpc.Server
-	grpcSvc *replication.ReplicaService
+	grpcSvc *replication.ExchangeServer
+	conns   *replication.PeerConns // under the GRPCTransport
 	served  chan struct{}
 }
 
@@ -155,6 +156,7 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 	for i, n := range c.Nodes {
 		n.Transport = NewHookTransport(transports[i])
 		ccfg := replication.Config{
+			Clock:         n.wall,
 			NodeID:        n.ID,
 			MaxSiblings:   100,
 			Limits:        keyspace.DefaultLimits(),
@@ -195,7 +197,9 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 			t.Fatal(err)
 		}
 		addrs[n.ID] = lis.Addr().String()
-		n.grpcSvc = replication.NewReplicaServer(n.Replica)
+		if n.grpcSvc, err = replication.NewExchangeServer(replication.ExchangeServerConfig{}, n.Replica); err != nil {
+			t.Fatal(err)
+		}
 		n.grpcSrv = grpc.NewServer(replication.ServerOptions()...)
 		quorumkvv1.RegisterReplicaServer(n.grpcSrv, n.grpcSvc)
 		n.served = make(chan struct{})
@@ -208,8 +212,13 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 		a, ok := addrs[id] // written before any transport exists
 		return a, ok
 	})
-	for i := range c.Nodes {
-		out[i] = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, resolve)
+	for i, n := range c.Nodes {
+		conns, err := replication.NewPeerConns(replication.PeerConnsConfig{}, resolve)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.conns = conns
+		out[i] = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, conns)
 	}
 	return out
 }
@@ -233,6 +242,11 @@ func (c *Cluster) close(t testing.TB) func() {
 				if err := n.Transport.Close(); err != nil {
 					t.Errorf("%s: close transport: %v", n.ID, err)
 				}
+			}
+		}
+		for _, n := range c.Nodes {
+			if n.conns != nil {
+				_ = n.conns.Close() // reports no error
 			}
 		}
 		for _, n := range c.Nodes {

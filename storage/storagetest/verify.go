@@ -1,7 +1,6 @@
 package storagetest
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -11,18 +10,17 @@ import (
 	"github.com/quorumkv/quorumkv/storage"
 )
 
-// The contract, computed independently of the engine: an entry hash is the
-// low 128 bits of SHA-256(key ‖ object encoding), sums are mod 2^128, and a
-// key's leaf is the 8 bits of its hash below the partition's 10 bits.
+// The contract: an entry hash is storage.EntryHash, sums are mod 2^128
+// (computed here with big integers, independently of the engine's), and a
+// key's leaf is storage.LeafOf. The layout and the entry hash are defined
+// once, in storage, and pinned by its TestMerkleLayout_isTheContract.
 
 var mod128 = new(big.Int).Lsh(big.NewInt(1), 128)
 
 // EntryHash returns the entry hash of key holding obj.
 func EntryHash(key []byte, obj *conflict.Object) *big.Int {
-	h := sha256.New()
-	h.Write(key)
-	h.Write(obj.Marshal())
-	return new(big.Int).SetBytes(h.Sum(nil)[16:])
+	h := storage.EntryHash(key, obj.Marshal())
+	return new(big.Int).SetBytes(h[:])
 }
 
 // Sum returns the sum mod 2^128 of hs.
@@ -42,7 +40,7 @@ func Uint128(x *big.Int) [storage.HashSize]byte {
 }
 
 // LeafOf returns the Merkle leaf of key in its partition's tree.
-func LeafOf(key []byte) int { return int(keyspace.Hash(key)>>(64-10-8)) & 0xff }
+func LeafOf(key []byte) int { return storage.LeafOf(key) }
 
 // Contents is what an engine holds, read through Scan.
 type Contents struct {
@@ -78,7 +76,7 @@ func Verify(e Engine) error {
 	var errs []error
 	var all []*big.Int
 	leaves := make([][storage.MerkleLeaves][]*big.Int, keyspace.Q)
-	var live, dead uint64
+	var live, dead, hidden uint64
 	for _, k := range c.Keys {
 		obj := c.Objects[string(k)]
 		h := EntryHash(k, obj)
@@ -90,13 +88,16 @@ func Verify(e Engine) error {
 		} else {
 			dead++
 		}
+		if obj.HiddenPart() {
+			hidden++
+		}
 	}
 	if got, want := e.Digest(), Uint128(Sum(all...)); got != want {
 		errs = append(errs, fmt.Errorf("digest %x, recomputed %x", got, want))
 	}
-	if s := e.Stats(); s.Keys != live || s.Tombstones != dead {
-		errs = append(errs, fmt.Errorf("stats count %d keys and %d tombstones, recounted %d and %d",
-			s.Keys, s.Tombstones, live, dead))
+	if s := e.Stats(); s.Keys != live || s.Tombstones != dead || s.HiddenParts != hidden {
+		errs = append(errs, fmt.Errorf("stats count %d keys, %d tombstones and %d hidden parts, recounted %d, %d and %d",
+			s.Keys, s.Tombstones, s.HiddenParts, live, dead, hidden))
 	}
 	parts := make([]keyspace.Partition, keyspace.Q)
 	for p := range parts {

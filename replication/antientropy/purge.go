@@ -1,15 +1,23 @@
-package replication
+package antientropy
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
-	"github.com/quorumkv/quorumkv/storage"
+	"github.com/quorumkv/quorumkv/replication"
+)
+
+// Purge defaults.
+const (
+	// DefaultGrace is DESIGN.md's default --tombstone-grace.
+	DefaultGrace       = 24 * time.Hour
+	defaultPeerTimeout = 10 * time.Second
 )
 
 // PurgeConfig holds the tombstone purger's settings.
@@ -17,25 +25,50 @@ type PurgeConfig struct {
 	// NodeID is this node's id on the ring. Required.
 	NodeID string
 	// Grace is how old a tombstone must be before it may be purged
-	// (--tombstone-grace). Required, positive.
+	// (--tombstone-grace). Required, positive: zero is refused.
 	Grace time.Duration
 	// Interval is how often a sweep runs. Zero means Grace/24, at least 1s.
 	Interval time.Duration
 	// PeerTimeout bounds each confirmation call. Zero means 10s.
 	PeerTimeout time.Duration
-	// Now is the time source; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the age of tombstones. Nil means the real clock.
+	Clock replication.Clock
 	// Logger receives the purger's log lines; nil discards them.
 	Logger *slog.Logger
 }
 
-// PurgeStore is the local store as the purger uses it. storage.Engine
-// implements it.
-type PurgeStore interface {
-	Scan(p keyspace.Partition, after []byte, fn func(key []byte, obj *conflict.Object) bool) error
-	// Purge deletes key only if it is still encoded as expect.
-	Purge(key, expect []byte) (bool, error)
-	Stats() storage.Stats
+// DefaultPurgeConfig returns a configuration with every default set;
+// NodeID is left to the caller.
+func DefaultPurgeConfig() PurgeConfig {
+	return PurgeConfig{Grace: DefaultGrace, Interval: DefaultGrace / 24, PeerTimeout: defaultPeerTimeout}
+}
+
+// Validate reports the first unusable setting.
+func (c PurgeConfig) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("purger: node id is empty")
+	case c.Grace <= 0:
+		return fmt.Errorf("purger: grace is %s: must be positive", c.Grace)
+	case c.Interval < 0:
+		return fmt.Errorf("purger: interval is %s: must not be negative", c.Interval)
+	case c.PeerTimeout < 0:
+		return fmt.Errorf("purger: peer timeout is %s: must not be negative", c.PeerTimeout)
+	}
+	return nil
+}
+
+func (c PurgeConfig) withDefaults() PurgeConfig {
+	if c.Interval == 0 {
+		c.Interval = max(c.Grace/24, time.Second)
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = defaultPeerTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 // Purger removes tombstones once no replica needs them. A tombstone is
@@ -51,35 +84,28 @@ type PurgeStore interface {
 type Purger struct {
 	cfg   PurgeConfig
 	store PurgeStore
-	ring  RingView
-	peer  func(id string) (pb.ReplicaClient, error)
+	ring  replication.RingView
+	dial  PeerDialer
 }
 
 // purgeBatch is how many candidate keys one confirmation call carries.
 const purgeBatch = 256
 
-// NewPurger returns a purger over the local store; peer gives a client of
-// another node's Replica service.
-func NewPurger(cfg PurgeConfig, store PurgeStore, rv RingView, peer func(id string) (pb.ReplicaClient, error)) (*Purger, error) {
-	if cfg.NodeID == "" || cfg.Grace <= 0 {
-		return nil, errors.New("purger: node id and a positive grace are required")
+// NewPurger returns a purger over the local store; dial gives clients of
+// the other replicas' Replica services, for confirmations. Nothing starts
+// until Run.
+func NewPurger(cfg PurgeConfig, store PurgeStore, rv replication.RingView, dial PeerDialer) (*Purger, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = max(cfg.Grace/24, time.Second)
+	if store == nil || rv == nil || dial == nil {
+		return nil, errors.New("purger: store, ring and dialer are required")
 	}
-	if cfg.PeerTimeout <= 0 {
-		cfg.PeerTimeout = 10 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &Purger{cfg: cfg, store: store, ring: rv, peer: peer}, nil
+	return &Purger{cfg: cfg.withDefaults(), store: store, ring: rv, dial: dial}, nil
 }
 
-// Run sweeps every interval until ctx is done.
+// Run sweeps every interval until ctx is done. It blocks: the caller runs
+// it in a goroutine it owns and stops it by canceling ctx.
 func (p *Purger) Run(ctx context.Context) {
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
@@ -109,7 +135,7 @@ func (p *Purger) Sweep(ctx context.Context) (int, error) {
 	if r == nil || p.store.Stats().Tombstones == 0 {
 		return 0, nil
 	}
-	cutoff := p.cfg.Now().Add(-p.cfg.Grace).UnixNano()
+	cutoff := p.cfg.Clock.Now().Add(-p.cfg.Grace).UnixNano()
 	purged := 0
 	var firstErr error
 	for _, part := range r.PartitionsOf(p.cfg.NodeID) {
@@ -168,7 +194,7 @@ func (p *Purger) confirm(ctx context.Context, peers []string, batch []candidate)
 		keys[i] = c.key
 	}
 	for _, id := range peers {
-		cl, err := p.peer(id)
+		cl, err := p.dial.ReplicaClient(id)
 		if err != nil {
 			return nil, err
 		}
@@ -195,26 +221,4 @@ func (p *Purger) confirm(ctx context.Context, peers []string, batch []candidate)
 		}
 	}
 	return out, nil
-}
-
-// GraceStore wraps a replica's store for the objects that arrive from other
-// nodes (replica writes, hints, read repair, anti-entropy, streaming): a
-// tombstone older than the grace period for a key the replica does not hold
-// is dropped rather than stored, so a key purged here does not come back
-// from a replica that has yet to purge it.
-type GraceStore struct {
-	Store
-	Grace time.Duration
-	Now   func() time.Time
-}
-
-// Merge merges obj into the copy of key, or drops it as described above and
-// returns it unchanged.
-func (g *GraceStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object, error) {
-	if !obj.Live() && obj.MaxTimestamp().Wall < g.Now().Add(-g.Grace).UnixNano() {
-		if _, err := g.Get(key); errors.Is(err, storage.ErrNotFound) {
-			return obj, nil
-		}
-	}
-	return g.Store.Merge(key, obj)
 }

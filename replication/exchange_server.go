@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -23,18 +24,18 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
 }
 
-// ReplicaService serves the node-to-node Replica gRPC service. Exchange,
-// the batched replica stream, is implemented here over the node's local
-// Replica. The other RPCs (Merkle trees, FetchObjects, StreamPartition,
-// Join) are methods of ReplicaService defined in their own files of this
-// package; until one is, the embedded UnimplementedReplicaServer answers it
-// with Unimplemented.
+// ExchangeServer serves Exchange, the batched replica stream of the
+// node-to-node Replica gRPC service, over the node's local Replica: the
+// server end of GRPCTransport. It serves no other RPC of the service: node
+// composes it with antientropy's MerkleService and PartitionStreamer (and
+// its own Join) into the one Replica server it registers; the embedded
+// UnimplementedReplicaServer only completes the interface.
 //
-// Register it with quorumkvv1.RegisterReplicaServer on a server built with
-// ServerOptions. Call Close before the server's GracefulStop: Exchange
-// streams last as long as their callers keep them, so GracefulStop alone
-// would wait for them.
-type ReplicaService struct {
+// Register it (or the composite) with quorumkvv1.RegisterReplicaServer on a
+// server built with ServerOptions. Call Close before the server's
+// GracefulStop: Exchange streams last as long as their callers keep them,
+// so GracefulStop alone would wait for them.
+type ExchangeServer struct {
 	quorumkvv1.UnimplementedReplicaServer
 
 	local         Replica
@@ -49,52 +50,74 @@ type ReplicaService struct {
 	wg      sync.WaitGroup
 }
 
-var _ quorumkvv1.ReplicaServer = (*ReplicaService)(nil)
+var _ quorumkvv1.ReplicaServer = (*ExchangeServer)(nil)
 
-// ReplicaServiceOption configures a ReplicaService.
-type ReplicaServiceOption func(*ReplicaService)
+// ExchangeServerConfig holds the settings of an ExchangeServer.
+type ExchangeServerConfig struct {
+	// MaxInFlight bounds the operations of one Exchange stream handled at
+	// once; reading from the stream waits when it is reached, so a caller
+	// that sends faster than the replica applies is slowed down by gRPC flow
+	// control. Zero means 64.
+	MaxInFlight int
+	// MaxBatchBytes bounds the objects of the replies written in one batch
+	// (a larger reply goes alone). Zero means 4 MiB.
+	MaxBatchBytes int
+	// ErrorCodes translates errors of the local replica to gRPC codes,
+	// consulted before the built-in table (NewRemoteError); ok false falls
+	// through to it. Nil: the built-in table only.
+	ErrorCodes func(err error) (code codes.Code, ok bool)
+	// Logger receives stream failures (debug). Nil discards them.
+	Logger *slog.Logger
+}
 
-// WithMaxInFlight bounds the operations of one Exchange stream handled at
-// once (default 64); reading from the stream waits when it is reached, so a
-// caller that sends faster than the replica applies is slowed down by gRPC
-// flow control. Values below 1 keep the default.
-func WithMaxInFlight(n int) ReplicaServiceOption {
-	return func(s *ReplicaService) {
-		if n > 0 {
-			s.maxInFlight = n
-		}
+// DefaultExchangeServerConfig returns a configuration with every default
+// set.
+func DefaultExchangeServerConfig() ExchangeServerConfig {
+	return ExchangeServerConfig{MaxInFlight: 64, MaxBatchBytes: 4 << 20}
+}
+
+// Validate reports the first unusable setting.
+func (c ExchangeServerConfig) Validate() error {
+	switch {
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("exchange server: max in flight is %d: must not be negative", c.MaxInFlight)
+	case c.MaxBatchBytes < 0:
+		return fmt.Errorf("exchange server: max batch bytes is %d: must not be negative", c.MaxBatchBytes)
 	}
+	return nil
 }
 
-// WithServiceLogger sets the logger for stream failures (default: discard).
-func WithServiceLogger(l *slog.Logger) ReplicaServiceOption {
-	return func(s *ReplicaService) {
-		if l != nil {
-			s.log = l
-		}
+func (c ExchangeServerConfig) withDefaults() ExchangeServerConfig {
+	d := DefaultExchangeServerConfig()
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = d.MaxInFlight
 	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
-// WithErrorCodes adds a translation from errors of the local replica to
-// gRPC codes, consulted before the built-in one (NewRemoteError); ok false
-// falls through to it.
-func WithErrorCodes(f func(err error) (code codes.Code, ok bool)) ReplicaServiceOption {
-	return func(s *ReplicaService) { s.codeOf = f }
-}
-
-// NewReplicaServer returns the Replica service of a node serving local.
-func NewReplicaServer(local Replica, opts ...ReplicaServiceOption) *ReplicaService {
-	s := &ReplicaService{
+// NewExchangeServer returns the Exchange server of a node serving local.
+func NewExchangeServer(cfg ExchangeServerConfig, local Replica) (*ExchangeServer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if local == nil {
+		return nil, errors.New("exchange server: local replica is required")
+	}
+	cfg = cfg.withDefaults()
+	return &ExchangeServer{
 		local:         local,
-		maxInFlight:   64,
-		maxBatchBytes: 4 << 20,
-		log:           slog.New(slog.DiscardHandler),
+		maxInFlight:   cfg.MaxInFlight,
+		maxBatchBytes: cfg.MaxBatchBytes,
+		log:           cfg.Logger,
+		codeOf:        cfg.ErrorCodes,
 		quit:          make(chan struct{}),
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	}, nil
 }
 
 // Close ends every Exchange stream once the operations it is handling have
@@ -102,7 +125,7 @@ func NewReplicaServer(local Replica, opts ...ReplicaServiceOption) *ReplicaServi
 // callers treat them as failed), and refuses new streams with Unavailable.
 // It returns when every goroutine of the streams has exited. It is
 // idempotent; the node calls it at shutdown.
-func (s *ReplicaService) Close() {
+func (s *ExchangeServer) Close() {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
@@ -120,7 +143,7 @@ var errServiceClosing = status.Error(codes.Unavailable, "replica service shuttin
 // replies as they complete, together when several are ready. It returns
 // when the caller closes its side (after answering every operation), when
 // the stream fails, or when the service is closed.
-func (s *ReplicaService) Exchange(stream quorumkvv1.Replica_ExchangeServer) error {
+func (s *ExchangeServer) Exchange(stream quorumkvv1.Replica_ExchangeServer) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -177,7 +200,7 @@ func (s *ReplicaService) Exchange(stream quorumkvv1.Replica_ExchangeServer) erro
 
 // exchange is the state of one Exchange stream.
 type exchange struct {
-	s       *ReplicaService
+	s       *ExchangeServer
 	stream  quorumkvv1.Replica_ExchangeServer
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -310,7 +333,7 @@ func replySize(r *quorumkvv1.ReplicaReply) int {
 
 // serve runs one operation on the local replica and returns its reply. It
 // never panics on what a peer sends.
-func (s *ReplicaService) serve(ctx context.Context, op *quorumkvv1.ReplicaOp) *quorumkvv1.ReplicaReply {
+func (s *ExchangeServer) serve(ctx context.Context, op *quorumkvv1.ReplicaOp) *quorumkvv1.ReplicaReply {
 	id := op.GetId()
 	switch o := op.GetOp().(type) {
 	case *quorumkvv1.ReplicaOp_Apply:
@@ -352,7 +375,7 @@ func errorReply(id uint64, code codes.Code, msg string) *quorumkvv1.ReplicaReply
 	return &quorumkvv1.ReplicaReply{Id: id, Result: &quorumkvv1.ReplicaReply_Error{Error: &quorumkvv1.ReplicaError{Code: uint32(code), Message: msg}}}
 }
 
-func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.ReplicaReply {
+func (s *ExchangeServer) localErrorReply(id uint64, err error) *quorumkvv1.ReplicaReply {
 	if s.codeOf != nil {
 		if c, ok := s.codeOf(err); ok {
 			return errorReply(id, c, err.Error())
@@ -369,7 +392,7 @@ func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 //
 //	*RemoteError (a replica forwarding one)      its code
 //	context.Canceled, context.DeadlineExceeded   Canceled, DeadlineExceeded
-//	ErrWrongType, conflict.ErrWrongType          FailedPrecondition
+//	ErrWrongType                                 FailedPrecondition
 //	conflict.ErrClockOffset, conflict.ErrCorrupt,
 //	ErrInvalidArgument, storage.ErrInvalidArgument,
 //	keyspace limits                              InvalidArgument
@@ -392,7 +415,7 @@ func errorCode(err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.Is(err, ErrWrongType), errors.Is(err, conflict.ErrWrongType):
+	case errors.Is(err, ErrWrongType):
 		return codes.FailedPrecondition
 	case errors.Is(err, conflict.ErrClockOffset), errors.Is(err, conflict.ErrCorrupt),
 		errors.Is(err, ErrInvalidArgument), errors.Is(err, storage.ErrInvalidArgument),

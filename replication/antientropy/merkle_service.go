@@ -1,8 +1,9 @@
-package replication
+package antientropy
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"google.golang.org/grpc/codes"
@@ -16,14 +17,14 @@ import (
 
 // Bounds of the Merkle and FetchObjects RPCs. Requests beyond them are
 // refused with InvalidArgument; a response that would grow beyond
-// MaxAntiEntropyResponseBytes fails with ResourceExhausted, and the caller
+// MaxResponseBytes fails with ResourceExhausted, and the caller
 // asks for fewer leaves or keys.
 const (
 	// MaxFetchKeys bounds the keys of one FetchObjects request.
 	MaxFetchKeys = 4096
-	// MaxAntiEntropyResponseBytes bounds the leaf entries or objects of one
+	// MaxResponseBytes bounds the leaf entries or objects of one
 	// LeafEntries or FetchObjects response.
-	MaxAntiEntropyResponseBytes = 64 << 20
+	MaxResponseBytes = 64 << 20
 )
 
 // MerkleService serves the anti-entropy RPCs of the Replica service
@@ -36,31 +37,52 @@ const (
 type MerkleService struct {
 	store      MerkleStore
 	replicates func(p keyspace.Partition) bool
-	maxResp    int // MaxAntiEntropyResponseBytes; tests lower it
+	maxResp    int
 }
 
-// MerkleServiceOption configures a MerkleService.
-type MerkleServiceOption func(*MerkleService)
+// MerkleServiceConfig holds the settings of a MerkleService.
+type MerkleServiceConfig struct {
+	// Replicates tells the service which partitions this node replicates:
+	// MerkleRoots leaves the others out, as the RPC's contract says, so a
+	// peer whose ring differs skips them this round. It is called on every
+	// request and must not block. Nil: every partition.
+	Replicates func(p keyspace.Partition) bool
+	// MaxResponseBytes bounds the leaf entries or objects of one
+	// LeafEntries or FetchObjects response (ResourceExhausted beyond it).
+	// Zero means MaxResponseBytes; tests lower it.
+	MaxResponseBytes int
+}
 
-// WithReplicates tells the service which partitions this node replicates:
-// MerkleRoots leaves the others out, as the RPC's contract says, so a peer
-// whose ring differs skips them this round. f is called on every request
-// and must not block. Default: every partition.
-func WithReplicates(f func(p keyspace.Partition) bool) MerkleServiceOption {
-	return func(s *MerkleService) {
-		if f != nil {
-			s.replicates = f
-		}
+// DefaultMerkleServiceConfig returns a configuration with every default
+// set.
+func DefaultMerkleServiceConfig() MerkleServiceConfig {
+	return MerkleServiceConfig{MaxResponseBytes: MaxResponseBytes}
+}
+
+// Validate reports the first unusable setting.
+func (c MerkleServiceConfig) Validate() error {
+	if c.MaxResponseBytes < 0 {
+		return fmt.Errorf("merkle service: max response bytes is %d: must not be negative", c.MaxResponseBytes)
 	}
+	return nil
 }
 
 // NewMerkleService returns the service over store.
-func NewMerkleService(store MerkleStore, opts ...MerkleServiceOption) *MerkleService {
-	s := &MerkleService{store: store, replicates: func(keyspace.Partition) bool { return true }, maxResp: MaxAntiEntropyResponseBytes}
-	for _, o := range opts {
-		o(s)
+func NewMerkleService(cfg MerkleServiceConfig, store MerkleStore) (*MerkleService, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return s
+	if store == nil {
+		return nil, errors.New("merkle service: store is required")
+	}
+	s := &MerkleService{store: store, replicates: cfg.Replicates, maxResp: cfg.MaxResponseBytes}
+	if s.replicates == nil {
+		s.replicates = func(keyspace.Partition) bool { return true }
+	}
+	if s.maxResp == 0 {
+		s.maxResp = MaxResponseBytes
+	}
+	return s, nil
 }
 
 // MerkleRoots answers the roots of the requested partitions (at most Q,
@@ -73,7 +95,7 @@ func (s *MerkleService) MerkleRoots(_ context.Context, req *pb.MerkleRootsReques
 	var seen [keyspace.Q]bool
 	parts := make([]keyspace.Partition, 0, len(in))
 	for _, p := range in {
-		if err := aeCheckPartition(p); err != nil {
+		if err := checkPartition(p); err != nil {
 			return nil, err
 		}
 		if seen[p] {
@@ -90,7 +112,7 @@ func (s *MerkleService) MerkleRoots(_ context.Context, req *pb.MerkleRootsReques
 	}
 	roots, err := s.store.MerkleRoots(parts)
 	if err != nil {
-		return nil, aeStoreStatus("merkle roots", err)
+		return nil, storeStatus("merkle roots", err)
 	}
 	for i, p := range parts {
 		resp.Roots[i] = &pb.PartitionHash{Partition: uint32(p), Hash: roots[i][:]}
@@ -101,7 +123,7 @@ func (s *MerkleService) MerkleRoots(_ context.Context, req *pb.MerkleRootsReques
 // MerkleNodes answers the requested nodes of one level of a partition's
 // tree, in request order; no index means no node.
 func (s *MerkleService) MerkleNodes(_ context.Context, req *pb.MerkleNodesRequest) (*pb.MerkleNodesResponse, error) {
-	if err := aeCheckPartition(req.GetPartition()); err != nil {
+	if err := checkPartition(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	level := req.GetLevel()
@@ -112,7 +134,7 @@ func (s *MerkleService) MerkleNodes(_ context.Context, req *pb.MerkleNodesReques
 	for range level {
 		width *= storage.MerkleFanout
 	}
-	indexes, err := aeCheckIndexes("merkle node", req.GetIndexes(), width)
+	indexes, err := checkIndexes("merkle node", req.GetIndexes(), width)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +144,7 @@ func (s *MerkleService) MerkleNodes(_ context.Context, req *pb.MerkleNodesReques
 	}
 	hashes, err := s.store.MerkleNodes(keyspace.Partition(req.GetPartition()), int(level), indexes)
 	if err != nil {
-		return nil, aeStoreStatus("merkle nodes", err)
+		return nil, storeStatus("merkle nodes", err)
 	}
 	for i := range hashes {
 		resp.Hashes[i] = hashes[i][:]
@@ -133,10 +155,10 @@ func (s *MerkleService) MerkleNodes(_ context.Context, req *pb.MerkleNodesReques
 // LeafEntries answers the entries under the requested leaves, in storage
 // key order (the leaves' order within the partition).
 func (s *MerkleService) LeafEntries(_ context.Context, req *pb.LeafEntriesRequest) (*pb.LeafEntriesResponse, error) {
-	if err := aeCheckPartition(req.GetPartition()); err != nil {
+	if err := checkPartition(req.GetPartition()); err != nil {
 		return nil, err
 	}
-	leaves, err := aeCheckIndexes("merkle leaf", req.GetLeaves(), storage.MerkleLeaves)
+	leaves, err := checkIndexes("merkle leaf", req.GetLeaves(), storage.MerkleLeaves)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +169,7 @@ func (s *MerkleService) LeafEntries(_ context.Context, req *pb.LeafEntriesReques
 	for _, leaf := range leaves {
 		entries, err := s.store.LeafEntries(p, leaf)
 		if err != nil {
-			return nil, aeStoreStatus("leaf entries", err)
+			return nil, storeStatus("leaf entries", err)
 		}
 		for _, e := range entries {
 			kh := &pb.KeyHash{Key: e.Key, ObjectHash: e.Hash[:]}
@@ -187,7 +209,7 @@ func (s *MerkleService) FetchObjects(_ context.Context, req *pb.FetchObjectsRequ
 			continue
 		}
 		if err != nil {
-			return nil, aeStoreStatus("fetch objects", err)
+			return nil, storeStatus("fetch objects", err)
 		}
 		ko := &pb.KeyObject{Key: k, Object: obj.Marshal()}
 		if size += proto.Size(ko); size > s.maxResp {
@@ -199,16 +221,16 @@ func (s *MerkleService) FetchObjects(_ context.Context, req *pb.FetchObjectsRequ
 	return resp, nil
 }
 
-func aeCheckPartition(p uint32) error {
+func checkPartition(p uint32) error {
 	if p >= keyspace.Q {
 		return status.Errorf(codes.InvalidArgument, "partition %d out of range: 0 to %d", p, keyspace.Q-1)
 	}
 	return nil
 }
 
-// aeCheckIndexes validates distinct positions in [0, width) and converts
+// checkIndexes validates distinct positions in [0, width) and converts
 // them.
-func aeCheckIndexes(what string, in []uint32, width int) ([]int, error) {
+func checkIndexes(what string, in []uint32, width int) ([]int, error) {
 	if len(in) > width {
 		return nil, status.Errorf(codes.InvalidArgument, "%d %ss requested, the level has %d", len(in), what, width)
 	}
@@ -227,8 +249,8 @@ func aeCheckIndexes(what string, in []uint32, width int) ([]int, error) {
 	return out, nil
 }
 
-// aeStoreStatus translates a store error at the gRPC edge.
-func aeStoreStatus(op string, err error) error {
+// storeStatus translates a store error at the gRPC edge.
+func storeStatus(op string, err error) error {
 	code := codes.Internal
 	switch {
 	case errors.Is(err, storage.ErrInvalidArgument):

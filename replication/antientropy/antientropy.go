@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"cmp"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/replication"
 )
 
 // AntiEntropy runs the anti-entropy rounds of one node: periodically (Run),
@@ -17,13 +18,13 @@ import (
 // one rate limit. Every goroutine it starts is stopped and waited for by
 // Close. Safe for concurrent use.
 type AntiEntropy struct {
-	cfg     AntiEntropyConfig
-	store   AntiEntropyStore
-	ring    RingView
+	cfg     Config
+	store   Store
+	ring    replication.RingView
 	dial    PeerDialer
 	observe func(conflict.Timestamp) error
 	push    Pusher
-	limiter *aeThrottle
+	limiter *throttle
 
 	bg     context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -35,13 +36,13 @@ type AntiEntropy struct {
 	busy   map[string]chan struct{} // per peer: held by its running round
 }
 
-// NewAntiEntropy returns the anti-entropy of the node cfg.NodeID over its
-// store and ring. dial gives clients of peers' Replica services; observe, if
+// New returns the anti-entropy of the node cfg.NodeID over its store and
+// ring. dial gives clients of peers' Replica services; observe, if
 // not nil, is called with the largest timestamp of every object received
 // before it is merged (the node advances its clock; an error refuses the
 // object); push sends local objects to peers. Nothing starts until Run,
 // RepairNow or a round is called.
-func NewAntiEntropy(cfg AntiEntropyConfig, store AntiEntropyStore, rv RingView, dial PeerDialer,
+func New(cfg Config, store Store, rv replication.RingView, dial PeerDialer,
 	observe func(conflict.Timestamp) error, push Pusher) (*AntiEntropy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func NewAntiEntropy(cfg AntiEntropyConfig, store AntiEntropyStore, rv RingView, 
 	bg, cancel := context.WithCancel(context.Background())
 	return &AntiEntropy{
 		cfg: cfg, store: store, ring: rv, dial: dial, observe: observe, push: push,
-		limiter: newAEThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Now),
+		limiter: newThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Clock.Now),
 		bg:      bg, cancel: cancel,
 		last: map[string]Round{}, busy: map[string]chan struct{}{},
 	}, nil
@@ -61,7 +62,7 @@ func NewAntiEntropy(cfg AntiEntropyConfig, store AntiEntropyStore, rv RingView, 
 
 // Close stops Run and every round in flight (they fail with a context
 // error) and returns once their goroutines have exited. Later rounds fail
-// with ErrAntiEntropyClosed. It is idempotent.
+// with ErrClosed. It is idempotent.
 func (a *AntiEntropy) Close() error {
 	a.mu.Lock()
 	a.closed = true
@@ -77,7 +78,7 @@ func (a *AntiEntropy) begin(ctx context.Context) (context.Context, func(), error
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return nil, nil, ErrAntiEntropyClosed
+		return nil, nil, ErrClosed
 	}
 	a.wg.Add(1)
 	a.mu.Unlock()
@@ -175,7 +176,7 @@ func (a *AntiEntropy) roundAll(ctx context.Context, peers []string) ([]Round, []
 		errs    []error
 		started = make([]bool, len(peers))
 	)
-	aeForEach(ctx, len(peers), a.cfg.PeerParallelism, func(i int) {
+	forEach(ctx, len(peers), a.cfg.PeerParallelism, func(i int) {
 		started[i] = true
 		r, err := a.RoundWith(ctx, peers[i])
 		mu.Lock()
@@ -224,11 +225,11 @@ func (a *AntiEntropy) Run(ctx context.Context) {
 // (owned by the AntiEntropy, stopped by Close). With wait it returns when
 // every round has finished or ctx is done, listing in failed the peers
 // whose round failed (unreachable, refused, cut short) with the reason.
-// err is ErrAntiEntropyClosed after Close, or wraps ErrNotJoined before the
+// err is ErrClosed after Close, or wraps replication.ErrNotJoined before the
 // ring is known.
-func (a *AntiEntropy) RepairNow(ctx context.Context, wait bool) (peers []string, failed []ReplicaFailure, err error) {
+func (a *AntiEntropy) RepairNow(ctx context.Context, wait bool) (peers []string, failed []replication.ReplicaFailure, err error) {
 	if a.ring.Load() == nil {
-		return nil, nil, fmt.Errorf("anti-entropy: %w: no ring yet", ErrNotJoined)
+		return nil, nil, fmt.Errorf("anti-entropy: %w: no ring yet", replication.ErrNotJoined)
 	}
 	peers = a.Peers()
 	if !wait {
@@ -252,9 +253,9 @@ func (a *AntiEntropy) RepairNow(ctx context.Context, wait bool) (peers []string,
 	for _, e := range errs {
 		var re *RoundError
 		if errors.As(e, &re) {
-			failed = append(failed, ReplicaFailure{ID: re.Peer, Reason: re.Err.Error()})
+			failed = append(failed, replication.ReplicaFailure{ID: re.Peer, Reason: re.Err.Error()})
 		}
 	}
-	slices.SortFunc(failed, func(x, y ReplicaFailure) int { return cmp.Compare(x.ID, y.ID) })
+	slices.SortFunc(failed, func(x, y replication.ReplicaFailure) int { return cmp.Compare(x.ID, y.ID) })
 	return peers, failed, nil
 }

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"bytes"
@@ -14,10 +14,11 @@ import (
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
-func aeMustRound(t *testing.T, nd *aeNode, peer string) Round {
+func mustRound(t *testing.T, nd *testNode, peer string) Round {
 	t.Helper()
 	r, err := nd.ae.RoundWith(context.Background(), peer)
 	if err != nil {
@@ -26,7 +27,7 @@ func aeMustRound(t *testing.T, nd *aeNode, peer string) Round {
 	return r
 }
 
-func aeSameDigest(t *testing.T, a, b *aeNode) {
+func sameDigest(t *testing.T, a, b *testNode) {
 	t.Helper()
 	if a.store.Digest() != b.store.Digest() {
 		t.Fatalf("digests of %s and %s differ", a.id, b.id)
@@ -34,11 +35,11 @@ func aeSameDigest(t *testing.T, a, b *aeNode) {
 }
 
 func TestAntiEntropy_RoundWith_convergesBothWays(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b")
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
-	keys, objs := aeKeys(300, 10)
-	aeWrite(t, keys, objs, a.store, b.store)
-	aeSameDigest(t, a, b)
+	keys, objs := testKeys(300, 10)
+	writeAll(t, keys, objs, a.store, b.store)
+	sameDigest(t, a, b)
 
 	// 5 keys each: only on a, only on b, newer on a, newer on b, and
 	// concurrent writes on both.
@@ -48,15 +49,15 @@ func TestAntiEntropy_RoundWith_convergesBothWays(t *testing.T) {
 		}
 	}
 	for i := range 5 {
-		write(a.store, fmt.Sprintf("only-a-%d", i), aeObject(2, uint64(i+1), 5000, "a"))
-		write(b.store, fmt.Sprintf("only-b-%d", i), aeObject(3, uint64(i+1), 5000, "b"))
-		write(a.store, string(keys[i]), aeObject(2, uint64(100+i), 6000, "newer on a"))
-		write(b.store, string(keys[10+i]), aeObject(3, uint64(100+i), 6000, "newer on b"))
-		write(a.store, string(keys[20+i]), aeObject(2, uint64(200+i), 7000, "concurrent a"))
-		write(b.store, string(keys[20+i]), aeObject(3, uint64(200+i), 7000, "concurrent b"))
+		write(a.store, fmt.Sprintf("only-a-%d", i), registerObject(2, uint64(i+1), 5000, "a"))
+		write(b.store, fmt.Sprintf("only-b-%d", i), registerObject(3, uint64(i+1), 5000, "b"))
+		write(a.store, string(keys[i]), registerObject(2, uint64(100+i), 6000, "newer on a"))
+		write(b.store, string(keys[10+i]), registerObject(3, uint64(100+i), 6000, "newer on b"))
+		write(a.store, string(keys[20+i]), registerObject(2, uint64(200+i), 7000, "concurrent a"))
+		write(b.store, string(keys[20+i]), registerObject(3, uint64(200+i), 7000, "concurrent b"))
 	}
-	r := aeMustRound(t, a, "b")
-	aeSameDigest(t, a, b)
+	r := mustRound(t, a, "b")
+	sameDigest(t, a, b)
 	const differing = 25
 	if r.KeysExchanged > 2*differing || r.KeysExchanged < differing {
 		t.Errorf("keys exchanged = %d, want between %d and %d", r.KeysExchanged, differing, 2*differing)
@@ -72,7 +73,7 @@ func TestAntiEntropy_RoundWith_convergesBothWays(t *testing.T) {
 		t.Errorf("b ran no round, Last() = %+v", b.ae.Last())
 	}
 	// In sync: a second round exchanges nothing.
-	if r2 := aeMustRound(t, b, "a"); r2.KeysExchanged != 0 || r2.PartitionsDiffering != 0 {
+	if r2 := mustRound(t, b, "a"); r2.KeysExchanged != 0 || r2.PartitionsDiffering != 0 {
 		t.Errorf("second round: %+v", r2)
 	}
 }
@@ -86,13 +87,13 @@ func TestAntiEntropy_RoundWith_restoresWipedReplica(t *testing.T) {
 		{"full node pushes", "a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newAECluster(t, aeOptions{}, "a", "b")
+			c := newTestCluster(t, clusterOptions{}, "a", "b")
 			a, b := c.nodes["a"], c.nodes["b"]
-			keys, objs := aeKeys(3000, 100)
-			aeWrite(t, keys, objs, a.store) // b is empty: wiped
+			keys, objs := testKeys(3000, 100)
+			writeAll(t, keys, objs, a.store) // b is empty: wiped
 			peer := map[string]string{"a": "b", "b": "a"}[tc.initiator]
-			r := aeMustRound(t, c.nodes[tc.initiator], peer)
-			aeSameDigest(t, a, b)
+			r := mustRound(t, c.nodes[tc.initiator], peer)
+			sameDigest(t, a, b)
 			if st := b.store.Stats(); st.Keys != uint64(len(keys)) {
 				t.Fatalf("b holds %d keys, want %d", st.Keys, len(keys))
 			}
@@ -108,22 +109,22 @@ func TestAntiEntropy_RoundWith_costFollowsDifference(t *testing.T) {
 		t.Skip("builds 100,000 keys")
 	}
 	const n, diff = 100_000, 100
-	sa, sb, keys := aeTwinStores(t, n, 10)
-	c := newAECluster(t, aeOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}}, "a", "b")
+	sa, sb, keys := twinStores(t, n, 10)
+	c := newTestCluster(t, clusterOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
-	aeSameDigest(t, a, b)
+	sameDigest(t, a, b)
 	for i := range diff { // a newer copy of 100 keys, half on each side
 		s := sa
 		if i%2 == 1 {
 			s = sb
 		}
 		k := keys[i*(n/diff)]
-		if _, err := s.Merge(k, aeObject(9, uint64(i+1), 1e9, "changed")); err != nil {
+		if _, err := s.Merge(k, registerObject(9, uint64(i+1), 1e9, "changed")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := aeMustRound(t, a, "b")
-	aeSameDigest(t, a, b)
+	r := mustRound(t, a, "b")
+	sameDigest(t, a, b)
 	t.Logf("round: %+v", r)
 	if r.KeysExchanged > 2*diff {
 		t.Errorf("keys exchanged = %d, want at most %d", r.KeysExchanged, 2*diff)
@@ -137,11 +138,11 @@ func TestAntiEntropy_RoundWith_costFollowsDifference(t *testing.T) {
 }
 
 func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b")
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
-	keys, objs := aeKeys(2000, 50)
-	aeWrite(t, keys[:1000], objs[:1000], a.store)
-	aeWrite(t, keys[1000:], objs[1000:], b.store)
+	keys, objs := testKeys(2000, 50)
+	writeAll(t, keys[:1000], objs[:1000], a.store)
+	writeAll(t, keys[1000:], objs[1000:], b.store)
 
 	type write struct {
 		store *storage.Engine
@@ -154,7 +155,7 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 		wg      sync.WaitGroup
 		stop    = make(chan struct{})
 	)
-	for w, nd := range []*aeNode{a, b} {
+	for w, nd := range []*testNode{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -169,7 +170,7 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 				if i%3 == 0 {
 					k = fmt.Appendf(nil, "during-%d-%d", w, i)
 				}
-				o := aeObject(uint64(10+w), uint64(i+1), int64(1e9+i), "during")
+				o := registerObject(uint64(10+w), uint64(i+1), int64(1e9+i), "during")
 				if _, err := nd.store.Merge(k, o); err != nil {
 					t.Error(err)
 					return
@@ -180,7 +181,7 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 			}
 		}()
 	}
-	r := aeMustRound(t, a, "b")
+	r := mustRound(t, a, "b")
 	close(stop)
 	wg.Wait()
 	if len(written) == 0 {
@@ -197,25 +198,25 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 			t.Fatalf("key %q: a write made during the round was lost", w.key)
 		}
 	}
-	aeMustRound(t, b, "a")
-	aeSameDigest(t, a, b)
+	mustRound(t, b, "a")
+	sameDigest(t, a, b)
 	t.Logf("%d writes during a round of %v: %+v", len(written), r.Duration, r)
 }
 
 func TestAntiEntropy_throttleBoundsKeysPerSecond(t *testing.T) {
-	clock := &aeFakeClock{t: time.Unix(1e6, 0)}
-	c := newAECluster(t, aeOptions{config: func(cfg *AntiEntropyConfig) {
+	clock := &fakeClock{t: time.Unix(1e6, 0)}
+	c := newTestCluster(t, clusterOptions{config: func(cfg *Config) {
 		cfg.MaxKeysPerSecond = 100 // buckets of 10 keys
 		cfg.MaxBytesPerSecond = -1
-		cfg.Now = clock.Now
+		cfg.Clock = clock.Now
 	}}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
 	a.ae.limiter.sleepUntil = clock.sleepUntil
-	keys, objs := aeKeys(300, 10)
-	aeWrite(t, keys, objs, b.store) // a fetches 300 objects
+	keys, objs := testKeys(300, 10)
+	writeAll(t, keys, objs, b.store) // a fetches 300 objects
 	start := clock.Now()
-	r := aeMustRound(t, a, "b")
-	aeSameDigest(t, a, b)
+	r := mustRound(t, a, "b")
+	sameDigest(t, a, b)
 	elapsed := clock.Now().Sub(start)
 	// 300 keys at 100/s with a bucket of 10 full at the start.
 	if want := 2900 * time.Millisecond; elapsed < want || elapsed > want+500*time.Millisecond {
@@ -224,8 +225,8 @@ func TestAntiEntropy_throttleBoundsKeysPerSecond(t *testing.T) {
 }
 
 func TestThrottle_wait(t *testing.T) {
-	clock := &aeFakeClock{t: time.Unix(1e6, 0)}
-	th := newAEThrottle(-1, 1000, clock.Now) // bucket of 100 bytes
+	clock := &fakeClock{t: time.Unix(1e6, 0)}
+	th := newThrottle(-1, 1000, clock.Now) // bucket of 100 bytes
 	th.sleepUntil = clock.sleepUntil
 	start := clock.Now()
 	// An object above the bucket is taken in buckets rather than refused.
@@ -240,7 +241,7 @@ func TestThrottle_wait(t *testing.T) {
 	if err := th.wait(ctx, 0, 500); !errors.Is(err, context.Canceled) {
 		t.Fatalf("wait with a done ctx: %v", err)
 	}
-	if th := newAEThrottle(-1, -1, clock.Now); th.wait(context.Background(), 1e9, 1e9) != nil || th.keyBatch(7) != 7 {
+	if th := newThrottle(-1, -1, clock.Now); th.wait(context.Background(), 1e9, 1e9) != nil || th.keyBatch(7) != 7 {
 		t.Fatal("unbounded throttle waited or limited batches")
 	}
 }
@@ -248,7 +249,7 @@ func TestThrottle_wait(t *testing.T) {
 func TestAntiEntropy_sharedPartitionsOnly(t *testing.T) {
 	var mu sync.Mutex
 	synced := map[keyspace.Partition]int{}
-	c := newAECluster(t, aeOptions{n: 2, config: func(cfg *AntiEntropyConfig) {
+	c := newTestCluster(t, clusterOptions{n: 2, config: func(cfg *Config) {
 		cfg.OnPartitionInSync = func(peer string, p keyspace.Partition, at time.Time) {
 			mu.Lock()
 			synced[p]++
@@ -256,10 +257,10 @@ func TestAntiEntropy_sharedPartitionsOnly(t *testing.T) {
 		}
 	}}, "a", "b", "c")
 	a, b := c.nodes["a"], c.nodes["b"]
-	keys, objs := aeKeys(2000, 10)
-	aeWrite(t, keys, objs, a.store)
+	keys, objs := testKeys(2000, 10)
+	writeAll(t, keys, objs, a.store)
 	shared := sharedPartitions(c.ring, "a", "b")
-	r := aeMustRound(t, a, "b")
+	r := mustRound(t, a, "b")
 	if r.PartitionsCompared != len(shared) || r.PartitionsInSync != len(shared) {
 		t.Fatalf("compared %d partitions, %d in sync; %d are shared", r.PartitionsCompared, r.PartitionsInSync, len(shared))
 	}
@@ -292,10 +293,10 @@ func TestAntiEntropy_sharedPartitionsOnly(t *testing.T) {
 }
 
 func TestAntiEntropy_RepairNow(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b", "c")
+	c := newTestCluster(t, clusterOptions{}, "a", "b", "c")
 	a := c.nodes["a"]
-	keys, objs := aeKeys(500, 10)
-	aeWrite(t, keys, objs, a.store)
+	keys, objs := testKeys(500, 10)
+	writeAll(t, keys, objs, a.store)
 	c.nodes["c"].stop() // unreachable
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -307,7 +308,7 @@ func TestAntiEntropy_RepairNow(t *testing.T) {
 	if fmt.Sprint(peers) != "[b c]" || len(failed) != 1 || failed[0].ID != "c" || failed[0].Reason == "" {
 		t.Fatalf("RepairNow = %v, %+v; want peers [b c], c failed", peers, failed)
 	}
-	aeSameDigest(t, a, c.nodes["b"])
+	sameDigest(t, a, c.nodes["b"])
 	if last := a.ae.Last(); len(last) != 1 || last[0].Peer != "b" {
 		t.Fatalf("Last() = %+v, want the round with b only", last)
 	}
@@ -318,16 +319,16 @@ func TestAntiEntropy_RepairNow(t *testing.T) {
 		t.Fatalf("RepairNow(no wait) = %v, %v, %v", peers, failed, err)
 	}
 	c.nodes["b"].ae.Close()
-	if _, _, err := c.nodes["b"].ae.RepairNow(ctx, false); !errors.Is(err, ErrAntiEntropyClosed) {
+	if _, _, err := c.nodes["b"].ae.RepairNow(ctx, false); !errors.Is(err, ErrClosed) {
 		t.Fatalf("RepairNow after Close: %v", err)
 	}
 }
 
 func TestAntiEntropy_Run(t *testing.T) {
-	c := newAECluster(t, aeOptions{config: func(cfg *AntiEntropyConfig) { cfg.Interval = 10 * time.Millisecond }}, "a", "b")
+	c := newTestCluster(t, clusterOptions{config: func(cfg *Config) { cfg.Interval = 10 * time.Millisecond }}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
-	keys, objs := aeKeys(100, 10)
-	aeWrite(t, keys, objs, b.store)
+	keys, objs := testKeys(100, 10)
+	writeAll(t, keys, objs, b.store)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -340,23 +341,23 @@ func TestAntiEntropy_Run(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	aeSameDigest(t, a, b)
+	sameDigest(t, a, b)
 	a.ae.Close() // stops Run
 	<-done
-	if _, err := a.ae.RoundWith(context.Background(), "b"); !errors.Is(err, ErrAntiEntropyClosed) {
+	if _, err := a.ae.RoundWith(context.Background(), "b"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("round after Close: %v", err)
 	}
 }
 
 func TestAntiEntropy_RoundWith_observeRefusesObjects(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b")
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
 	far := time.Now().Add(time.Hour).UnixNano() // beyond a's clock offset of 0
-	if _, err := b.store.Merge([]byte("future"), aeObject(3, 1, far, "x")); err != nil {
+	if _, err := b.store.Merge([]byte("future"), registerObject(3, 1, far, "x")); err != nil {
 		t.Fatal(err)
 	}
-	keys, objs := aeKeys(10, 10)
-	aeWrite(t, keys, objs, b.store)
+	keys, objs := testKeys(10, 10)
+	writeAll(t, keys, objs, b.store)
 	_, err := a.ae.RoundWith(context.Background(), "b")
 	var re *RoundError
 	if !errors.As(err, &re) || !errors.Is(err, conflict.ErrClockOffset) {
@@ -374,9 +375,9 @@ func TestAntiEntropy_RoundWith_observeRefusesObjects(t *testing.T) {
 }
 
 func TestAntiEntropy_RoundWith_badPeer(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b")
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
 	for _, p := range []string{"", "a"} {
-		if _, err := c.nodes["a"].ae.RoundWith(context.Background(), p); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := c.nodes["a"].ae.RoundWith(context.Background(), p); !errors.Is(err, replication.ErrInvalidArgument) {
 			t.Errorf("round with %q: %v", p, err)
 		}
 	}
@@ -388,11 +389,11 @@ func TestAntiEntropy_RoundWith_badPeer(t *testing.T) {
 // TestLeafOfKey_matchesStorage checks the two storage layouts a round
 // relies on: a key's leaf and its entry hash.
 func TestLeafOfKey_matchesStorage(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	keys, objs := aeKeys(200, 5)
-	aeWrite(t, keys, objs, e)
+	e := openEngineIn(t, t.TempDir())
+	keys, objs := testKeys(200, 5)
+	writeAll(t, keys, objs, e)
 	for i, k := range keys {
-		entries, err := e.LeafEntries(keyspace.PartitionOf(k), leafOfKey(k))
+		entries, err := e.LeafEntries(keyspace.PartitionOf(k), storage.LeafOf(k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,20 +401,20 @@ func TestLeafOfKey_matchesStorage(t *testing.T) {
 		for _, en := range entries {
 			if bytes.Equal(en.Key, k) {
 				found = true
-				if en.Hash != aeEntryHash(k, objs[i].Marshal()) {
+				if en.Hash != storage.EntryHash(k, objs[i].Marshal()) {
 					t.Fatalf("key %q: the entry hash differs from the store's entry hash", k)
 				}
 			}
 		}
 		if !found {
-			t.Fatalf("key %q is not under leaf %d", k, leafOfKey(k))
+			t.Fatalf("key %q is not under leaf %d", k, storage.LeafOf(k))
 		}
 	}
 }
 
-// aeLyingClient answers one RPC with a forged response; the others go to the
+// lyingClient answers one RPC with a forged response; the others go to the
 // real peer.
-type aeLyingClient struct {
+type lyingClient struct {
 	pb.ReplicaClient
 	roots   func(*pb.MerkleRootsResponse)
 	nodes   func(*pb.MerkleNodesResponse)
@@ -421,7 +422,7 @@ type aeLyingClient struct {
 	objects func(*pb.FetchObjectsResponse)
 }
 
-func (l aeLyingClient) MerkleRoots(ctx context.Context, in *pb.MerkleRootsRequest, opts ...grpc.CallOption) (*pb.MerkleRootsResponse, error) {
+func (l lyingClient) MerkleRoots(ctx context.Context, in *pb.MerkleRootsRequest, opts ...grpc.CallOption) (*pb.MerkleRootsResponse, error) {
 	r, err := l.ReplicaClient.MerkleRoots(ctx, in, opts...)
 	if err == nil && l.roots != nil {
 		l.roots(r)
@@ -429,7 +430,7 @@ func (l aeLyingClient) MerkleRoots(ctx context.Context, in *pb.MerkleRootsReques
 	return r, err
 }
 
-func (l aeLyingClient) MerkleNodes(ctx context.Context, in *pb.MerkleNodesRequest, opts ...grpc.CallOption) (*pb.MerkleNodesResponse, error) {
+func (l lyingClient) MerkleNodes(ctx context.Context, in *pb.MerkleNodesRequest, opts ...grpc.CallOption) (*pb.MerkleNodesResponse, error) {
 	r, err := l.ReplicaClient.MerkleNodes(ctx, in, opts...)
 	if err == nil && l.nodes != nil {
 		l.nodes(r)
@@ -437,7 +438,7 @@ func (l aeLyingClient) MerkleNodes(ctx context.Context, in *pb.MerkleNodesReques
 	return r, err
 }
 
-func (l aeLyingClient) LeafEntries(ctx context.Context, in *pb.LeafEntriesRequest, opts ...grpc.CallOption) (*pb.LeafEntriesResponse, error) {
+func (l lyingClient) LeafEntries(ctx context.Context, in *pb.LeafEntriesRequest, opts ...grpc.CallOption) (*pb.LeafEntriesResponse, error) {
 	r, err := l.ReplicaClient.LeafEntries(ctx, in, opts...)
 	if err == nil && l.entries != nil {
 		l.entries(r)
@@ -445,7 +446,7 @@ func (l aeLyingClient) LeafEntries(ctx context.Context, in *pb.LeafEntriesReques
 	return r, err
 }
 
-func (l aeLyingClient) FetchObjects(ctx context.Context, in *pb.FetchObjectsRequest, opts ...grpc.CallOption) (*pb.FetchObjectsResponse, error) {
+func (l lyingClient) FetchObjects(ctx context.Context, in *pb.FetchObjectsRequest, opts ...grpc.CallOption) (*pb.FetchObjectsResponse, error) {
 	r, err := l.ReplicaClient.FetchObjects(ctx, in, opts...)
 	if err == nil && l.objects != nil {
 		l.objects(r)
@@ -464,32 +465,32 @@ func TestAntiEntropy_RoundWith_refusesForgedResponses(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		lie  aeLyingClient
+		lie  lyingClient
 	}{
-		{"root of a partition not asked", aeLyingClient{roots: func(r *pb.MerkleRootsResponse) {
+		{"root of a partition not asked", lyingClient{roots: func(r *pb.MerkleRootsResponse) {
 			r.Roots = append(r.Roots, &pb.PartitionHash{Partition: keyspace.Q + 5, Hash: make([]byte, 16)})
 		}}},
-		{"root twice", aeLyingClient{roots: func(r *pb.MerkleRootsResponse) { r.Roots = append(r.Roots, r.Roots[0]) }}},
-		{"short root", aeLyingClient{roots: func(r *pb.MerkleRootsResponse) { r.Roots[0].Hash = []byte{1} }}},
-		{"missing nodes", aeLyingClient{nodes: func(r *pb.MerkleNodesResponse) { r.Hashes = r.Hashes[1:] }}},
-		{"long node", aeLyingClient{nodes: func(r *pb.MerkleNodesResponse) { r.Hashes[0] = make([]byte, 17) }}},
-		{"entry of another partition", aeLyingClient{entries: func(r *pb.LeafEntriesResponse) {
+		{"root twice", lyingClient{roots: func(r *pb.MerkleRootsResponse) { r.Roots = append(r.Roots, r.Roots[0]) }}},
+		{"short root", lyingClient{roots: func(r *pb.MerkleRootsResponse) { r.Roots[0].Hash = []byte{1} }}},
+		{"missing nodes", lyingClient{nodes: func(r *pb.MerkleNodesResponse) { r.Hashes = r.Hashes[1:] }}},
+		{"long node", lyingClient{nodes: func(r *pb.MerkleNodesResponse) { r.Hashes[0] = make([]byte, 17) }}},
+		{"entry of another partition", lyingClient{entries: func(r *pb.LeafEntriesResponse) {
 			r.Entries = append(r.Entries, &pb.KeyHash{Key: otherKey(uint32(keyspace.PartitionOf(r.Entries[0].Key))), ObjectHash: make([]byte, 16)})
 		}}},
-		{"empty key", aeLyingClient{entries: func(r *pb.LeafEntriesResponse) { r.Entries[0].Key = nil }}},
-		{"object not asked", aeLyingClient{objects: func(r *pb.FetchObjectsResponse) {
+		{"empty key", lyingClient{entries: func(r *pb.LeafEntriesResponse) { r.Entries[0].Key = nil }}},
+		{"object not asked", lyingClient{objects: func(r *pb.FetchObjectsResponse) {
 			r.Objects = append(r.Objects, &pb.KeyObject{Key: []byte("never asked"), Object: r.Objects[0].Object})
 		}}},
-		{"object that does not decode", aeLyingClient{objects: func(r *pb.FetchObjectsResponse) { r.Objects[0].Object = []byte{0xff, 0x01} }}},
+		{"object that does not decode", lyingClient{objects: func(r *pb.FetchObjectsResponse) { r.Objects[0].Object = []byte{0xff, 0x01} }}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newAECluster(t, aeOptions{client: func(cl pb.ReplicaClient) pb.ReplicaClient {
+			c := newTestCluster(t, clusterOptions{client: func(cl pb.ReplicaClient) pb.ReplicaClient {
 				l := tc.lie
 				l.ReplicaClient = cl
 				return l
 			}}, "a", "b")
-			keys, objs := aeKeys(20, 10)
-			aeWrite(t, keys, objs, c.nodes["b"].store)
+			keys, objs := testKeys(20, 10)
+			writeAll(t, keys, objs, c.nodes["b"].store)
 			if _, err := c.nodes["a"].ae.RoundWith(context.Background(), "b"); err == nil {
 				t.Fatal("a forged response was accepted")
 			}
@@ -498,7 +499,7 @@ func TestAntiEntropy_RoundWith_refusesForgedResponses(t *testing.T) {
 }
 
 func TestAntiEntropy_RoundWith_splitsLargeAnswers(t *testing.T) {
-	c := newAECluster(t, aeOptions{maxResponse: 4 << 10}, "a", "b")
+	c := newTestCluster(t, clusterOptions{maxResponse: 4 << 10}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
 	// 300 keys of one partition, 500-byte values: neither their entries nor
 	// their objects fit in one 4 KiB answer.
@@ -508,12 +509,12 @@ func TestAntiEntropy_RoundWith_splitsLargeAnswers(t *testing.T) {
 		k := fmt.Appendf(nil, "p0-%d", i)
 		if keyspace.PartitionOf(k) == 0 {
 			keys = append(keys, k)
-			objs = append(objs, aeObject(1, uint64(len(keys)), 1000, string(make([]byte, 500))))
+			objs = append(objs, registerObject(1, uint64(len(keys)), 1000, string(make([]byte, 500))))
 		}
 	}
-	aeWrite(t, keys, objs, b.store)
-	r := aeMustRound(t, a, "b")
-	aeSameDigest(t, a, b)
+	writeAll(t, keys, objs, b.store)
+	r := mustRound(t, a, "b")
+	sameDigest(t, a, b)
 	if r.KeysFetched != len(keys) || r.EntriesCompared != len(keys) {
 		t.Fatalf("fetched %d keys, compared %d entries; want %d of each", r.KeysFetched, r.EntriesCompared, len(keys))
 	}
@@ -523,10 +524,10 @@ func TestAntiEntropy_RoundWith_splitsLargeAnswers(t *testing.T) {
 // fill is one full anti-entropy pass over the partitions it will
 // replicate; it copies exactly those, and is not recorded as a round.
 func TestAntiEntropy_FillFrom_fillsOnlyTheGivenPartitions(t *testing.T) {
-	c := newAECluster(t, aeOptions{}, "a", "b")
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
 	a, b := c.nodes["a"], c.nodes["b"]
-	keys, objs := aeKeys(2000, 100)
-	aeWrite(t, keys, objs, a.store)
+	keys, objs := testKeys(2000, 100)
+	writeAll(t, keys, objs, a.store)
 	var parts []keyspace.Partition
 	want := 0
 	for p := keyspace.Partition(0); p < keyspace.Q/2; p++ {

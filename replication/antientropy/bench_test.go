@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -21,8 +21,8 @@ func BenchmarkAntiEntropyRound(b *testing.B) {
 	for _, diff := range []int{0, 100, 10_000} {
 		b.Run(fmt.Sprintf("diff-%d", diff), func(b *testing.B) {
 			built := time.Now()
-			sa, sb, keys := aeTwinStores(b, n, 100)
-			c := newAECluster(b, aeOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}, config: func(cfg *AntiEntropyConfig) {
+			sa, sb, keys := twinStores(b, n, 100)
+			c := newTestCluster(b, clusterOptions{stores: map[string]*storage.Engine{"a": sa, "b": sb}, config: func(cfg *Config) {
 				cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond = -1, -1
 			}}, "a", "b")
 			b.Logf("built 2 x %d keys in %v", n, time.Since(built).Round(time.Millisecond))
@@ -31,7 +31,7 @@ func BenchmarkAntiEntropyRound(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
-				aeDiverge(b, sa, sb, keys, diff, uint64(i))
+				diverge(b, sa, sb, keys, diff, uint64(i))
 				b.StartTimer()
 				r, err := a.ae.RoundWith(context.Background(), "b")
 				if err != nil {
@@ -52,9 +52,9 @@ func BenchmarkAntiEntropyRound(b *testing.B) {
 	}
 }
 
-// aeDiverge gives diff keys spread over the key space a newer copy, half on
+// diverge gives diff keys spread over the key space a newer copy, half on
 // each store; iter makes every call's copies newer than the last's.
-func aeDiverge(tb testing.TB, sa, sb *storage.Engine, keys [][]byte, diff int, iter uint64) {
+func diverge(tb testing.TB, sa, sb *storage.Engine, keys [][]byte, diff int, iter uint64) {
 	if diff == 0 {
 		return
 	}
@@ -69,10 +69,10 @@ func aeDiverge(tb testing.TB, sa, sb *storage.Engine, keys [][]byte, diff int, i
 	stamp := func(ks [][]byte, actor uint64) []*conflict.Object {
 		out := make([]*conflict.Object, len(ks))
 		for i := range ks {
-			out[i] = aeObject(actor, iter*uint64(len(keys))+uint64(i+1), int64(1e12+iter), "changed")
+			out[i] = registerObject(actor, iter*uint64(len(keys))+uint64(i+1), int64(1e12+iter), "changed")
 		}
 		return out
 	}
-	aeWrite(tb, ka, stamp(ka, 8), sa)
-	aeWrite(tb, kb, stamp(kb, 9), sb)
+	writeAll(tb, ka, stamp(ka, 8), sa)
+	writeAll(tb, kb, stamp(kb, 9), sb)
 }

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func serveFetch(t *testing.T, e *storage.Engine) pb.ReplicaClient {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterReplicaServer(srv, fetchOnly{svc: NewMerkleService(e)})
+	pb.RegisterReplicaServer(srv, fetchOnly{svc: mustMerkleService(t, MerkleServiceConfig{}, e)})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -66,13 +66,13 @@ func newPurgeWorld(t *testing.T) *purgeWorld {
 		t.Fatal(err)
 	}
 	clients := map[string]pb.ReplicaClient{"b": serveFetch(t, w.b), "c": serveFetch(t, w.c)}
-	w.purger, err = NewPurger(PurgeConfig{NodeID: "a", Grace: 24 * time.Hour, PeerTimeout: time.Second, Now: func() time.Time { return w.now }},
-		w.a, fixedRing{r}, func(id string) (pb.ReplicaClient, error) {
+	w.purger, err = NewPurger(PurgeConfig{NodeID: "a", Grace: 24 * time.Hour, PeerTimeout: time.Second, Clock: func() time.Time { return w.now }},
+		w.a, fixedRing{r}, PeerDialerFunc(func(id string) (pb.ReplicaClient, error) {
 			if w.down[id] {
 				return nil, errors.New("unreachable")
 			}
 			return clients[id], nil
-		})
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +96,16 @@ func oldTombstone() *conflict.Object {
 	o := oldValue()
 	o.Delete(conflict.LWW, conflict.Dot{Actor: 1, Counter: 2}, deleted, o.Reg.Ctx, o.Set.Ctx)
 	return o
+}
+
+// mustGraceStore returns e under the grace rule of 24h on the real clock.
+func mustGraceStore(t *testing.T, e *storage.Engine) *GraceStore {
+	t.Helper()
+	g, err := NewGraceStore(e, 24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func purgePut(t *testing.T, e *storage.Engine, key string, o *conflict.Object) {
@@ -179,7 +189,7 @@ func TestPurge_downPastGraceDoesNotResurrect(t *testing.T) {
 	w.down["c"] = false
 	// c is back: anti-entropy (here: the merge it performs) brings it the
 	// tombstone through the grace rule, which merges it as c holds the key.
-	gc := &GraceStore{Store: w.c, Grace: 24 * time.Hour, Now: time.Now}
+	gc := mustGraceStore(t, w.c)
 	if _, err := gc.Merge([]byte("k"), oldTombstone()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +200,7 @@ func TestPurge_downPastGraceDoesNotResurrect(t *testing.T) {
 		t.Fatalf("purged %d once every replica held the tombstone", n)
 	}
 	// b has not purged yet and sends its old tombstone back to a: dropped.
-	ga := &GraceStore{Store: w.a, Grace: 24 * time.Hour, Now: time.Now}
+	ga := mustGraceStore(t, w.a)
 	if _, err := ga.Merge([]byte("k"), oldTombstone()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// aeThrottle bounds the keys and bytes per second of every anti-entropy
+// throttle bounds the keys and bytes per second of every anti-entropy
 // round of a node together: token buckets refilled at the configured rates,
 // holding a tenth of a second's worth. A caller asks before it transfers
 // (or, for responses whose size it learns afterwards, right after), so a
 // round that exceeded the budget waits before its next transfer.
-type aeThrottle struct {
+type throttle struct {
 	keys, bytes *rate.Limiter // nil: no bound
 	now         func() time.Time
 	// sleepUntil waits until the clock reaches t or ctx is done; tests
@@ -20,8 +20,8 @@ type aeThrottle struct {
 	sleepUntil func(ctx context.Context, t time.Time) error
 }
 
-func newAEThrottle(keysPerSec, bytesPerSec int, now func() time.Time) *aeThrottle {
-	t := &aeThrottle{keys: newAEBucket(keysPerSec), bytes: newAEBucket(bytesPerSec), now: now}
+func newThrottle(keysPerSec, bytesPerSec int, now func() time.Time) *throttle {
+	t := &throttle{keys: newBucket(keysPerSec), bytes: newBucket(bytesPerSec), now: now}
 	t.sleepUntil = func(ctx context.Context, at time.Time) error {
 		d := at.Sub(t.now())
 		if d <= 0 {
@@ -39,9 +39,9 @@ func newAEThrottle(keysPerSec, bytesPerSec int, now func() time.Time) *aeThrottl
 	return t
 }
 
-// newAEBucket returns a limiter of perSec tokens a second, nil when perSec
+// newBucket returns a limiter of perSec tokens a second, nil when perSec
 // is negative (no bound).
-func newAEBucket(perSec int) *rate.Limiter {
+func newBucket(perSec int) *rate.Limiter {
 	if perSec < 0 {
 		return nil
 	}
@@ -50,7 +50,7 @@ func newAEBucket(perSec int) *rate.Limiter {
 
 // keyBatch is the most keys one request should carry so that it does not
 // take more than a bucket's worth at once.
-func (t *aeThrottle) keyBatch(limit int) int {
+func (t *throttle) keyBatch(limit int) int {
 	if t.keys == nil {
 		return limit
 	}
@@ -59,7 +59,7 @@ func (t *aeThrottle) keyBatch(limit int) int {
 
 // wait takes keys and bytes from the buckets, waiting until they are
 // available or ctx is done (then it gives them back).
-func (t *aeThrottle) wait(ctx context.Context, keys, bytes int) error {
+func (t *throttle) wait(ctx context.Context, keys, bytes int) error {
 	now := t.now()
 	until := now
 	var taken []*rate.Reservation

@@ -1,4 +1,4 @@
-package replication
+package antientropy
 
 import (
 	"bytes"
@@ -15,7 +15,16 @@ import (
 	"github.com/quorumkv/quorumkv/storage"
 )
 
-func aeSeq(n int) []uint32 {
+func mustMerkleService(tb testing.TB, cfg MerkleServiceConfig, store MerkleStore) *MerkleService {
+	tb.Helper()
+	s, err := NewMerkleService(cfg, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func seq(n int) []uint32 {
 	out := make([]uint32, n)
 	for i := range out {
 		out[i] = uint32(i)
@@ -24,22 +33,22 @@ func aeSeq(n int) []uint32 {
 }
 
 func TestMerkleService_validation(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	keys, objs := aeKeys(100, 10)
-	aeWrite(t, keys, objs, e)
-	s := NewMerkleService(e)
+	e := openEngineIn(t, t.TempDir())
+	keys, objs := testKeys(100, 10)
+	writeAll(t, keys, objs, e)
+	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	ctx := context.Background()
 	tooMany := make([][]byte, MaxFetchKeys+1)
 	for i := range tooMany {
 		tooMany[i] = []byte{byte(i), byte(i >> 8)}
 	}
 	for _, tc := range []struct {
-		name   string
-		aeCall func() error
-		want   string // in the InvalidArgument message; "" means success
+		name string
+		call func() error
+		want string // in the InvalidArgument message; "" means success
 	}{
 		{"roots: ok", func() error {
-			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: aeSeq(keyspace.Q)})
+			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: seq(keyspace.Q)})
 			return err
 		}, ""},
 		{"roots: none", func() error { _, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{}); return err }, ""},
@@ -57,15 +66,15 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "partition 3 requested twice"},
 		{"roots: more than Q", func() error {
-			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: aeSeq(keyspace.Q + 1)})
+			_, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: seq(keyspace.Q + 1)})
 			return err
 		}, "at most 1024"},
 		{"nodes: level 1", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 1, Indexes: aeSeq(16)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 1, Indexes: seq(16)})
 			return err
 		}, ""},
 		{"nodes: every leaf", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 2, Indexes: aeSeq(256)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Partition: 1, Level: 2, Indexes: seq(256)})
 			return err
 		}, ""},
 		{"nodes: nil request", func() error { _, err := s.MerkleNodes(ctx, nil); return err }, ""},
@@ -86,7 +95,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "out of range: 0 to 0"},
 		{"nodes: more than the level", func() error {
-			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Level: 1, Indexes: aeSeq(17)})
+			_, err := s.MerkleNodes(ctx, &pb.MerkleNodesRequest{Level: 1, Indexes: seq(17)})
 			return err
 		}, "the level has 16"},
 		{"nodes: duplicate", func() error {
@@ -98,7 +107,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "out of range"},
 		{"leaves: every leaf", func() error {
-			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1, Leaves: aeSeq(256)})
+			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1, Leaves: seq(256)})
 			return err
 		}, ""},
 		{"leaves: none", func() error { _, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: 1}); return err }, ""},
@@ -107,7 +116,7 @@ func TestMerkleService_validation(t *testing.T) {
 			return err
 		}, "merkle leaf 256 out of range: 0 to 255"},
 		{"leaves: 257 of them", func() error {
-			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Leaves: aeSeq(257)})
+			_, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Leaves: seq(257)})
 			return err
 		}, "the level has 256"},
 		{"leaves: duplicate", func() error {
@@ -138,7 +147,7 @@ func TestMerkleService_validation(t *testing.T) {
 		}, "at most 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.aeCall()
+			err := tc.call()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -154,11 +163,11 @@ func TestMerkleService_validation(t *testing.T) {
 }
 
 func TestMerkleService_answers(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	keys, objs := aeKeys(500, 10)
-	aeWrite(t, keys, objs, e)
+	e := openEngineIn(t, t.TempDir())
+	keys, objs := testKeys(500, 10)
+	writeAll(t, keys, objs, e)
 	p := keyspace.PartitionOf(keys[0])
-	s := NewMerkleService(e, WithReplicates(func(q keyspace.Partition) bool { return q != 7 }))
+	s := mustMerkleService(t, MerkleServiceConfig{Replicates: func(q keyspace.Partition) bool { return q != 7 }}, e)
 	ctx := context.Background()
 
 	roots, err := s.MerkleRoots(ctx, &pb.MerkleRootsRequest{Partitions: []uint32{uint32(p), 7}})
@@ -183,7 +192,7 @@ func TestMerkleService_answers(t *testing.T) {
 	}
 
 	// Leaves asked in any order come back in storage-key order.
-	entries, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: uint32(p), Leaves: []uint32{255 - uint32(leafOfKey(keys[0])), uint32(leafOfKey(keys[0]))}})
+	entries, err := s.LeafEntries(ctx, &pb.LeafEntriesRequest{Partition: uint32(p), Leaves: []uint32{255 - uint32(storage.LeafOf(keys[0])), uint32(storage.LeafOf(keys[0]))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +218,8 @@ func TestMerkleService_answers(t *testing.T) {
 }
 
 func TestMerkleService_closedStoreIsUnavailable(t *testing.T) {
-	e := openAEEngine(t, t.TempDir())
-	s := NewMerkleService(e)
+	e := openEngineIn(t, t.TempDir())
+	s := mustMerkleService(t, MerkleServiceConfig{}, e)
 	e.Close()
 	_, err := s.MerkleRoots(context.Background(), &pb.MerkleRootsRequest{Partitions: []uint32{1}})
 	if status.Code(err) != codes.Unavailable {
@@ -222,14 +231,14 @@ func TestMerkleService_closedStoreIsUnavailable(t *testing.T) {
 // service: it must never panic, and refuse only with InvalidArgument (or
 // ResourceExhausted for an answer too large).
 func FuzzMerkleService(f *testing.F) {
-	e := openAEEngine(f, f.TempDir())
-	keys, objs := aeKeys(200, 10)
-	aeWrite(f, keys, objs, e)
-	s := NewMerkleService(e)
+	e := openEngineIn(f, f.TempDir())
+	keys, objs := testKeys(200, 10)
+	writeAll(f, keys, objs, e)
+	s := mustMerkleService(f, MerkleServiceConfig{}, e)
 	seeds := []proto.Message{
 		&pb.MerkleRootsRequest{Partitions: []uint32{0, 1, 1023}},
 		&pb.MerkleNodesRequest{Partition: 5, Level: 1, Indexes: []uint32{0, 15}},
-		&pb.LeafEntriesRequest{Partition: uint32(keyspace.PartitionOf(keys[0])), Leaves: []uint32{uint32(leafOfKey(keys[0]))}},
+		&pb.LeafEntriesRequest{Partition: uint32(keyspace.PartitionOf(keys[0])), Leaves: []uint32{uint32(storage.LeafOf(keys[0]))}},
 		&pb.FetchObjectsRequest{Keys: keys[:3]},
 	}
 	for i, m := range seeds {
