@@ -82,6 +82,8 @@ func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 	}
 	counter("quorumkv_hints_written_total", "Hints stored for replicas that missed a write.", func(s replication.HintStats) uint64 { return s.Written })
 	counter("quorumkv_hints_delivered_total", "Hints delivered to their replica.", func(s replication.HintStats) uint64 { return s.Delivered })
+	counter("quorumkv_hints_refused_total", "Hint deliveries the target refused for that hint alone; the hint stays and the others are still delivered.", func(s replication.HintStats) uint64 { return s.Refused })
+	counter("quorumkv_hints_over_budget_total", "Writes a replica missed that left no hint because the target's hints were at their byte budget.", func(s replication.HintStats) uint64 { return s.OverBudget })
 	counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window.", func(s replication.HintStats) uint64 { return s.Dropped })
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 	// Clock is the wall clock of hint timestamps and of the hint window;
 	// the node gives the one its HLC reads. Nil means the real clock.
 	Clock Clock
+	// MaxHintBytes bounds the bytes of the hints held for one target: a
+	// write that would take it past the budget leaves no hint (counted in
+	// HintStats.OverBudget; anti-entropy repairs the target). Zero means
+	// DefaultMaxHintBytes; negative means no bound.
+	MaxHintBytes int64
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
 
@@ -73,6 +78,8 @@ const (
 	DefaultReadRepairChance = 0.1
 	DefaultMaxSiblings      = 100
 	DefaultMaxHintWindow    = 3 * time.Hour
+	// DefaultMaxHintBytes is the hint budget of one target.
+	DefaultMaxHintBytes     = 256 << 20
 	defaultReplicaTimeout   = 5 * time.Second
 	defaultDeadlineMargin   = 20 * time.Millisecond
 	defaultSpeculativeDelay = 100 * time.Millisecond
@@ -126,6 +133,9 @@ func (c Config) withDefaults() Config {
 	if c.ReadRepairChance == 0 {
 		c.ReadRepairChance = DefaultReadRepairChance
 	}
+	if c.MaxHintBytes == 0 {
+		c.MaxHintBytes = DefaultMaxHintBytes
+	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -155,7 +165,11 @@ type Store interface {
 // storage.Engine implements it.
 type HintStore interface {
 	AddHint(target string, key []byte, obj *conflict.Object, created time.Time) error
-	Hints(target string, limit int) ([]storage.Hint, error)
+	// HintsAfter returns up to limit hints for target after the hint of
+	// key after (from the first when nil), in key order.
+	HintsAfter(target string, after []byte, limit int) ([]storage.Hint, error)
+	// HintBytes returns the bytes target's hints take.
+	HintBytes(target string) (int64, error)
 	DeleteHint(h storage.Hint) error
 	DropHints(target string) (int, error)
 }
@@ -195,6 +209,7 @@ type Coordinator struct {
 	closed   bool
 
 	hintCount hintCounters
+	hintBytes hintBudget
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and

@@ -3,6 +3,7 @@ package replication_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -283,4 +284,88 @@ func TestCoordinator_hintWindow(t *testing.T) {
 			t.Fatalf("hint stats %+v: want 3 dropped, none delivered", s)
 		}
 	})
+}
+
+// A hint its target refuses does not hold back the others: they are
+// delivered, it stays for a later round and is counted.
+func TestCoordinator_DeliverHints_refusedHintDoesNotBlockTheOthers(t *testing.T) {
+	c := newCluster(t, replicationtest.ClusterConfig{})
+	ctx := testCtx(t)
+	c.Kill("n3")
+	keys := []string{"a", "b", "c", "d"}
+	for _, k := range keys {
+		if _, err := c.Node("n1").Coord.Put(ctx, []byte(k), []byte("v"), nil, replication.Quorum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replicationtest.Eventually(t, awaitTimeout, func() bool { return hintsLeft(t, c) == 4 }, "4 hints for n3 not written")
+	c.Revive("n3")
+	// n3 refuses the first hint in key order, whichever key that is.
+	hs, err := c.Node("n1").Engine.Hints("n3", 1)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("hints for n3: %v, %v", hs, err)
+	}
+	refused := string(hs[0].Key)
+	c.Node("n3").Replica.SetHook(func(_ context.Context, op string, key []byte) error {
+		if op == "apply" && string(key) == refused {
+			return errors.New("refused for the test")
+		}
+		return nil
+	})
+	c.Node("n1").Coord.DeliverHints(ctx)
+	for _, k := range keys {
+		if got := c.HoldsValue("n3", []byte(k), []byte("v")); got == (k == refused) {
+			t.Fatalf("after delivery n3 holds %s: %v (refused: %s)", k, got, refused)
+		}
+	}
+	if s := c.Node("n1").Coord.HintStats(); s.Delivered != 3 || s.Refused != 1 {
+		t.Fatalf("hint stats %+v: want 3 delivered, 1 refused", s)
+	}
+	if left, _ := c.Node("n1").Engine.Hints("n3", 0); len(left) != 1 || string(left[0].Key) != refused {
+		t.Fatalf("hints left for n3: %v, want the refused one", left)
+	}
+}
+
+// Hints for one target stay within their byte budget: past it a missed
+// write leaves no hint, counted.
+func TestCoordinator_hintBudget(t *testing.T) {
+	const budget = 4 << 10
+	c := newCluster(t, replicationtest.ClusterConfig{Coordinator: func(_ string, cfg *replication.Config) {
+		cfg.MaxHintBytes = budget
+	}})
+	ctx := testCtx(t)
+	c.Kill("n3")
+	value := make([]byte, 1000)
+	for i := range 10 {
+		if _, err := c.Node("n1").Coord.Put(ctx, fmt.Appendf(nil, "k%d", i), value, nil, replication.Quorum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replicationtest.Eventually(t, awaitTimeout, func() bool {
+		s := c.Node("n1").Coord.HintStats()
+		return s.Written+s.OverBudget == 10
+	}, "the 10 writes n3 missed did not each leave a hint or count over the budget")
+	s := c.Node("n1").Coord.HintStats()
+	if s.Written == 0 || s.OverBudget == 0 {
+		t.Fatalf("hint stats %+v: want some written, the rest over the budget, 10 in all", s)
+	}
+	if n, err := c.Node("n1").Engine.HintBytes("n3"); err != nil || n > budget+2000 {
+		t.Fatalf("n3's hints take %d bytes (%v), budget %d", n, err, budget)
+	}
+	// Once delivered, the budget has room again.
+	c.Revive("n3")
+	c.Node("n1").Coord.DeliverHints(ctx)
+	if _, err := c.Node("n1").Coord.Put(ctx, []byte("later"), value, nil, replication.Quorum); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill("n3")
+	if _, err := c.Node("n1").Coord.Put(ctx, []byte("after"), value, nil, replication.Quorum); err != nil {
+		t.Fatal(err)
+	}
+	replicationtest.Eventually(t, awaitTimeout, func() bool {
+		return c.Node("n1").Coord.HintStats().Written > s.Written
+	}, "after delivery the budget took no new hint: %+v", c.Node("n1").Coord.HintStats())
+	if s2 := c.Node("n1").Coord.HintStats(); s2.OverBudget != s.OverBudget {
+		t.Fatalf("after delivery a hint was refused for the budget: %+v", s2)
+	}
 }

@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -12,15 +14,22 @@ const hintBatch = 256
 // HintStats counts hinted handoff since the coordinator started.
 type HintStats struct {
 	Written, Delivered, Dropped uint64
+	// Refused counts deliveries the target answered with an error for
+	// that hint alone; the hint stays and the others are still sent.
+	Refused uint64
+	// OverBudget counts hints not written because their target's hints
+	// were at the byte budget (Config.MaxHintBytes).
+	OverBudget uint64
 }
 
 type hintCounters struct {
-	written, delivered, dropped atomic.Uint64
+	written, delivered, dropped, refused, overBudget atomic.Uint64
 }
 
 // HintStats returns the hint counters, for metrics.
 func (c *Coordinator) HintStats() HintStats {
-	return HintStats{Written: c.hintCount.written.Load(), Delivered: c.hintCount.delivered.Load(), Dropped: c.hintCount.dropped.Load()}
+	return HintStats{Written: c.hintCount.written.Load(), Delivered: c.hintCount.delivered.Load(), Dropped: c.hintCount.dropped.Load(),
+		Refused: c.hintCount.refused.Load(), OverBudget: c.hintCount.overBudget.Load()}
 }
 
 // StartHintDelivery starts the loop that, every interval, delivers the
@@ -57,6 +66,7 @@ func (c *Coordinator) DeliverHints(ctx context.Context) {
 			if err != nil {
 				c.cfg.Logger.Error("drop hints", "target", m.ID, "err", err)
 			} else if n > 0 {
+				c.hintBytes.forget(m.ID)
 				c.hintCount.dropped.Add(uint64(n))
 				c.cfg.Logger.Warn("dropped hints: target down longer than the hint window; anti-entropy will repair it",
 					"target", m.ID, "hints", n, "window", c.cfg.MaxHintWindow)
@@ -72,22 +82,29 @@ func (c *Coordinator) DeliverHints(ctx context.Context) {
 	}
 }
 
-// deliverTo sends target its hints, oldest first, until it has none or one
-// fails.
+// deliverTo sends target its hints in key order until it has none left to
+// try. A hint the target refuses (it answered, with an error for that
+// object) is left for a later round and the next is sent; a failure to
+// reach the target ends the round.
 func (c *Coordinator) deliverTo(ctx context.Context, target string) {
+	var after []byte
 	for ctx.Err() == nil {
-		hs, err := c.hints.Hints(target, hintBatch)
+		hs, err := c.hints.HintsAfter(target, after, hintBatch)
 		if err != nil {
 			c.cfg.Logger.Error("read hints", "target", target, "err", err)
 			return
 		}
-		if len(hs) == 0 {
-			return
-		}
 		for _, h := range hs {
+			after = h.Key
 			actx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
 			_, err := c.transport.Apply(actx, target, h.Key, h.Object, true)
 			cancel()
+			var re *RemoteError
+			if errors.As(err, &re) {
+				c.hintCount.refused.Add(1)
+				c.cfg.Logger.Warn("hint refused by its target; delivering the others", "target", target, "err", err)
+				continue
+			}
 			if err != nil {
 				c.cfg.Logger.Debug("hint delivery failed; will retry", "target", target, "err", err)
 				return
@@ -97,10 +114,75 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 				c.cfg.Logger.Error("delete delivered hint", "target", target, "err", err)
 				return
 			}
+			c.hintBytes.release(target, int64(len(h.Key))+int64(h.Object.PayloadBytes()))
 			c.hintCount.delivered.Add(1)
 		}
 		if len(hs) < hintBatch {
 			return
 		}
 	}
+}
+
+// hintBudget keeps, per target, an upper bound of the bytes its hints
+// take (keys and payloads), so a write for a target at its budget leaves
+// no hint. A target's count starts from storage the first time it is
+// needed; adds count in full (a hint merged into an existing one is
+// counted again, so the bound only errs high) and delivered hints are
+// taken off. At the budget the count is taken from storage again before
+// a hint is refused.
+type hintBudget struct {
+	mu    sync.Mutex
+	bytes map[string]int64
+	full  map[string]bool // at the budget: logged once until below
+}
+
+// admit reports whether a hint of size bytes for target fits the budget,
+// and counts it if so.
+func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
+	if c.cfg.MaxHintBytes < 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bytes == nil {
+		b.bytes, b.full = map[string]int64{}, map[string]bool{}
+	}
+	n, known := b.bytes[target]
+	if !known || n+size > c.cfg.MaxHintBytes {
+		exact, err := c.hints.HintBytes(target)
+		if err != nil {
+			c.cfg.Logger.Error("count hint bytes", "target", target, "err", err)
+			return false
+		}
+		n = exact
+	}
+	if n+size > c.cfg.MaxHintBytes {
+		b.bytes[target] = n
+		c.hintCount.overBudget.Add(1)
+		if !b.full[target] {
+			b.full[target] = true
+			c.cfg.Logger.Warn("hints for this target are at their byte budget: writes it misses leave no hint until it catches up; anti-entropy will repair it",
+				"target", target, "bytes", n, "budget", c.cfg.MaxHintBytes)
+		}
+		return false
+	}
+	b.bytes[target] = n + size
+	b.full[target] = false
+	return true
+}
+
+// release takes size bytes of target's hints off the count.
+func (b *hintBudget) release(target string, size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n, ok := b.bytes[target]; ok {
+		b.bytes[target] = max(0, n-size)
+	}
+}
+
+// forget drops target's count: its hints were dropped.
+func (b *hintBudget) forget(target string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.bytes, target)
 }

@@ -97,7 +97,12 @@ func (c *Coordinator) addHint(target string, key []byte, obj *conflict.Object) b
 	if c.cfg.TestNoHints || c.beyondHintWindow(target) {
 		return false
 	}
+	size := int64(len(key)) + int64(obj.PayloadBytes())
+	if !c.hintBytes.admit(c, target, size) {
+		return false
+	}
 	if err := c.hints.AddHint(target, key, obj, c.cfg.Clock.Now()); err != nil {
+		c.hintBytes.release(target, size)
 		c.cfg.Logger.Error("store hint", "target", target, "err", err)
 		return false
 	}

@@ -94,14 +94,33 @@ func decodeHint(target string, hk, v []byte) (Hint, error) {
 // Hints returns up to limit hints for target (all of them if limit <= 0),
 // in storage key order. The caller owns them.
 func (e *Engine) Hints(target string, limit int) ([]Hint, error) {
+	return e.HintsAfter(target, nil, limit)
+}
+
+// HintsAfter returns up to limit hints for target (all of them if limit <=
+// 0) that follow the hint of key after in storage key order (from the
+// first when after is nil), so a caller can page past hints it leaves in
+// place. The caller owns them.
+func (e *Engine) HintsAfter(target string, after []byte, limit int) ([]Hint, error) {
 	if err := checkTarget(target); err != nil {
 		return nil, err
 	}
 	prefix := hintPrefix(target)
+	start := prefix
+	if after != nil {
+		if err := checkKey(after); err != nil {
+			return nil, err
+		}
+		start = hintKey(target, after)
+	}
 	var out []Hint
 	err := e.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHints).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		k, v := c.Seek(start)
+		if after != nil && bytes.Equal(k, start) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if limit > 0 && len(out) == limit {
 				return nil
 			}
@@ -117,6 +136,24 @@ func (e *Engine) Hints(target string, limit int) ([]Hint, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// HintBytes returns the bytes the hints for target take (their stored
+// values), reading every one of them.
+func (e *Engine) HintBytes(target string) (int64, error) {
+	if err := checkTarget(target); err != nil {
+		return 0, err
+	}
+	prefix := hintPrefix(target)
+	var n int64
+	err := e.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHints).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			n += int64(len(k) + len(v))
+		}
+		return nil
+	})
+	return n, err
 }
 
 // DeleteHint deletes h once delivered, if the stored hint still holds the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -29,6 +30,10 @@ type AntiEntropy struct {
 	bg     context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// oversized counts the keys a round skipped because the peer could
+	// not send the object in one response (see OversizedSkipped).
+	oversized atomic.Uint64
 
 	mu     sync.Mutex
 	closed bool
@@ -59,6 +64,11 @@ func New(cfg Config, store Store, rv replication.RingView, dial PeerDialer,
 		last: map[string]Round{}, busy: map[string]chan struct{}{},
 	}, nil
 }
+
+// OversizedSkipped returns how many times a round skipped a key whose
+// object the peer could not send in one response; the rest of its
+// partition was still exchanged.
+func (a *AntiEntropy) OversizedSkipped() uint64 { return a.oversized.Load() }
 
 // Close stops Run and every round in flight (they fail with a context
 // error) and returns once their goroutines have exited. Later rounds fail

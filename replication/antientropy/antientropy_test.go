@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -547,5 +548,43 @@ func TestAntiEntropy_FillFrom_fillsOnlyTheGivenPartitions(t *testing.T) {
 	}
 	if len(b.ae.Last()) != 0 {
 		t.Fatal("a fill was recorded as an anti-entropy round")
+	}
+}
+
+// One object too large for a response does not stop its partition from
+// converging: the round skips it (counted), still fetches the partition's
+// other keys and pushes the keys only this node holds, and reports the
+// skipped key as a failure.
+func TestAntiEntropy_RoundWith_oversizedObjectDoesNotBlockItsPartition(t *testing.T) {
+	c := newTestCluster(t, clusterOptions{maxResponse: 4 << 10}, "a", "b")
+	a, b := c.nodes["a"], c.nodes["b"]
+	var keys [][]byte
+	for i := 0; len(keys) < 3; i++ {
+		if k := fmt.Appendf(nil, "p0-%d", i); keyspace.PartitionOf(k) == 0 {
+			keys = append(keys, k)
+		}
+	}
+	huge, small, mine := keys[0], keys[1], keys[2]
+	writeAll(t, [][]byte{huge, small}, []*conflict.Object{
+		registerObject(1, 1, 1000, string(make([]byte, 8<<10))), // over the 4 KiB response bound
+		registerObject(1, 2, 1000, "small"),
+	}, b.store)
+	writeAll(t, [][]byte{mine}, []*conflict.Object{registerObject(2, 1, 1000, "a's own")}, a.store)
+
+	_, err := a.ae.RoundWith(context.Background(), "b")
+	if err == nil || !strings.Contains(err.Error(), "skipped") {
+		t.Fatalf("round: %v, want a failure naming the skipped key", err)
+	}
+	if got := a.ae.OversizedSkipped(); got != 1 {
+		t.Fatalf("OversizedSkipped = %d, want 1", got)
+	}
+	if _, err := a.store.Get(small); err != nil {
+		t.Fatalf("the small key of the same partition did not reach a: %v", err)
+	}
+	if _, err := b.store.Get(mine); err != nil {
+		t.Fatalf("a's own key of the same partition did not reach b: %v", err)
+	}
+	if _, err := a.store.Get(huge); err == nil {
+		t.Fatal("the oversized object was fetched")
 	}
 }

@@ -39,12 +39,15 @@ func (d *descent) repair(ctx context.Context) error {
 	}
 	fetch, push := diffEntries(local, remote)
 	m := &merge{x: d.x, p: d.p, remote: remote}
-	if err := m.fetch(ctx, fetch); err != nil {
-		return err
-	}
+	// The keys only this node holds are pushed also when fetching failed:
+	// one bad key or call must not keep the others from the peer.
+	ferr := m.fetch(ctx, fetch)
 	m.pushLocal(ctx, push)
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if ferr != nil {
+		return ferr
 	}
 	return m.fails.err("keys")
 }

@@ -76,7 +76,17 @@ func (m *merge) fetchObjects(ctx context.Context, keys []string) ([]fetched, err
 		asked[k] = true
 	}
 	resp, err := call(ctx, m.x, req, m.x.client.FetchObjects)
-	if status.Code(err) == codes.ResourceExhausted && len(keys) > 1 {
+	if status.Code(err) == codes.ResourceExhausted && len(keys) == 1 {
+		// One object larger than a response (stored before the object
+		// limit, or under a larger one): skip it rather than let it stop
+		// the rest of its partition from converging.
+		m.x.a.oversized.Add(1)
+		m.x.a.cfg.Logger.Warn("anti-entropy: skipping a key whose object the peer cannot send in one response",
+			"peer", m.x.peer, "partition", m.p, "key", fmt.Sprintf("%.64q", keys[0]), "err", err)
+		m.fails.add(fmt.Errorf("key %.64q skipped: %w", keys[0], err))
+		return nil, nil
+	}
+	if status.Code(err) == codes.ResourceExhausted {
 		h := len(keys) / 2
 		a, err := m.fetchObjects(ctx, keys[:h])
 		if err != nil {

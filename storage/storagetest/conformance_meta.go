@@ -61,6 +61,18 @@ var metaCases = map[string]func(t *testing.T, open OpenFunc, dir string){
 		if one, err := e.Hints("n2", 1); err != nil || len(one) != 1 {
 			t.Fatalf("limit 1: %d hints, %v", len(one), err)
 		}
+		// Paging: after the first key comes the second, then nothing.
+		if next, err := e.HintsAfter("n2", hs[0].Key, 0); err != nil || len(next) != 1 || string(next[0].Key) != string(hs[1].Key) {
+			t.Fatalf("hints for n2 after %q: %v, %v; want %q alone", hs[0].Key, next, err, hs[1].Key)
+		}
+		if rest, err := e.HintsAfter("n2", hs[1].Key, 0); err != nil || len(rest) != 0 {
+			t.Fatalf("hints for n2 after the last: %v, %v", rest, err)
+		}
+		if n2, err := e.HintBytes("n2"); err != nil || n2 <= 0 {
+			t.Fatalf("HintBytes(n2) = %d, %v; want the bytes of two hints", n2, err)
+		} else if n3, err := e.HintBytes("n3"); err != nil || n3 <= 0 || n3 >= n2 {
+			t.Fatalf("HintBytes(n3) = %d, %v; want the bytes of one hint, fewer than n2's %d", n3, err, n2)
+		}
 		// A hint merged into after it was read is not deleted.
 		stale := k1
 		if err := e.AddHint("n2", []byte("k1"), Register(ActorB, 2, 30, "c"), t0); err != nil {

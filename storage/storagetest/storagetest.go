@@ -40,6 +40,8 @@ type Engine interface {
 
 	AddHint(target string, key []byte, obj *conflict.Object, created time.Time) error
 	Hints(target string, limit int) ([]storage.Hint, error)
+	HintsAfter(target string, after []byte, limit int) ([]storage.Hint, error)
+	HintBytes(target string) (int64, error)
 	DeleteHint(h storage.Hint) error
 	DropHints(target string) (int, error)
 
