@@ -22,9 +22,22 @@ const testKnobPrefix = "test-"
 
 func isTestKnob(flagName string) bool { return strings.HasPrefix(flagName, testKnobPrefix) }
 
+// versionFlag prints the version and exits; it reads no environment
+// variable.
+const versionFlag = "version"
+
+// errVersion is what parseFlags returns for --version, after printing the
+// version line on stdout.
+var errVersion = errors.New("version requested")
+
+// fromEnv reports whether a flag also reads its KVNODE_* variable.
+func fromEnv(flagName string) bool { return !isTestKnob(flagName) && flagName != versionFlag }
+
 // parseFlags reads flags, then the KVNODE_* environment for every flag not
 // given on the command line, test knobs excepted. Errors name the flag.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (node.Config, error) {
+// --help prints the help on stdout and returns flag.ErrHelp; --version
+// prints the version line on stdout and returns errVersion.
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	fs := flag.NewFlagSet("kvnode", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -75,19 +88,29 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		return fmt.Errorf("%q is not a log format: use text or json", s)
 	})
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
+	version := fs.Bool(versionFlag, false, "print the version (module version, VCS commit, Go version) and exit")
 	// Test knobs: for the chaos suite and tests only, not listed in --help.
 	fs.DurationVar(&cfg.TestClockOffset, "test-clock-offset", 0, "")
 	fs.BoolVar(&cfg.TestNoBlockingRepair, "test-no-blocking-repair", false, "")
 	fs.BoolVar(&cfg.TestNoHints, "test-no-hints", false, "")
 	fs.BoolVar(&cfg.TestNoAntiEntropy, "test-no-anti-entropy", false, "")
-	fs.Usage = func() { usage(fs, stderr) }
+	// Parse calls Usage for -h and --help and for every bad flag: the help
+	// is printed here, once, and only when asked for; a bad flag is one
+	// error line.
+	fs.Usage = func() {}
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage(fs, stdout)
 			return cfg, err
 		}
 		return cfg, fmt.Errorf("%s (see kvnode --help)", strings.TrimPrefix(err.Error(), "invalid value "))
+	}
+	if *version {
+		if _, err := fmt.Fprintln(stdout, versionLine()); err != nil {
+			return cfg, err
+		}
+		return cfg, errVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: kvnode takes flags only (see kvnode --help)", fs.Arg(0))
@@ -96,7 +119,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] || isTestKnob(f.Name) {
+		if err != nil || given[f.Name] || !fromEnv(f.Name) {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
@@ -134,6 +157,9 @@ Flags:
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && !strings.Contains(help, "(default") {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
+		if fromEnv(f.Name) {
+			fmt.Fprintf(w, " [$%s]", envName(f.Name))
+		}
+		fmt.Fprintln(w)
 	})
 }
