@@ -62,6 +62,10 @@ tidy-check: ## fail if go mod tidy would change go.mod or go.sum
 cluster: build ## start a local cluster in the background (CLUSTER_DIR, PORT_BASE)
 	@scripts/cluster.sh start
 
+.PHONY: cluster-status
+cluster-status: ## show each local node's pid and state, then kvctl members
+	@scripts/cluster.sh status
+
 .PHONY: cluster-stop
 cluster-stop: ## stop the local cluster
 	@scripts/cluster.sh stop
