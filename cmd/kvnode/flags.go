@@ -34,7 +34,8 @@ var errVersion = errors.New("version requested")
 func fromEnv(flagName string) bool { return !isTestKnob(flagName) && flagName != versionFlag }
 
 // parseFlags reads flags, then the KVNODE_* environment for every flag not
-// given on the command line, test knobs excepted. Errors name the flag.
+// given on the command line, test knobs excepted, then the --config file
+// for every flag set by neither. Errors name the flag (or the file's key).
 // --help prints the help on stdout and returns flag.ErrHelp; --version
 // prints the version line on stdout and returns errVersion.
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (node.Config, error) {
@@ -89,6 +90,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 	})
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
 	version := fs.Bool(versionFlag, false, "print the version (module version, VCS commit, Go version) and exit")
+	configPath := fs.String(configFlag, "", "read flag values from this TOML `file`, one key per flag (node-id = \"n1\"); flags and KVNODE_* variables override it")
 	// Test knobs: for the chaos suite and tests only, not listed in --help.
 	fs.DurationVar(&cfg.TestClockOffset, "test-clock-offset", 0, "")
 	fs.BoolVar(&cfg.TestNoBlockingRepair, "test-no-blocking-repair", false, "")
@@ -123,9 +125,26 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
+			given[f.Name] = true
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("--%s: %s=%q: %w", f.Name, envName(f.Name), v, e)
 			}
+		}
+	})
+	if err != nil || *configPath == "" {
+		return cfg, err
+	}
+	values, err := configValues(*configPath, fs)
+	if err != nil {
+		return cfg, err
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := values[f.Name]
+		if err != nil || given[f.Name] || !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
 		}
 	})
 	return cfg, err
@@ -139,8 +158,12 @@ Usage:
 
 Every flag can also be set by an environment variable: --node-id by
 KVNODE_NODE_ID, --data-dir by KVNODE_DATA_DIR, and so on; a flag on the
-command line wins. A bad value exits 2 naming the flag. SIGTERM or SIGINT
-stops the node gracefully within --shutdown-timeout and exits 0.
+command line wins. --config FILE reads the values of flags set by neither
+from a TOML file, one key per flag named as the flag (node-id = "n1",
+vnodes = 64, anti-entropy-interval = "30s", join = ["10.0.0.1:7101"]); a
+key that is not a flag is refused. A bad value exits 2 naming the flag.
+SIGTERM or SIGINT stops the node gracefully within --shutdown-timeout and
+exits 0.
 
 Flags:
 `)
