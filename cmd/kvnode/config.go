@@ -35,7 +35,7 @@ func configValues(path string, fs *flag.FlagSet) (map[string]string, error) {
 	for k := range raw {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys) // the first bad key in the file's order of names, every run alike
+	slices.Sort(keys) // of several bad keys, the same one is named on every run
 	out := make(map[string]string, len(raw))
 	for _, k := range keys {
 		f := fs.Lookup(k)
