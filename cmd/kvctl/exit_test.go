@@ -62,6 +62,20 @@ func TestKvctl_exitCodes(t *testing.T) {
 			args: []string{"get", "k"}, wantCode: 3, wantStderr: "not joined", wantStdout: "*",
 		},
 		{
+			name: "not permitted",
+			setup: func(s *clienttest.Server) {
+				s.Fail("Put", clienttest.StatusError(codes.PermissionDenied, "role read may not write", nil))
+			},
+			args: []string{"put", "k", "v"}, wantCode: 6, wantStderr: "role read may not write",
+		},
+		{
+			name: "unauthenticated",
+			setup: func(s *clienttest.Server) {
+				s.Fail("Get", clienttest.StatusError(codes.Unauthenticated, "no client certificate", nil))
+			},
+			args: []string{"get", "k"}, wantCode: 6, wantStderr: "no client certificate",
+		},
+		{
 			name: "unavailable without receipt",
 			setup: func(s *clienttest.Server) {
 				s.Fail("Get", clienttest.StatusError(codes.Unavailable, "shutting down", nil))

@@ -73,7 +73,8 @@ answers.
 
 Exit codes: 0 done; 1 get of a missing key; 2 bad usage or invalid argument
 (including a wrong type for the key); 3 consistency level not met; 4 no
-endpoint answered in time; 5 any other error.
+endpoint answered in time; 5 any other error; 6 not permitted (no or wrong
+certificate, or a role without the right).
 
 Shell completion: kvctl completion bash|zsh|fish|powershell prints the
 script (see kvctl completion --help).`,
