@@ -5,6 +5,9 @@ GOTOOL ?= $(GO) tool -modfile=tools/go.mod
 BIN ?= bin
 CLUSTER_DIR ?= .cluster
 PORT_BASE ?= 7000
+# auto: stamp the VCS commit into the binaries (--version) when building in
+# a git clone; a git worktree or -buildvcs=false builds say "commit unknown".
+BUILDVCS ?= auto
 export CLUSTER_DIR PORT_BASE
 
 .DEFAULT_GOAL := help
@@ -17,7 +20,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build kvnode and kvctl into bin/
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -buildvcs=$(BUILDVCS) -o $(BIN)/ ./cmd/...
 
 .PHONY: test
 test: ## unit, property and end-to-end tests, with -race
