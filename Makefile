@@ -5,6 +5,9 @@ GOTOOL ?= $(GO) tool -modfile=tools/go.mod
 BIN ?= bin
 CLUSTER_DIR ?= .cluster
 PORT_BASE ?= 7000
+# auto: stamp the VCS commit into the binaries (--version) when building in
+# a git clone; a git worktree or -buildvcs=false builds say "commit unknown".
+BUILDVCS ?= auto
 export CLUSTER_DIR PORT_BASE
 
 .DEFAULT_GOAL := help
@@ -17,7 +20,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build kvnode and kvctl into bin/
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -buildvcs=$(BUILDVCS) -o $(BIN)/ ./cmd/...
 
 .PHONY: test
 test: ## unit, property and end-to-end tests, with -race
@@ -61,6 +64,10 @@ tidy-check: ## fail if go mod tidy would change go.mod or go.sum
 .PHONY: cluster
 cluster: build ## start a local cluster in the background (CLUSTER_DIR, PORT_BASE)
 	@scripts/cluster.sh start
+
+.PHONY: cluster-status
+cluster-status: ## show each local node's pid and state, then kvctl members
+	@scripts/cluster.sh status
 
 .PHONY: cluster-stop
 cluster-stop: ## stop the local cluster

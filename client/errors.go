@@ -29,6 +29,10 @@ var (
 	// not met, or the node has not joined a cluster. The *Error carries the
 	// receipt.
 	ErrUnavailable = errors.New("consistency level not met")
+	// ErrPermissionDenied: the node refused the caller: no or a wrong
+	// certificate, or a role without the right (PERMISSION_DENIED,
+	// UNAUTHENTICATED).
+	ErrPermissionDenied = errors.New("not permitted")
 	// ErrNoEndpoint: no endpoint (nor, with WithTokenAware, replica of the
 	// key) answered in time.
 	ErrNoEndpoint = errors.New("no endpoint answered")
@@ -89,6 +93,10 @@ var errorKinds = map[errorClass]error{
 	{codes.FailedPrecondition, true}:  ErrFailedPrecondition,
 	{codes.NotFound, false}:           ErrNotFound,
 	{codes.NotFound, true}:            ErrNotFound,
+	{codes.PermissionDenied, false}:   ErrPermissionDenied,
+	{codes.PermissionDenied, true}:    ErrPermissionDenied,
+	{codes.Unauthenticated, false}:    ErrPermissionDenied,
+	{codes.Unauthenticated, true}:     ErrPermissionDenied,
 	// A coordinator answered: the level was not met (or "not joined").
 	{codes.Unavailable, true}:      ErrUnavailable,
 	{codes.DeadlineExceeded, true}: ErrUnavailable,

@@ -25,6 +25,8 @@ func TestError_mapping(t *testing.T) {
 		{"invalid argument with receipt", codes.InvalidArgument, "bad token", true, client.ErrInvalidArgument},
 		{"wrong type", codes.FailedPrecondition, "key holds a set", true, client.ErrFailedPrecondition},
 		{"not found", codes.NotFound, "unknown node n9", false, client.ErrNotFound},
+		{"permission denied", codes.PermissionDenied, "role read may not write", false, client.ErrPermissionDenied},
+		{"unauthenticated", codes.Unauthenticated, "no client certificate", false, client.ErrPermissionDenied},
 		{"level not met", codes.Unavailable, "ALL read: 1 of 3 required answers (n2 unreachable, n3 unreachable)", true, client.ErrUnavailable},
 		{"not joined", codes.Unavailable, "not joined", true, client.ErrUnavailable},
 		{"server deadline with receipt", codes.DeadlineExceeded, "QUORUM write: 1 of 2 required acknowledgements (n2 deadline exceeded); applied on n1", true, client.ErrUnavailable},
@@ -32,7 +34,7 @@ func TestError_mapping(t *testing.T) {
 		{"unimplemented", codes.Unimplemented, "unknown method", false, client.ErrOther},
 		{"internal with receipt", codes.Internal, "boom", true, client.ErrOther},
 	}
-	sentinels := []error{client.ErrInvalidArgument, client.ErrFailedPrecondition, client.ErrNotFound, client.ErrUnavailable, client.ErrNoEndpoint, client.ErrOther}
+	sentinels := []error{client.ErrInvalidArgument, client.ErrFailedPrecondition, client.ErrNotFound, client.ErrPermissionDenied, client.ErrUnavailable, client.ErrNoEndpoint, client.ErrOther}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := clienttest.Start(t, "n1")

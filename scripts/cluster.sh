@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts or stops a local quorumkv cluster in the background.
+# Starts, shows or stops a local quorumkv cluster in the background.
 #
 #   scripts/cluster.sh start|stop|status
 #
@@ -11,6 +11,8 @@
 #                others join it through n1's gossip address
 #   BIN          where kvnode and kvctl are (default bin)
 #   KVNODE_ARGS  extra kvnode flags for every node
+#   STOP_TIMEOUT seconds stop waits for the nodes before it kills them
+#                (default 15)
 set -euo pipefail
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
@@ -23,8 +25,16 @@ grpc_port()    { echo $((PORT_BASE + $1)); }
 gossip_port()  { echo $((PORT_BASE + 100 + $1)); }
 metrics_port() { echo $((PORT_BASE + 2100 + $1)); }
 
-alive() { # pid file -> 0 if the process runs
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() { # pid file -> 0 if the process runs (a zombie does not)
+  [ -f "$1" ] && pid_alive "$(cat "$1")"
+}
+
+pid_alive() { # pid -> 0 if the process runs and is not a zombie
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  # The third field of /proc/PID/stat, after "(comm)", is the state.
+  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null || true)
+  [ "$state" != Z ] && [ "$state" != X ]
 }
 
 endpoints() {
@@ -33,22 +43,12 @@ endpoints() {
   (IFS=,; echo "${eps[*]}")
 }
 
-running() {
-  local i
-  for i in $(seq 1 "$NODES"); do
-    alive "$CLUSTER_DIR/n$i.pid" || return 1
-  done
-}
-
 start() {
   mkdir -p "$CLUSTER_DIR"
-  if running; then
-    echo "cluster already running in $CLUSTER_DIR: endpoints $(endpoints)"
-    return 0
-  fi
-  local i join=()
+  local i join=() how=()
   for i in $(seq 1 "$NODES"); do
-    if alive "$CLUSTER_DIR/n$i.pid"; then continue; fi
+    if alive "$CLUSTER_DIR/n$i.pid"; then how[i]="found running"; continue; fi
+    how[i]=started
     [ "$i" -gt 1 ] && join=(--join "127.0.0.1:$(gossip_port 1)")
     mkdir -p "$CLUSTER_DIR/n$i"
     # setsid: the node outlives this script and the make that ran it.
@@ -85,7 +85,7 @@ start() {
   done
   echo "quorumkv: $NODES node(s) running in $CLUSTER_DIR"
   for i in $(seq 1 "$NODES"); do
-    echo "  n$i  grpc 127.0.0.1:$(grpc_port "$i")  metrics http://127.0.0.1:$(metrics_port "$i")/metrics  log $CLUSTER_DIR/n$i.log"
+    echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
   done
   cat <<TXT
 Try:
@@ -93,30 +93,74 @@ Try:
   $BIN/kvctl put greeting hello
   $BIN/kvctl get greeting
   $BIN/kvctl sadd colors red green && $BIN/kvctl smembers colors
-  $BIN/kvctl -o json status
-Stop with: make cluster-stop
+  $BIN/kvctl members
+Status with: make cluster-status    Stop with: make cluster-stop
 TXT
 }
 
+# status prints each node's pid and whether it runs, then the member table
+# of the running nodes, as kvctl members prints it. Exits 0 when every
+# node runs and one of them answers, 1 otherwise.
+status() {
+  local i pid eps=() rc=0
+  for i in $(seq 1 "$NODES"); do
+    if [ ! -f "$CLUSTER_DIR/n$i.pid" ]; then
+      echo "n$i  pid -  grpc 127.0.0.1:$(grpc_port "$i")  not running (no pid file)"
+      rc=1
+      continue
+    fi
+    pid=$(cat "$CLUSTER_DIR/n$i.pid")
+    if alive "$CLUSTER_DIR/n$i.pid"; then
+      echo "n$i  pid $pid  grpc 127.0.0.1:$(grpc_port "$i")  alive"
+      eps+=("127.0.0.1:$(grpc_port "$i")")
+    else
+      echo "n$i  pid $pid  grpc 127.0.0.1:$(grpc_port "$i")  dead (see $CLUSTER_DIR/n$i.log)"
+      rc=1
+    fi
+  done
+  if [ ${#eps[@]} -eq 0 ]; then
+    echo "no node of $CLUSTER_DIR is running; start with: make cluster"
+    return 1
+  fi
+  echo
+  if ! "$BIN/kvctl" --endpoints "$(IFS=,; echo "${eps[*]}")" --timeout 2s members; then
+    return 1
+  fi
+  return $rc
+}
+
+# stop sends SIGTERM to every node at once, then waits for each to exit
+# (an idle node exits at once), and kills those still running after
+# STOP_TIMEOUT seconds (default 15).
 stop() {
-  local i pid stopped=0
+  local f pid pids=() killed=0
   for f in "$CLUSTER_DIR"/n*.pid; do
     [ -f "$f" ] || continue
     if alive "$f"; then
       pid=$(cat "$f")
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-      stopped=$((stopped + 1))
+      pids+=("$pid")
     fi
     rm -f "$f"
   done
-  echo "stopped $stopped node(s) in $CLUSTER_DIR"
+  local deadline=$((SECONDS + ${STOP_TIMEOUT:-15}))
+  for pid in "${pids[@]}"; do
+    while pid_alive "$pid" && [ $SECONDS -lt "$deadline" ]; do sleep 0.05; done
+    if pid_alive "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      killed=$((killed + 1))
+    fi
+  done
+  if [ $killed -gt 0 ]; then
+    echo "stopped ${#pids[@]} node(s) in $CLUSTER_DIR ($killed killed after ${STOP_TIMEOUT:-15}s)"
+  else
+    echo "stopped ${#pids[@]} node(s) in $CLUSTER_DIR"
+  fi
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  status) if running; then echo "running: $(endpoints)"; else echo "not running"; exit 1; fi ;;
+  status) status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -20,7 +20,7 @@ func newDeleteCmd(g *globalOptions) *cobra.Command {
 		Short: "Delete a register key (a missing key is not an error)",
 		Long: `Delete the register KEY: read it at the level and write a tombstone with
 that read's context, so it removes exactly what it saw. Deleting a missing
-key succeeds.`,
+key succeeds. Prints OK (-o json: the key and the receipt).`,
 		Args: exactArgs(1, "KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0])

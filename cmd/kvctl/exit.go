@@ -9,12 +9,13 @@ import (
 
 // Exit codes, as DESIGN.md fixes them.
 const (
-	exitOK          = 0
-	exitNotFound    = 1 // get of a missing key
-	exitUsage       = 2 // bad usage or invalid argument, wrong type included
-	exitUnavailable = 3 // consistency level not met (or a repair peer unreachable)
-	exitNoEndpoint  = 4 // no endpoint answered in time
-	exitOther       = 5
+	exitOK           = 0
+	exitNotFound     = 1 // get of a missing key
+	exitUsage        = 2 // bad usage or invalid argument, wrong type included
+	exitUnavailable  = 3 // consistency level not met (or a repair peer unreachable)
+	exitNoEndpoint   = 4 // no endpoint answered in time
+	exitOther        = 5
+	exitNotPermitted = 6 // no or wrong certificate, or a role without the right
 )
 
 // usageError is a bad command line found by kvctl itself.
@@ -43,6 +44,7 @@ var exitCodes = []struct {
 	{client.ErrNotFound, exitUsage}, // remove of an unknown node id
 	{client.ErrUnavailable, exitUnavailable},
 	{client.ErrNoEndpoint, exitNoEndpoint},
+	{client.ErrPermissionDenied, exitNotPermitted},
 }
 
 // exitCode is the exit code of a command that failed with err.

@@ -26,9 +26,9 @@ func TestKvctl_exitCodes(t *testing.T) {
 		wantStderr string // the whole line, without "error: " and "\n"; "" = don't check
 		wantStdout string // "" = must be empty; "*" = don't check
 	}{
-		{name: "put", args: []string{"put", "k", "v"}, wantCode: 0},
+		{name: "put", args: []string{"put", "k", "v"}, wantCode: 0, wantStdout: "OK\n"},
 		{name: "get missing key", args: []string{"get", "nope"}, wantCode: 1, wantStderr: `key "nope" not found`},
-		{name: "delete missing key", args: []string{"delete", "nope"}, wantCode: 0},
+		{name: "delete missing key", args: []string{"delete", "nope"}, wantCode: 0, wantStdout: "OK\n"},
 		{name: "smembers missing key", args: []string{"smembers", "nope"}, wantCode: 0},
 		{
 			name: "key too large",
@@ -60,6 +60,20 @@ func TestKvctl_exitCodes(t *testing.T) {
 				s.Fail("Get", clienttest.StatusError(codes.Unavailable, "not joined", quorumReceipt))
 			},
 			args: []string{"get", "k"}, wantCode: 3, wantStderr: "not joined", wantStdout: "*",
+		},
+		{
+			name: "not permitted",
+			setup: func(s *clienttest.Server) {
+				s.Fail("Put", clienttest.StatusError(codes.PermissionDenied, "role read may not write", nil))
+			},
+			args: []string{"put", "k", "v"}, wantCode: 6, wantStderr: "role read may not write",
+		},
+		{
+			name: "unauthenticated",
+			setup: func(s *clienttest.Server) {
+				s.Fail("Get", clienttest.StatusError(codes.Unauthenticated, "no client certificate", nil))
+			},
+			args: []string{"get", "k"}, wantCode: 6, wantStderr: "no client certificate",
 		},
 		{
 			name: "unavailable without receipt",
@@ -115,7 +129,9 @@ func TestKvctl_exitCodes(t *testing.T) {
 		{name: "too many arguments", args: []string{"get", "a", "b"}, wantCode: 2},
 		{name: "sadd without members", args: []string{"sadd", "s"}, wantCode: 2},
 		{name: "unknown flag", args: []string{"get", "k", "--bogus"}, wantCode: 2, wantStderr: "unknown flag: --bogus (see kvctl get --help)"},
-		{name: "unknown command", args: []string{"gett", "k"}, wantCode: 2, wantStderr: `unknown command "gett" for "kvctl" (see kvctl --help)`},
+		{name: "unknown command", args: []string{"gett", "k"}, wantCode: 2, wantStderr: `unknown command "gett" for "kvctl"; did you mean get? (see kvctl --help)`},
+		{name: "unknown command, nothing near", args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate" for "kvctl" (see kvctl --help)`},
+		{name: "unknown command, two near", args: []string{"remov"}, wantCode: 2, wantStderr: `unknown command "remov" for "kvctl"; did you mean remove? (see kvctl --help)`},
 		{name: "bad output format", args: []string{"-o", "yaml", "status"}, wantCode: 2, wantStderr: `-o: unknown output format "yaml": use text or json`},
 		{name: "bad timeout", args: []string{"--timeout", "-1s", "status"}, wantCode: 2},
 	}

@@ -100,9 +100,13 @@ func newKeyReceiptJSON(key []byte, r client.Receipt) keyReceiptJSON {
 	return keyReceiptJSON{Key: k, Encoding: enc, Receipt: r}
 }
 
+// okLine is what a write (put, delete, sadd, srem) prints on success in
+// text mode.
+const okLine = "OK\n"
+
 // writeResult finishes a write (put, delete, sadd, srem): on success it
-// prints nothing in text mode and {key, receipt} in json mode; on failure it
-// prints the receipt it has and returns err.
+// prints OK in text mode and {key, receipt} in json mode; on failure it
+// prints the receipt it has (json mode) and returns err.
 func (g *globalOptions) writeResult(key []byte, r *client.Receipt, err error) error {
 	obj := func(r client.Receipt) any { return newKeyReceiptJSON(key, r) }
 	if err != nil {
@@ -111,5 +115,6 @@ func (g *globalOptions) writeResult(key []byte, r *client.Receipt, err error) er
 	if g.json() {
 		return g.printJSON(obj(*r))
 	}
-	return nil
+	_, err = io.WriteString(g.stdout, okLine)
+	return err
 }

@@ -266,7 +266,7 @@ func TestKvctl_putStdin(t *testing.T) {
 	srv := clienttest.Start(t, "n1")
 	value := "line one\nline two\n\x00\xff"
 	res := invocation{args: []string{"--endpoints", srv.Addr(), "put", "k", "-"}, stdin: value}.run(t)
-	if res.code != 0 || res.stdout != "" {
+	if res.code != 0 || res.stdout != "OK\n" {
 		t.Fatalf("put: exit %d, stdout %q", res.code, res.stdout)
 	}
 	if got := string(srv.LastRequest().(*quorumkvv1.PutRequest).GetValue()); got != value {

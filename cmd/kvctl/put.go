@@ -26,7 +26,8 @@ func newPutCmd(g *globalOptions) *cobra.Command {
 		Long: `Write VALUE to the register KEY. VALUE - reads the whole of stdin, bytes
 exact. Without --context the write is blind: concurrent with everything
 stored. With the context token of an earlier get (its "context" field in
--o json) it replaces exactly the values that read saw.`,
+-o json, or get --context-only) it replaces exactly the values that read
+saw. Prints OK (-o json: the key and the receipt).`,
 		Args: exactArgs(2, "KEY VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0], args[1])

@@ -30,7 +30,9 @@ func newRepairCmd(g *globalOptions) *cobra.Command {
 partitions with, and exit 0 once it has started; with --wait, once it has
 finished with every peer (raise --timeout for large data sets). Exits 3 if
 the round failed with a peer (unreachable, or answering with an error),
-naming each such peer and why.`,
+naming each such peer and why. With --wait, a round that finished with
+every peer prints one line naming them:
+  repair: done with 2 peers (n2, n3)`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
@@ -56,6 +58,9 @@ func (o *repairOptions) run(ctx context.Context) error {
 		}
 	}
 	if len(res.Failed) == 0 {
+		if o.wait && !o.json() {
+			return o.printSummary(res.Peers)
+		}
 		return nil
 	}
 	// The peers the round failed with, out of all it was to exchange with
@@ -66,4 +71,15 @@ func (o *repairOptions) run(ctx context.Context) error {
 	}
 	return exitError{exitUnavailable, fmt.Errorf("repair: failed with %d of %s (%s)",
 		len(res.Failed), plural(len(res.Failed)+len(res.Peers), "peer"), strings.Join(parts, "; "))}
+}
+
+// printSummary prints the one line of a repair --wait that finished with
+// every peer.
+func (o *repairOptions) printSummary(peers []string) error {
+	line := "repair: done with " + plural(len(peers), "peer")
+	if len(peers) > 0 {
+		line += " (" + strings.Join(peers, ", ") + ")"
+	}
+	_, err := fmt.Fprintln(o.stdout, line)
+	return err
 }

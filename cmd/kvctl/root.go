@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, e env) int {
 	msg := err.Error()
 	if !g.started {
 		err = usageError{err}
-		msg += fmt.Sprintf(" (see %s --help)", cmd.CommandPath())
+		msg = foldSuggestions(msg) + fmt.Sprintf(" (see %s --help)", cmd.CommandPath())
 	}
 	_, _ = fmt.Fprintln(e.stderr, "error: "+oneLine(msg))
 	return exitCode(err)
@@ -73,15 +73,23 @@ answers.
 
 Exit codes: 0 done; 1 get of a missing key; 2 bad usage or invalid argument
 (including a wrong type for the key); 3 consistency level not met; 4 no
-endpoint answered in time; 5 any other error.`,
-		SilenceErrors:      true,
-		SilenceUsage:       true,
-		DisableSuggestions: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+endpoint answered in time; 5 any other error; 6 not permitted (no or wrong
+certificate, or a role without the right).
+
+Shell completion: kvctl completion bash|zsh|fish|powershell prints the
+script (see kvctl completion --help).`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.started = true
+			if isCompletion(cmd) {
+				return nil // needs no endpoint: a bad $KVCTL_ENDPOINTS must not break completion
+			}
 			return g.validate()
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Version = versionLine("kvctl")
 	f := root.PersistentFlags()
 	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints host:port, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
 	f.DurationVar(&g.timeout, "timeout", defaultTimeout, "how long to wait for each endpoint")
@@ -94,6 +102,29 @@ endpoint answered in time; 5 any other error.`,
 		newBenchCmd(g),
 	)
 	return root
+}
+
+// foldSuggestions folds the "Did you mean this?" block cobra appends to an
+// unknown command's error onto the one error line:
+// unknown command "gett" for "kvctl"; did you mean get?
+func foldSuggestions(msg string) string {
+	head, list, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok {
+		return msg
+	}
+	return head + "; did you mean " + strings.Join(strings.Fields(list), " or ") + "?"
+}
+
+// isCompletion reports whether cmd is cobra's completion command (or one
+// of its shells) or the hidden request the completion scripts send.
+func isCompletion(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		switch c.Name() {
+		case "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			return c.Parent() != nil && !c.Parent().HasParent()
+		}
+	}
+	return false
 }
 
 // validate checks the persistent flags.

@@ -19,7 +19,7 @@ func newSAddCmd(g *globalOptions) *cobra.Command {
 		Use:   "sadd KEY MEMBER...",
 		Short: "Add members to a set key",
 		Long: `Add each MEMBER to the set KEY. A concurrent add and remove of the same
-member keep it (add wins).`,
+member keep it (add wins). Prints OK (-o json: the key and the receipt).`,
 		Args: minArgs(2, "KEY MEMBER..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0], args[1:])

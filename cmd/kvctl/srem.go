@@ -20,7 +20,7 @@ func newSRemCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove members from a set key",
 		Long: `Remove each MEMBER from the set KEY as a read at the same level sees
 them; adds that read did not see survive. Members not in the set are
-ignored.`,
+ignored. Prints OK (-o json: the key and the receipt).`,
 		Args: minArgs(2, "KEY MEMBER..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0], args[1:])

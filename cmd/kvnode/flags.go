@@ -22,9 +22,23 @@ const testKnobPrefix = "test-"
 
 func isTestKnob(flagName string) bool { return strings.HasPrefix(flagName, testKnobPrefix) }
 
+// versionFlag prints the version and exits; it reads no environment
+// variable.
+const versionFlag = "version"
+
+// errVersion is what parseFlags returns for --version, after printing the
+// version line on stdout.
+var errVersion = errors.New("version requested")
+
+// fromEnv reports whether a flag also reads its KVNODE_* variable.
+func fromEnv(flagName string) bool { return !isTestKnob(flagName) && flagName != versionFlag }
+
 // parseFlags reads flags, then the KVNODE_* environment for every flag not
-// given on the command line, test knobs excepted. Errors name the flag.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (node.Config, error) {
+// given on the command line, test knobs excepted, then the --config file
+// for every flag set by neither. Errors name the flag (or the file's key).
+// --help prints the help on stdout and returns flag.ErrHelp; --version
+// prints the version line on stdout and returns errVersion.
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	fs := flag.NewFlagSet("kvnode", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -76,19 +90,30 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 		return fmt.Errorf("%q is not a log format: use text or json", s)
 	})
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
+	version := fs.Bool(versionFlag, false, "print the version (module version, VCS commit, Go version) and exit")
+	configPath := fs.String(configFlag, "", "read flag values from this TOML `file`, one key per flag (node-id = \"n1\"); flags and KVNODE_* variables override it")
 	// Test knobs: for the chaos suite and tests only, not listed in --help.
 	fs.DurationVar(&cfg.TestClockOffset, "test-clock-offset", 0, "")
 	fs.BoolVar(&cfg.TestNoBlockingRepair, "test-no-blocking-repair", false, "")
 	fs.BoolVar(&cfg.TestNoHints, "test-no-hints", false, "")
 	fs.BoolVar(&cfg.TestNoAntiEntropy, "test-no-anti-entropy", false, "")
-	fs.Usage = func() { usage(fs, stderr) }
+	// Parse calls Usage for -h and --help and for every bad flag: the help
+	// is printed here, once, and only when asked for; a bad flag is one
+	// error line.
+	fs.Usage = func() {}
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage(fs, stdout)
 			return cfg, err
 		}
 		return cfg, fmt.Errorf("%s (see kvnode --help)", strings.TrimPrefix(err.Error(), "invalid value "))
+	}
+	if *version {
+		if _, err := fmt.Fprintln(stdout, versionLine()); err != nil {
+			return cfg, err
+		}
+		return cfg, errVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: kvnode takes flags only (see kvnode --help)", fs.Arg(0))
@@ -97,13 +122,30 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (no
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] || isTestKnob(f.Name) {
+		if err != nil || given[f.Name] || !fromEnv(f.Name) {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
+			given[f.Name] = true
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("--%s: %s=%q: %w", f.Name, envName(f.Name), v, e)
 			}
+		}
+	})
+	if err != nil || *configPath == "" {
+		return cfg, err
+	}
+	values, err := configValues(*configPath, fs)
+	if err != nil {
+		return cfg, err
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := values[f.Name]
+		if err != nil || given[f.Name] || !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
 		}
 	})
 	return cfg, err
@@ -117,8 +159,12 @@ Usage:
 
 Every flag can also be set by an environment variable: --node-id by
 KVNODE_NODE_ID, --data-dir by KVNODE_DATA_DIR, and so on; a flag on the
-command line wins. A bad value exits 2 naming the flag. SIGTERM or SIGINT
-stops the node gracefully within --shutdown-timeout and exits 0.
+command line wins. --config FILE reads the values of flags set by neither
+from a TOML file, one key per flag named as the flag (node-id = "n1",
+vnodes = 64, anti-entropy-interval = "30s", join = ["10.0.0.1:7101"]); a
+key that is not a flag is refused. A bad value exits 2 naming the flag.
+SIGTERM or SIGINT stops the node gracefully within --shutdown-timeout and
+exits 0.
 
 Flags:
 `)
@@ -135,6 +181,9 @@ Flags:
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && !strings.Contains(help, "(default") {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
+		if fromEnv(f.Name) {
+			fmt.Fprintf(w, " [$%s]", envName(f.Name))
+		}
+		fmt.Fprintln(w)
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,8 @@ var knobEnv = map[string]string{
 }
 
 func TestParseFlags_testKnobsNotFromEnvironment(t *testing.T) {
-	var stderr bytes.Buffer
-	cfg, err := parseFlags([]string{"--data-dir", "d"}, func(k string) string { return knobEnv[k] }, &stderr)
+	var stdout bytes.Buffer
+	cfg, err := parseFlags([]string{"--data-dir", "d"}, func(k string) string { return knobEnv[k] }, &stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +37,9 @@ func TestParseFlags_testKnobsNotFromEnvironment(t *testing.T) {
 }
 
 func TestParseFlags_testKnobsFromFlags(t *testing.T) {
-	var stderr bytes.Buffer
+	var stdout bytes.Buffer
 	cfg, err := parseFlags([]string{"--node-id", "n1", "--data-dir", "d", "--test-no-hints", "--test-no-anti-entropy",
-		"--test-no-blocking-repair", "--test-clock-offset", "2s"}, func(string) string { return "" }, &stderr)
+		"--test-no-blocking-repair", "--test-clock-offset", "2s"}, func(string) string { return "" }, &stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +49,9 @@ func TestParseFlags_testKnobsFromFlags(t *testing.T) {
 }
 
 func TestWarnTestKnobs(t *testing.T) {
-	var stderr, logs bytes.Buffer
+	var stdout, logs bytes.Buffer
 	cfg, err := parseFlags([]string{"--node-id", "n1", "--data-dir", "d", "--test-no-hints", "--test-no-anti-entropy",
-		"--test-no-blocking-repair"}, func(string) string { return "" }, &stderr)
+		"--test-no-blocking-repair"}, func(string) string { return "" }, &stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +72,66 @@ func TestWarnTestKnobs(t *testing.T) {
 	warnTestKnobs(cfg, func(string) string { return "" }, slog.New(slog.NewTextHandler(&logs, nil)))
 	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
 		t.Errorf("%d warnings for 3 knobs set, want 3:\n%s", n, logs.String())
+	}
+}
+
+func TestRun_helpOnceOnStdout(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{arg}, func(string) string { return "" }, &stdout, &stderr)
+			if code != exitOK || stderr.Len() != 0 {
+				t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr.String())
+			}
+			if n := strings.Count(stdout.String(), "kvnode runs one quorumkv node."); n != 1 {
+				t.Errorf("help printed %d times on stdout, want once:\n%s", n, stdout.String())
+			}
+			for _, want := range []string{"--node-id string", "[$KVNODE_NODE_ID]", "--version\n"} {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("help lacks %q", want)
+				}
+			}
+			if strings.Contains(stdout.String(), "test-") || strings.Contains(stdout.String(), "KVNODE_VERSION") {
+				t.Errorf("help lists a test knob or $KVNODE_VERSION:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+func TestRun_version(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// --version wins over missing required flags, and KVNODE_VERSION is
+	// not a way to set it.
+	code := run([]string{"--version"}, func(string) string { return "" }, &stdout, &stderr)
+	if code != exitOK || stderr.Len() != 0 {
+		t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr.String())
+	}
+	if !regexp.MustCompile(`^kvnode \S+ commit \S+ (go\S+|unknown)\n$`).MatchString(stdout.String()) {
+		t.Errorf("stdout %q, want one line: kvnode VERSION commit COMMIT GOVERSION", stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = run(nil, func(k string) string { return map[string]string{"KVNODE_VERSION": "true"}[k] }, &stdout, &stderr)
+	if code != exitUsage || stdout.Len() != 0 {
+		t.Errorf("KVNODE_VERSION=true without flags: exit %d, stdout %q; want 2 (no --node-id) and nothing", code, stdout.String())
+	}
+}
+
+func TestRun_badFlagIsOneErrorLine(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown flag": {"--bogus"},
+		"bad value":    {"--vnodes", "x"},
+		"argument":     {"--node-id", "n1", "extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(args, func(string) string { return "" }, &stdout, &stderr)
+			if code != exitUsage || stdout.Len() != 0 {
+				t.Errorf("exit %d, stdout %q; want 2 and nothing", code, stdout.String())
+			}
+			if s := stderr.String(); !strings.HasPrefix(s, "error: ") || strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "(see kvnode --help)\n") {
+				t.Errorf("stderr %q, want one line starting with \"error: \"", s)
+			}
+		})
 	}
 }
