@@ -29,6 +29,30 @@ type Config struct {
 	MetricsAddr string
 	// RESPAddr (--resp-addr) is the Redis protocol listener; empty: off.
 	RESPAddr string
+	// RESPConsistency (--resp-consistency) is the RESP connections'
+	// default level: one, quorum or all.
+	RESPConsistency string
+	// RESPMaxClients (--resp-max-clients) caps RESP connections; at least 1.
+	RESPMaxClients int
+
+	// Accepted and validated, not built yet (the peer listener, advertised
+	// addresses, replace, security): zero values mean off.
+	//
+	// PeerAddr (--peer-addr) is the node-to-node listen address.
+	PeerAddr string
+	// AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr and
+	// AdvertiseRESPAddr (--advertise-*-addr) are the addresses other
+	// machines reach the listeners at.
+	AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
+	// Replace (--replace) names a removed node this one takes the place of.
+	Replace string
+	// TLSCert, TLSKey and TLSCA (--tls-cert, --tls-key, --tls-ca) are the
+	// node's certificate, key and the cluster's CA, all three or none.
+	TLSCert, TLSKey, TLSCA string
+	// GossipKeyFile (--gossip-key-file) holds the gossip encryption keys.
+	GossipKeyFile string
+	// Insecure (--insecure) allows plain traffic off loopback.
+	Insecure bool
 	// ReplicationFactor (--replication-factor) is N, at least 1.
 	ReplicationFactor int
 	// VNodes (--vnodes) is this node's ring weight, at least 1.
@@ -103,6 +127,8 @@ func DefaultConfig() Config {
 		TombstoneGrace:      24 * time.Hour,
 		MaxClockOffset:      500 * time.Millisecond,
 		ReadRepairChance:    0.1,
+		RESPConsistency:     "quorum",
+		RESPMaxClients:      10000,
 		MaxKeyBytes:         1024,
 		MaxValueBytes:       1 << 20,
 		MaxObjectBytes:      8 << 20,
@@ -140,6 +166,32 @@ func checkAddr(flag, addr string, optional bool) error {
 	return nil
 }
 
+// checkAdvertised refuses an advertised address that is not host:port or
+// whose host is unspecified (0.0.0.0, ::): no other machine can reach it.
+func checkAdvertised(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if err := checkAddr(flag, addr, false); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return flagErr(flag, "%q advertises an unspecified address: name the address other machines reach this node at", addr)
+	}
+	return nil
+}
+
+func countSet(vs ...string) int {
+	n := 0
+	for _, v := range vs {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Validate returns a *FlagError naming the first bad setting.
 func (c Config) Validate() error {
 	var errs []error
@@ -161,6 +213,27 @@ func (c Config) Validate() error {
 	add(checkAddr("gossip-addr", c.GossipAddr, false))
 	add(checkAddr("metrics-addr", c.MetricsAddr, true))
 	add(checkAddr("resp-addr", c.RESPAddr, true))
+	add(checkAddr("peer-addr", c.PeerAddr, true))
+	for flag, a := range map[string]string{"advertise-grpc-addr": c.AdvertiseGRPCAddr, "advertise-peer-addr": c.AdvertisePeerAddr,
+		"advertise-gossip-addr": c.AdvertiseGossipAddr, "advertise-resp-addr": c.AdvertiseRESPAddr} {
+		add(checkAdvertised(flag, a))
+	}
+	switch c.RESPConsistency {
+	case "one", "quorum", "all":
+	default:
+		add(flagErr("resp-consistency", "%q is not a level: use one, quorum or all", c.RESPConsistency))
+	}
+	if c.RESPMaxClients < 1 {
+		add(flagErr("resp-max-clients", "is %d: must be at least 1", c.RESPMaxClients))
+	}
+	if c.Replace != "" && !nodeIDPattern.MatchString(c.Replace) {
+		add(flagErr("replace", "%q is not a node id", c.Replace))
+	}
+	if n := countSet(c.TLSCert, c.TLSKey, c.TLSCA); n != 0 && n != 3 {
+		add(flagErr("tls-cert", "--tls-cert, --tls-key and --tls-ca go together: give all three or none"))
+	} else if n == 3 && c.GossipKeyFile == "" {
+		add(flagErr("gossip-key-file", "is required with --tls-*: without gossip encryption an outsider could still inject member entries"))
+	}
 	for _, j := range c.Join {
 		add(checkAddr("join", j, false))
 	}
