@@ -293,24 +293,32 @@ func (c *Coordinator) failedReceipt(level Level, pl placement, write bool) Recei
 	return r
 }
 
-// stamp mints a dot and a timestamp above above and above everything in cur.
+// stamp mints a dot and a timestamp above above and above everything in
+// cur. A timestamp beyond the local wall clock + max offset (one a fast
+// node stamped, stored or carried by a token) does not lift the stamp: the
+// write is stamped at the local clock, never above it, and supersedes it by
+// its causal context (DESIGN.md, Clocks), so a stored timestamp from a
+// fast clock never blocks later writes.
 func (c *Coordinator) stamp(cur *conflict.Object, above conflict.Timestamp) (conflict.Dot, conflict.Timestamp, error) {
 	if cur != nil {
 		if m := cur.MaxTimestamp(); above.Less(m) {
 			above = m
 		}
 	}
-	// What is stored was accepted earlier; a skew since then must not block
-	// writes to the key, so the offset check is not applied here.
 	if err := c.clock.Update(above); err != nil && !errors.Is(err, conflict.ErrClockOffset) {
 		return conflict.Dot{}, conflict.Timestamp{}, err
 	}
+	// Now is above every timestamp the clock accepted (its logical counter
+	// carries into the wall part when full, never wraps).
 	ts := c.clock.Now()
-	if !above.Less(ts) {
-		ts = conflict.Timestamp{Wall: above.Wall, Logical: above.Logical + 1}
-	}
 	dot, err := c.dots.Next()
 	return dot, ts, err
+}
+
+// beyondOffset reports whether cur holds a timestamp beyond the local wall
+// clock + max offset: one a fast node stamped.
+func (c *Coordinator) beyondOffset(cur *conflict.Object) bool {
+	return cur != nil && c.clock.Beyond(cur.MaxTimestamp())
 }
 
 // answerBy returns the context a request answers within: the caller's
