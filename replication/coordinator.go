@@ -48,6 +48,11 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
+	// Fence, checked under the key's lock just before a write is stamped,
+	// refuses writes while this node's clock is too far from its peers'
+	// (a *ClockFencedError), and is told of every replica that refuses
+	// a timestamp this node stamped. Nil: the node is never fenced.
+	Fence *ClockFence
 
 	// TestNoBlockingRepair (tests and chaos only) answers QUORUM and ALL
 	// reads without blocking read repair, breaking freshness on purpose.
@@ -300,6 +305,11 @@ func (c *Coordinator) failedReceipt(level Level, pl placement, write bool) Recei
 // its causal context (DESIGN.md, Clocks), so a stored timestamp from a
 // fast clock never blocks later writes.
 func (c *Coordinator) stamp(cur *conflict.Object, above conflict.Timestamp) (conflict.Dot, conflict.Timestamp, error) {
+	if c.cfg.Fence != nil {
+		if err := c.cfg.Fence.Check(); err != nil {
+			return conflict.Dot{}, conflict.Timestamp{}, err
+		}
+	}
 	if cur != nil {
 		if m := cur.MaxTimestamp(); above.Less(m) {
 			above = m
@@ -346,6 +356,13 @@ func reason(err error) string {
 		return "error: " + re.Message
 	}
 	return "error: " + err.Error()
+}
+
+// refusedForClock reports whether a replica refused a write because its
+// timestamp is beyond the replica's clock + max offset: this node's clock
+// runs ahead. Such a refusal gets no hint and is not retried.
+func refusedForClock(err error) bool {
+	return errors.Is(err, conflict.ErrClockOffset) && !indeterminate(err)
 }
 
 // indeterminate reports whether a failed replica write may have been applied.

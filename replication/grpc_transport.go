@@ -216,7 +216,7 @@ func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (*con
 }
 
 func remoteError(e *quorumkvv1.ReplicaError) *RemoteError {
-	return &RemoteError{Code: codes.Code(e.GetCode()), Message: e.GetMessage()}
+	return &RemoteError{Code: codes.Code(e.GetCode()), Message: e.GetMessage(), ClockOffset: e.GetClockOffset()}
 }
 
 // Close implements Transport.

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -12,15 +13,19 @@ const hintBatch = 256
 // HintStats counts hinted handoff since the coordinator started.
 type HintStats struct {
 	Written, Delivered, Dropped uint64
+	// ClockRefused counts the hints dropped, among Dropped, because their
+	// target refused them for clock offset.
+	ClockRefused uint64
 }
 
 type hintCounters struct {
-	written, delivered, dropped atomic.Uint64
+	written, delivered, dropped, clockRefused atomic.Uint64
 }
 
 // HintStats returns the hint counters, for metrics.
 func (c *Coordinator) HintStats() HintStats {
-	return HintStats{Written: c.hintCount.written.Load(), Delivered: c.hintCount.delivered.Load(), Dropped: c.hintCount.dropped.Load()}
+	return HintStats{Written: c.hintCount.written.Load(), Delivered: c.hintCount.delivered.Load(), Dropped: c.hintCount.dropped.Load(),
+		ClockRefused: c.hintCount.clockRefused.Load()}
 }
 
 // StartHintDelivery starts the loop that, every interval, delivers the
@@ -88,6 +93,19 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 			actx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
 			_, err := c.transport.Apply(actx, target, h.Key, h.Object, true)
 			cancel()
+			if refusedForClock(err) {
+				// Stamped beyond the target's clock + max offset: retried,
+				// it would be accepted once the target's clock caught up
+				// and override later writes. It is dropped.
+				if err := c.hints.DeleteHint(h); err != nil {
+					c.cfg.Logger.Error("delete hint refused for clock offset", "target", target, "err", err)
+					return
+				}
+				c.hintCount.dropped.Add(1)
+				c.hintCount.clockRefused.Add(1)
+				c.cfg.Logger.Warn("dropped a hint its target refused for clock offset", "target", target, "key", fmt.Sprintf("%q", h.Key), "err", err)
+				continue
+			}
 			if err != nil {
 				c.cfg.Logger.Debug("hint delivery failed; will retry", "target", target, "err", err)
 				return

@@ -359,7 +359,9 @@ func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 		}
 	}
 	e := NewRemoteError(err)
-	return errorReply(id, e.Code, e.Message)
+	r := errorReply(id, e.Code, e.Message)
+	r.GetError().ClockOffset = e.ClockOffset
+	return r
 }
 
 // NewRemoteError returns the refusal a peer sends for err, an error of its
@@ -370,7 +372,7 @@ func (s *ReplicaService) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 //	*RemoteError (a replica forwarding one)      its code
 //	context.Canceled, context.DeadlineExceeded   Canceled, DeadlineExceeded
 //	ErrWrongType, conflict.ErrWrongType          FailedPrecondition
-//	conflict.ErrClockOffset, conflict.ErrCorrupt,
+//	conflict.ErrClockOffset (also ClockOffset), conflict.ErrCorrupt,
 //	ErrInvalidArgument, storage.ErrInvalidArgument,
 //	keyspace limits                              InvalidArgument
 //	storage.ErrClosed, ErrNotJoined              Unavailable
@@ -380,7 +382,7 @@ func NewRemoteError(err error) *RemoteError {
 	if err == nil {
 		return nil
 	}
-	return &RemoteError{Code: errorCode(err), Message: err.Error()}
+	return &RemoteError{Code: errorCode(err), Message: err.Error(), ClockOffset: errors.Is(err, conflict.ErrClockOffset)}
 }
 
 func errorCode(err error) codes.Code {

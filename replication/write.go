@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -49,7 +50,13 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			stop := context.AfterFunc(bg, cancel) // node shutdown cuts it short
 			defer stop()
 			_, err := c.transport.Apply(wctx, id, key, obj, false)
-			if err != nil && c.addHint(id, key, obj) {
+			switch {
+			case err == nil:
+			case refusedForClock(err):
+				// Our clock runs ahead: no hint (it would be retried
+				// until the replica's clock caught up), and we are fenced.
+				c.clockRefused(id, key, err)
+			case c.addHint(id, key, obj):
 				hints.Add(1)
 			}
 			results <- writeResult{id: id, err: err}
@@ -64,9 +71,13 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
+	var clockRefused []string
 	for !t.met() && t.possible() {
 		select {
 		case r := <-results:
+			if refusedForClock(r.err) {
+				clockRefused = append(clockRefused, r.id)
+			}
 			if r.err != nil {
 				t.fail(r.id, reason(r.err), indeterminate(r.err))
 			} else {
@@ -76,19 +87,35 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			// Answer with what is known. A write that failed names the
 			// replicas it waited for; those stay in flight and may apply.
 			t.expire()
-			return c.writeAnswer(t, level, &hints)
+			return c.writeAnswer(t, level, &hints, clockRefused)
 		}
 	}
-	return c.writeAnswer(t, level, &hints)
+	return c.writeAnswer(t, level, &hints, clockRefused)
 }
 
-func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64) (Receipt, error) {
+// writeAnswer is the outcome of a write. A write a replica refused for
+// clock offset is not acknowledged, even with the level met: its stamp is
+// beyond that replica's clock, and the copies holding it are indeterminate.
+func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64, clockRefused []string) (Receipt, error) {
 	r := t.receipt(c.cfg.NodeID, level, true)
 	r.HintsWritten = int(hints.Load())
-	if !t.met() {
+	switch {
+	case len(clockRefused) > 0:
+		return r, fmt.Errorf("%w: %v refused the write's timestamp as beyond its clock + --max-clock-offset; not acknowledged: %w",
+			ErrClockFenced, clockRefused, &QuorumError{Write: true, Receipt: r})
+	case !t.met():
 		return r, &QuorumError{Write: true, Receipt: r}
 	}
 	return r, nil
+}
+
+// clockRefused records a replica's refusal of a timestamp this node
+// stamped: the node is fenced at once.
+func (c *Coordinator) clockRefused(id string, key []byte, err error) {
+	c.cfg.Logger.Warn("a replica refused this node's timestamp: fencing the clock", "replica", id, "key", fmt.Sprintf("%q", key), "err", err)
+	if c.cfg.Fence != nil {
+		c.cfg.Fence.Refused(id)
+	}
 }
 
 // addHint stores a hint for a replica that missed obj, unless it has been
