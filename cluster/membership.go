@@ -247,6 +247,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	d := &delegate{m: m}
 	c.Delegate = d
 	c.Alive = d
+	c.Ping = d
 	c.Logger = log.New(&logWriter{log: m.log}, "", 0)
 	return c, nil
 }

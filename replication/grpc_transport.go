@@ -56,6 +56,13 @@ type GRPCTransportConfig struct {
 	Logger *slog.Logger
 	// Now reads the time for backoffs. Nil means time.Now.
 	Now func() time.Time
+	// OnPeerClock, when set, is given the wall time a peer's reply batch
+	// carries, with this node's wall times (Wall) when the first request
+	// it answers was sent and when the batch arrived, for the clock fence.
+	// It is called from the stream's receiver and must not block.
+	OnPeerClock func(peer string, peerWall, sent, recv time.Time)
+	// Wall is this node's wall clock for OnPeerClock. Nil means time.Now.
+	Wall func() time.Time
 }
 
 // DefaultGRPCTransportConfig returns the defaults.
@@ -114,6 +121,9 @@ func (c GRPCTransportConfig) withDefaults() GRPCTransportConfig {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Wall == nil {
+		c.Wall = time.Now
 	}
 	return c
 }
@@ -346,7 +356,8 @@ const (
 type grpcCall struct {
 	msg   *quorumkvv1.ReplicaOp // owned by the slot once queued
 	size  int
-	id    uint64 // set when sent, under the slot's mutex
+	id    uint64    // set when sent, under the slot's mutex
+	sent  time.Time // the wall time it was taken for sending, likewise
 	state atomic.Uint32
 	res   chan grpcResult // receives exactly one result, never blocks
 }
@@ -526,6 +537,7 @@ func (s *grpcSlot) take(ops []*quorumkvv1.ReplicaOp) []*quorumkvv1.ReplicaOp {
 		}
 		s.nextID++
 		c.id = s.nextID
+		c.sent = s.t.cfg.Wall()
 		c.msg.Id = c.id
 		s.pending[c.id] = c
 		size += c.size
@@ -559,12 +571,31 @@ func (s *grpcSlot) receive(stream quorumkvv1.Replica_ExchangeClient, healthy *at
 			calls = append(calls, c)
 		}
 		s.mu.Unlock()
+		s.observeClock(b.GetWallNanos(), calls)
 		for i, r := range b.GetReplies() {
 			if c := calls[i]; c != nil {
 				c.res <- grpcResult{reply: r}
 			}
 		}
 		clear(calls)
+	}
+}
+
+// observeClock hands OnPeerClock the peer's wall time and the round trip
+// of the latest request the batch answers (the shortest bound on when the
+// peer read its clock).
+func (s *grpcSlot) observeClock(wallNanos int64, calls []*grpcCall) {
+	if wallNanos == 0 || s.t.cfg.OnPeerClock == nil {
+		return
+	}
+	var sent time.Time
+	for _, c := range calls {
+		if c != nil && c.sent.After(sent) {
+			sent = c.sent
+		}
+	}
+	if !sent.IsZero() {
+		s.t.cfg.OnPeerClock(s.peer, time.Unix(0, wallNanos), sent, s.t.cfg.Wall())
 	}
 }
 

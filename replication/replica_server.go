@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,7 @@ type ReplicaService struct {
 	maxBatchBytes int
 	log           *slog.Logger
 	codeOf        func(error) (codes.Code, bool)
+	wall          func() time.Time // nil: replies carry no wall time
 
 	mu      sync.Mutex // orders wg.Add against Close
 	closing bool
@@ -80,6 +82,13 @@ func WithServiceLogger(l *slog.Logger) ReplicaServiceOption {
 // falls through to it.
 func WithErrorCodes(f func(err error) (code codes.Code, ok bool)) ReplicaServiceOption {
 	return func(s *ReplicaService) { s.codeOf = f }
+}
+
+// WithWallClock makes every reply batch carry the node's wall time, read
+// from wall, so callers estimate this node's clock offset (DESIGN.md,
+// Clocks). Without it replies carry none.
+func WithWallClock(wall func() time.Time) ReplicaServiceOption {
+	return func(s *ReplicaService) { s.wall = wall }
 }
 
 // NewReplicaServer returns the Replica service of a node serving local.
@@ -291,6 +300,9 @@ func (x *exchange) write() error {
 			default:
 				break drain
 			}
+		}
+		if x.s.wall != nil {
+			batch.WallNanos = x.s.wall().UnixNano()
 		}
 		if err := x.stream.Send(batch); err != nil {
 			x.cancel()
