@@ -28,6 +28,8 @@ type node struct {
 	log       *slog.Logger
 	store     *storage.Engine
 	clock     *conflict.Clock
+	wall      func() time.Time // the wall clock clock reads (--test-clock-offset applied)
+	fence     *replication.ClockFence
 	dots      *conflict.DotIssuer
 	coord     *replication.Coordinator
 	transport *replication.GRPCTransport
@@ -145,6 +147,7 @@ func (n *node) openClock() error {
 		wall = func() time.Time { return base().Add(off) }
 		n.log.Warn("test knob: wall clock offset", "offset", off)
 	}
+	n.wall = wall
 	n.clock = conflict.NewClock(wall, n.cfg.MaxClockOffset)
 	n.dots.StartRefill()
 	n.onClose(n.dots.Close)
@@ -185,7 +188,13 @@ func (n *node) openReplication() error {
 	if err != nil {
 		return err
 	}
-	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{}, replication.ResolverFunc(n.resolve))
+	n.fence, err = replication.NewClockFence(replication.ClockFenceConfig{NodeID: n.cfg.NodeID, MaxOffset: n.cfg.MaxClockOffset,
+		Alive: n.alivePeers, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{OnPeerClock: n.fence.ObserveRoundTrip, Wall: n.wall},
+		replication.ResolverFunc(n.resolve))
 	n.onClose(func() {
 		if err := n.transport.Close(); err != nil {
 			n.log.Error("close peer transport", "err", err)
@@ -201,6 +210,7 @@ func (n *node) openReplication() error {
 		MaxHintWindow: n.cfg.MaxHintWindow,
 		DownSince:     n.downSince,
 		Logger:        n.log,
+		Fence:         n.fence,
 
 		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
 		TestNoHints:          n.cfg.TestNoHints,
@@ -210,6 +220,7 @@ func (n *node) openReplication() error {
 	}
 	n.onClose(func() { _ = n.coord.Close() }) // Close reports no error
 	n.metrics.watchCoordinator(n.coord)
+	n.metrics.watchFence(n.fence)
 	n.settings = settings
 	return nil
 }
@@ -227,6 +238,8 @@ func (n *node) openMembership() error {
 		Logger:        n.log,
 		AdoptSettings: n.adopt,
 		OnStateLoss:   n.stateLost,
+		Wall:          n.wall,
+		OnPeerClock:   n.fence.ObserveRoundTrip,
 	}, n.settings, n.store)
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)
@@ -262,7 +275,7 @@ func (n *node) openServers() error {
 	}
 	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
 	n.exchange = replication.NewReplicaServer(replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey),
-		replication.WithServiceLogger(n.log))
+		replication.WithServiceLogger(n.log), replication.WithWallClock(n.wall))
 	n.onClose(n.exchange.Close)
 	n.srv = n.grpcServer()
 	n.onClose(n.srv.Stop) // a no-op after a graceful stop
@@ -302,6 +315,7 @@ func (n *node) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	goFunc(func() { n.fillWhileJoining(bg) })
 	goFunc(func() { n.purger.Run(bg) })
+	goFunc(func() { n.watchFence(bg) })
 	if n.cfg.TestNoAntiEntropy {
 		n.log.Warn("test knob: no anti-entropy rounds")
 	} else {
@@ -410,6 +424,38 @@ func (n *node) member(id string) (cluster.MemberStatus, bool) {
 		return cluster.MemberStatus{}, false
 	}
 	return m.Member(id)
+}
+
+// alivePeers returns the ids of the alive members other than this node
+// that take part in the ring (not left or removed): the clocks the fence
+// compares this node's with.
+func (n *node) alivePeers() []string {
+	var out []string
+	for _, m := range n.memberList() {
+		if m.ID == n.cfg.NodeID || m.Liveness != cluster.LivenessAlive || m.State == ring.Left || m.State == ring.Removed {
+			continue
+		}
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// fenceCheckInterval is how often the clock fence is re-evaluated, so
+// that its changes are logged even while no write asks.
+const fenceCheckInterval = time.Second
+
+// watchFence re-evaluates the clock fence until ctx is done.
+func (n *node) watchFence(ctx context.Context) {
+	t := time.NewTicker(fenceCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.fence.State()
+		}
+	}
 }
 
 // resolve maps a member id to its gRPC address.

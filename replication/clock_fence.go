@@ -19,6 +19,9 @@ var ErrClockFenced = errors.New("clock fenced")
 type ClockFencedError struct {
 	Node   string
 	Reason string
+	// Replicas are the replicas of the refused write's key, to one of
+	// which it may be forwarded; set by the coordinator.
+	Replicas []string
 }
 
 func (e *ClockFencedError) Error() string {

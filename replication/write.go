@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -27,6 +28,9 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	key = bytes.Clone(key) // the replica writes outlive the call
 	obj, err := c.store.Update(key, fn)
 	if err != nil {
+		if cfe := (*ClockFencedError)(nil); errors.As(err, &cfe) {
+			cfe.Replicas = pl.replicas // nothing was stamped: another replica may take it
+		}
 		return c.failedReceipt(level, pl, true), err
 	}
 	t.ack(c.cfg.NodeID)
