@@ -1,18 +1,12 @@
 package replication
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 )
-
-// ErrClockFenced: this node's clock is too far from its peers' for it to
-// stamp writes (DESIGN.md, Clocks). The gRPC edge forwards the write to a
-// replica that may stamp it, or fails Unavailable.
-var ErrClockFenced = errors.New("clock fenced")
 
 // ClockFencedError is the refusal of a write by a fenced node: Reason
 // says why, in one line.
