@@ -441,10 +441,18 @@ func (n *node) alivePeers() []string {
 }
 
 // fenceCheckInterval is how often the clock fence is re-evaluated, so
-// that its changes are logged even while no write asks.
-const fenceCheckInterval = time.Second
+// that its changes are logged even while no write asks, and, while it is
+// fenced, how often the alive peers' clocks are measured (gossip probes
+// measure one peer per probe interval: a node that just joined would stay
+// fenced for seconds).
+const fenceCheckInterval = 250 * time.Millisecond
 
-// watchFence re-evaluates the clock fence until ctx is done.
+// clockProbeKey is the key a clock probe reads: any replica answers it,
+// with its wall time on the reply.
+var clockProbeKey = []byte("\x00quorumkv clock probe")
+
+// watchFence re-evaluates the clock fence until ctx is done; while the
+// node is fenced it measures its peers' clocks with a replica read each.
 func (n *node) watchFence(ctx context.Context) {
 	t := time.NewTicker(fenceCheckInterval)
 	defer t.Stop()
@@ -453,7 +461,14 @@ func (n *node) watchFence(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n.fence.State()
+			if !n.fence.State().Fenced {
+				continue
+			}
+			for _, id := range n.alivePeers() {
+				pctx, cancel := context.WithTimeout(ctx, fenceCheckInterval)
+				_, _, _ = n.transport.Read(pctx, id, clockProbeKey) // the reply is the measurement
+				cancel()
+			}
 		}
 	}
 }
