@@ -104,12 +104,42 @@ func (f *ClockFence) ObserveRoundTrip(peer string, peerWall, sent, recv time.Tim
 }
 
 // Refused records that peer refused a timestamp this node stamped as
-// beyond its wall clock + max offset: the node is fenced at once, until
-// measurements taken after this clear it.
-func (f *ClockFence) Refused(peer string) {
+// beyond its wall clock + max offset, and reports whether this node is to
+// blame. It is, and is fenced at once until measurements taken after this
+// clear it, unless the measurements say that peer's clock is the one
+// behind: more than 0.8 x MaxOffset behind the median of the alive
+// members' clocks, while this node's is within it. A slow replica thus
+// fences itself (by the median), not every healthy coordinator it refuses.
+func (f *ClockFence) Refused(peer string) (self bool) {
+	if f.PeerBehind(peer) {
+		return false
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refusedAt, f.refusedBy = f.cfg.Now(), peer
+	return true
+}
+
+// PeerBehind reports whether peer's clock is known to run behind: this
+// node is not fenced, and a measurement that counts puts peer's clock more
+// than 0.8 x MaxOffset behind the median of the alive members' clocks.
+// Such a peer refuses timestamps that are right.
+func (f *ClockFence) PeerBehind(peer string) bool {
+	st := f.State()
+	if st.Fenced {
+		return false
+	}
+	now := f.cfg.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.samples[peer]
+	return ok && f.countsLocked(s, now) && s.offset+st.Offset < -f.cfg.MaxOffset*8/10
+}
+
+// countsLocked reports whether a measurement counts at now: it is not older
+// than MaxAge, and it was taken after the last refusal of our timestamps.
+func (f *ClockFence) countsLocked(s clockSample, now time.Time) bool {
+	return now.Sub(s.at) <= f.cfg.MaxAge && (f.refusedAt.IsZero() || s.at.After(f.refusedAt))
 }
 
 // FenceState is what Check found.
@@ -147,7 +177,7 @@ func (f *ClockFence) State() FenceState {
 	var offsets []time.Duration
 	for _, id := range alive {
 		s, ok := f.samples[id]
-		if !ok || now.Sub(s.at) > f.cfg.MaxAge || s.at.Before(f.refusedAt) {
+		if !ok || !f.countsLocked(s, now) {
 			continue
 		}
 		offsets = append(offsets, s.offset)

@@ -109,3 +109,32 @@ func TestClockFence_oldMeasurementsExpire(t *testing.T) {
 		t.Fatalf("alone: %v", err)
 	}
 }
+
+// A refusal by a replica whose clock the measurements put behind the
+// others' is that replica's failure: the coordinator is not fenced. A
+// refusal by a replica in agreement fences it.
+func TestClockFence_refusedBySlowPeer(t *testing.T) {
+	clk := &fakeNow{t: time.Unix(1_700_000_000, 0)}
+	f, err := NewClockFence(ClockFenceConfig{NodeID: "n1", MaxOffset: 500 * time.Millisecond,
+		Alive: func() []string { return []string{"n2", "n3"} }, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Observe("n2", 2*time.Millisecond)
+	f.Observe("n3", -5*time.Second)
+	if !f.PeerBehind("n3") || f.PeerBehind("n2") {
+		t.Fatalf("PeerBehind: n3 %v, n2 %v; want n3 alone", f.PeerBehind("n3"), f.PeerBehind("n2"))
+	}
+	if f.Refused("n3") {
+		t.Fatal("a refusal by the slow n3 blamed n1")
+	}
+	if err := f.Check(); err != nil {
+		t.Fatalf("fenced by the slow n3's refusal: %v", err)
+	}
+	if !f.Refused("n2") {
+		t.Fatal("a refusal by n2, in agreement, did not blame n1")
+	}
+	if err := f.Check(); !errors.Is(err, ErrClockFenced) {
+		t.Fatalf("after n2's refusal: %v, want fenced", err)
+	}
+}

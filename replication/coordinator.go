@@ -359,10 +359,24 @@ func reason(err error) string {
 }
 
 // refusedForClock reports whether a replica refused a write because its
-// timestamp is beyond the replica's clock + max offset: this node's clock
-// runs ahead. Such a refusal gets no hint and is not retried.
+// timestamp is beyond the replica's clock + max offset.
 func refusedForClock(err error) bool {
 	return errors.Is(err, conflict.ErrClockOffset) && !indeterminate(err)
+}
+
+// ownClockRefused reports whether err is replica id's refusal of a
+// timestamp this node stamped (or carries) because this node's clock runs
+// ahead: such a write is not acknowledged, gets no hint and is not
+// retried, and the node is fenced at once. A refusal by a replica the
+// fence knows to run behind the others is that replica's failure alone.
+func (c *Coordinator) ownClockRefused(id string, err error) bool {
+	if !refusedForClock(err) {
+		return false
+	}
+	if c.cfg.Fence == nil {
+		return true
+	}
+	return c.cfg.Fence.Refused(id)
 }
 
 // indeterminate reports whether a failed replica write may have been applied.

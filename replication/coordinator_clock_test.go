@@ -226,3 +226,36 @@ func TestCoordinator_DeliverHints_dropsClockRefused(t *testing.T) {
 		t.Fatal("n2 took the refused hint")
 	}
 }
+
+// A node whose clock runs 5s behind refuses the healthy nodes' writes as
+// too far ahead; it fences itself (by the median), not them: their writes
+// are acknowledged at QUORUM, and it gets hints, kept until it takes them.
+func TestCoordinator_Put_slowReplicaFencesItselfOnly(t *testing.T) {
+	c := newFencedCluster(t, false)
+	ctx := testCtx(t)
+	c.skew("n3", -5*time.Second)
+	c.measure()
+	for id, want := range map[string]bool{"n1": false, "n2": false, "n3": true} {
+		if st := c.fences[id].State(); st.Fenced != want {
+			t.Fatalf("%s: %+v, want fenced %v", id, st, want)
+		}
+	}
+	key := []byte("k")
+	r, err := c.Node("n1").Coord.Put(ctx, key, []byte("v"), nil, replication.Quorum)
+	if err != nil {
+		t.Fatalf("put via n1 with a slow n3: %v", err)
+	}
+	replicationtest.Eventually(t, awaitTimeout, func() bool { return c.Node("n1").Coord.HintStats().Written == 1 },
+		"no hint for the slow n3 (receipt %+v)", r)
+	for _, id := range []string{"n1", "n2"} {
+		if err := c.fences[id].Check(); err != nil {
+			t.Fatalf("%s fenced by the slow n3: %v", id, err)
+		}
+	}
+	c.DeliverHints(ctx)
+	if st := c.Node("n1").Coord.HintStats(); st.Dropped != 0 || hintsLeft(t, c.Cluster) != 1 {
+		t.Fatalf("the hint for the slow n3 was not kept: %+v, %d left", st, hintsLeft(t, c.Cluster))
+	}
+	c.skew("n3", 0) // its clock is right again: the hint goes through
+	awaitConverged(t, c.Cluster)
+}

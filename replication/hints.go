@@ -93,10 +93,11 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 			actx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
 			_, err := c.transport.Apply(actx, target, h.Key, h.Object, true)
 			cancel()
-			if refusedForClock(err) {
-				// Stamped beyond the target's clock + max offset: retried,
-				// it would be accepted once the target's clock caught up
-				// and override later writes. It is dropped.
+			if refusedForClock(err) && (c.cfg.Fence == nil || !c.cfg.Fence.PeerBehind(target)) {
+				// Stamped beyond the target's clock + max offset by a
+				// clock that ran ahead: retried, it would be accepted once
+				// the target's clock caught up and override later writes.
+				// It is dropped. (A target known to run behind keeps it.)
 				if err := c.hints.DeleteHint(h); err != nil {
 					c.cfg.Logger.Error("delete hint refused for clock offset", "target", target, "err", err)
 					return

@@ -14,6 +14,9 @@ import (
 type writeResult struct {
 	id  string
 	err error
+	// ownClock: the replica refused the write's timestamp because this
+	// node's clock runs ahead.
+	ownClock bool
 }
 
 // writeReplicated applies fn to the coordinator's own copy durably (the
@@ -54,16 +57,17 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			stop := context.AfterFunc(bg, cancel) // node shutdown cuts it short
 			defer stop()
 			_, err := c.transport.Apply(wctx, id, key, obj, false)
+			own := err != nil && c.ownClockRefused(id, err)
 			switch {
 			case err == nil:
-			case refusedForClock(err):
+			case own:
 				// Our clock runs ahead: no hint (it would be retried
 				// until the replica's clock caught up), and we are fenced.
-				c.clockRefused(id, key, err)
+				c.cfg.Logger.Warn("a replica refused this node's timestamp: clock fenced", "replica", id, "key", fmt.Sprintf("%q", key), "err", err)
 			case c.addHint(id, key, obj):
 				hints.Add(1)
 			}
-			results <- writeResult{id: id, err: err}
+			results <- writeResult{id: id, err: err, ownClock: own}
 		})
 		if !started { // closed: the write is not sent, and leaves a hint
 			if c.addHint(id, key, obj) {
@@ -79,7 +83,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	for !t.met() && t.possible() {
 		select {
 		case r := <-results:
-			if refusedForClock(r.err) {
+			if r.ownClock {
 				clockRefused = append(clockRefused, r.id)
 			}
 			if r.err != nil {
@@ -111,15 +115,6 @@ func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64, cl
 		return r, &QuorumError{Write: true, Receipt: r}
 	}
 	return r, nil
-}
-
-// clockRefused records a replica's refusal of a timestamp this node
-// stamped: the node is fenced at once.
-func (c *Coordinator) clockRefused(id string, key []byte, err error) {
-	c.cfg.Logger.Warn("a replica refused this node's timestamp: fencing the clock", "replica", id, "key", fmt.Sprintf("%q", key), "err", err)
-	if c.cfg.Fence != nil {
-		c.cfg.Fence.Refused(id)
-	}
 }
 
 // addHint stores a hint for a replica that missed obj, unless it has been
