@@ -321,6 +321,13 @@ func (c *Coordinator) stamp(cur *conflict.Object, above conflict.Timestamp) (con
 	// Now is above every timestamp the clock accepted (its logical counter
 	// carries into the wall part when full, never wraps).
 	ts := c.clock.Now()
+	if c.clock.Beyond(ts) {
+		// The wall clock ran ahead and was set back: the hybrid clock,
+		// which never runs backwards, still reads beyond what peers
+		// accept. Another replica stamps the write instead.
+		return conflict.Dot{}, conflict.Timestamp{}, &ClockFencedError{Node: c.cfg.NodeID,
+			Reason: fmt.Sprintf("its hybrid clock reads %v, beyond its wall clock + --max-clock-offset (the wall clock was set back); it stamps again once the wall clock catches up", ts.Time().UTC().Format(time.RFC3339Nano))}
+	}
 	dot, err := c.dots.Next()
 	return dot, ts, err
 }

@@ -259,3 +259,27 @@ func TestCoordinator_Put_slowReplicaFencesItselfOnly(t *testing.T) {
 	c.skew("n3", 0) // its clock is right again: the hint goes through
 	awaitConverged(t, c.Cluster)
 }
+
+// A node whose wall clock ran ahead and was set back (no restart) holds a
+// hybrid clock beyond its wall clock + max offset: it refuses to stamp
+// (the write is forwarded) rather than have every replica refuse it.
+func TestCoordinator_Put_hybridClockAheadOfWallSetBack(t *testing.T) {
+	c := newFencedCluster(t, false)
+	ctx := testCtx(t)
+	c.measure()
+	n3 := c.Node("n3")
+	n3.SetSkew(5 * time.Second)
+	n3.Clock.Now() // the hybrid clock follows the fast wall clock
+	n3.SetSkew(0)
+	_, err := n3.Coord.Put(ctx, []byte("k"), []byte("v"), nil, replication.Quorum)
+	var fe *replication.ClockFencedError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "hybrid clock") {
+		t.Fatalf("put via n3 with its hybrid clock 5s ahead: %v; want a *ClockFencedError", err)
+	}
+	if n := hintsLeft(t, c.Cluster); n != 0 {
+		t.Fatalf("%d hints written", n)
+	}
+	if _, err := c.Node("n1").Coord.Put(ctx, []byte("k"), []byte("v"), nil, replication.All); err != nil {
+		t.Fatalf("put via n1: %v", err)
+	}
+}
