@@ -96,6 +96,14 @@ type Config struct {
 	// joining and reports it on Err. Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
+	// Wall is this node's wall clock, sent in every probe ack so members
+	// estimate each other's clock offset. Nil means time.Now.
+	Wall func() time.Time
+	// OnPeerClock is given, for every probe of a member that completes, the
+	// wall time its ack carried and this node's wall times (Wall) when the
+	// probe was sent and its ack arrived, for the clock fence. It is
+	// called from memberlist's goroutines and must not block. Nil: unused.
+	OnPeerClock func(peer string, peerWall, sent, recv time.Time)
 	// OnStateLoss is called, once and from a gossip goroutine, when the
 	// node adopts a table that already lists its id (joining, normal,
 	// leaving or left) although it started without a persisted table: it

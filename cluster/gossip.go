@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -18,7 +20,32 @@ var (
 	_ memberlist.Delegate      = (*delegate)(nil)
 	_ memberlist.AliveDelegate = (*delegate)(nil)
 	_ memberlist.MergeDelegate = (*delegate)(nil)
+	_ memberlist.PingDelegate  = (*delegate)(nil)
 )
+
+// AckPayload is this node's wall time, sent with every probe ack, so the
+// prober estimates this node's clock offset (DESIGN.md, Clocks).
+func (d *delegate) AckPayload() []byte {
+	wall := d.m.cfg.Wall
+	if wall == nil {
+		wall = time.Now
+	}
+	return binary.BigEndian.AppendUint64(nil, uint64(wall().UnixNano()))
+}
+
+// NotifyPingComplete hands Config.OnPeerClock the wall time a probed
+// member's ack carried and the probe's round trip.
+func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	if d.m.cfg.OnPeerClock == nil || other == nil || len(payload) != 8 || other.Name == d.m.cfg.NodeID {
+		return
+	}
+	wall := d.m.cfg.Wall
+	if wall == nil {
+		wall = time.Now
+	}
+	recv := wall()
+	d.m.cfg.OnPeerClock(other.Name, time.Unix(0, int64(binary.BigEndian.Uint64(payload))), recv.Add(-rtt), recv)
+}
 
 // NodeMeta returns this node's id and gRPC address.
 func (d *delegate) NodeMeta(limit int) []byte {

@@ -106,6 +106,8 @@ type node struct {
 	adopted    atomic.Int32 // AdoptSettings calls
 	stateLoss  atomic.Int32 // OnStateLoss calls
 	adoptCheck func(Settings) error
+	skew       time.Duration // added to the node's wall clock
+	peerClocks sync.Map      // peer id -> latest offset (time.Duration) its probes measured
 }
 
 func (c *testCluster) node(i int, seeds ...*node) *node {
@@ -157,6 +159,10 @@ func (c *testCluster) config(n *node) Config {
 		return nil
 	}
 	cfg.OnStateLoss = func() { n.stateLoss.Add(1) }
+	cfg.Wall = func() time.Time { return time.Now().Add(n.skew) }
+	cfg.OnPeerClock = func(peer string, peerWall, sent, recv time.Time) {
+		n.peerClocks.Store(peer, peerWall.Sub(sent.Add(recv.Sub(sent)/2)))
+	}
 	return cfg
 }
 

@@ -227,3 +227,30 @@ func TestMembership_duplicateIDRefused(t *testing.T) {
 		t.Fatalf("n1 sees n2 %s", l)
 	}
 }
+
+// Probe acks carry the member's wall clock: each node measures the offset
+// of the others' clocks (DESIGN.md, Clocks).
+func TestMembership_probesMeasurePeerClocks(t *testing.T) {
+	c := newTestCluster(t)
+	n1 := c.node(1)
+	n2 := c.node(2, n1)
+	n2.skew = 3 * time.Second
+	c.bootstrap(n1)
+	c.start(n2, nil)
+	measured := func(n *node, peer string, want time.Duration) error {
+		v, ok := n.peerClocks.Load(peer)
+		if !ok {
+			return fmt.Errorf("%s has not measured %s", n.id, peer)
+		}
+		if d := v.(time.Duration) - want; d < -200*time.Millisecond || d > 200*time.Millisecond {
+			return fmt.Errorf("%s measured %s at %v, want about %v", n.id, peer, v, want)
+		}
+		return nil
+	}
+	eventually(t, converge, "clocks measured", func() error {
+		if err := measured(n1, "n2", 3*time.Second); err != nil {
+			return err
+		}
+		return measured(n2, "n1", -3*time.Second)
+	})
+}

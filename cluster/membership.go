@@ -251,6 +251,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	c.Delegate = d
 	c.Alive = d
 	c.Merge = d
+	c.Ping = d
 	c.Logger = log.New(&logWriter{log: m.log}, "", 0)
 	return c, nil
 }

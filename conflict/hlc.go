@@ -98,6 +98,13 @@ func (c *Clock) Now() Timestamp {
 	return c.last
 }
 
+// Beyond reports whether ts is more than MaxOffset ahead of the wall clock:
+// a timestamp Update refuses.
+func (c *Clock) Beyond(ts Timestamp) bool {
+	w := c.wall().UnixNano()
+	return ts.Wall > w && time.Duration(ts.Wall-w) > c.maxOffset
+}
+
 // Update moves the clock past ts, so that later readings are above it. It
 // returns an error wrapping ErrClockOffset, and changes nothing, when ts is
 // more than MaxOffset ahead of the wall clock.

@@ -290,3 +290,51 @@ func TestClock_readModifyWriteWinsWithLaggingWall(t *testing.T) {
 		t.Fatalf("the contrast does not hold: wall-clock stamps converge too")
 	}
 }
+
+func TestClock_Beyond(t *testing.T) {
+	w := &stepWall{now: epoch}
+	c := conflict.NewClock(w.read, 500*time.Millisecond)
+	tests := map[string]struct {
+		ts   conflict.Timestamp
+		want bool
+	}{
+		"zero":              {conflict.Timestamp{}, false},
+		"now":               {conflict.Timestamp{Wall: epoch.UnixNano()}, false},
+		"at the max offset": {conflict.Timestamp{Wall: epoch.Add(500 * time.Millisecond).UnixNano(), Logical: 7}, false},
+		"beyond":            {conflict.Timestamp{Wall: epoch.Add(500*time.Millisecond + 1).UnixNano()}, true},
+		"far past":          {conflict.Timestamp{Wall: math.MinInt64}, false},
+		"far future":        {conflict.Timestamp{Wall: math.MaxInt64, Logical: math.MaxUint32}, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := c.Beyond(tc.ts); got != tc.want {
+				t.Fatalf("Beyond(%v) = %v, want %v", tc.ts, got, tc.want)
+			}
+			if err := c.Update(tc.ts); (err != nil) != tc.want {
+				t.Fatalf("Update(%v) = %v; Beyond says %v", tc.ts, err, tc.want)
+			}
+		})
+	}
+}
+
+// A reading whose logical counter is full carries into the wall part, also
+// when the wall clock stands still and Now is asked again and again.
+func TestClock_Now_logicalCarriesIntoWall(t *testing.T) {
+	w := &stepWall{now: epoch}
+	c := conflict.NewClock(w.read, 500*time.Millisecond)
+	full := conflict.Timestamp{Wall: epoch.Add(100 * time.Millisecond).UnixNano(), Logical: math.MaxUint32 - 1}
+	if err := c.Update(full); err != nil {
+		t.Fatal(err)
+	}
+	prev := full
+	for range 3 {
+		got := c.Now()
+		if !prev.Less(got) {
+			t.Fatalf("Now() = %v after %v: wrapped", got, prev)
+		}
+		prev = got
+	}
+	if want := (conflict.Timestamp{Wall: full.Wall + 1, Logical: 1}); prev != want {
+		t.Fatalf("Now() = %v, want %v", prev, want)
+	}
+}

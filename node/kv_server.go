@@ -86,7 +86,7 @@ func toStatus(err error, r *pb.Receipt) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, replication.ErrWrongType), errors.Is(err, replication.ErrTooManySiblings):
 		code = codes.FailedPrecondition
-	case errors.As(err, &qe), errors.As(err, &nre), errors.Is(err, replication.ErrNotJoined),
+	case errors.As(err, &qe), errors.As(err, &nre), errors.Is(err, replication.ErrNotJoined), errors.Is(err, replication.ErrClockFenced),
 		errors.Is(err, replication.ErrNoReplicaAlive), errors.Is(err, conflict.ErrLeaseExhausted):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -107,6 +107,29 @@ func toStatus(err error, r *pb.Receipt) error {
 // replica of its key; the receiver coordinates it or fails, never forwards
 // again.
 const forwardedHeader = "quorumkv-forwarded-by"
+
+// forwarded reports whether the request was forwarded by another node.
+func forwarded(ctx context.Context) bool { return forwardedBy(ctx) != "" }
+
+// forwardedBy returns the node that forwarded the request, "" if none.
+func forwardedBy(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(forwardedHeader); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// otherReplicas returns replicas without this node.
+func (s *kvServer) otherReplicas(replicas []string) []string {
+	var out []string
+	for _, id := range replicas {
+		if id != s.n.cfg.NodeID {
+			out = append(out, id)
+		}
+	}
+	return out
+}
 
 // forwardTo returns a client of the first live replica among replicas and
 // the context that marks the request forwarded. A request that was already
@@ -144,11 +167,26 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 		return zero, err
 	}
 	resp, rec, err := local(level)
-	var nre *replication.NotReplicaError
-	if errors.As(err, &nre) {
+	var (
+		nre *replication.NotReplicaError
+		cfe *replication.ClockFencedError
+	)
+	switch {
+	case errors.As(err, &nre):
 		client, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
 		if ferr != nil {
 			return zero, toStatus(ferr, receiptToProto(rec))
+		}
+		return forward(client, fctx)
+	case errors.As(err, &cfe):
+		// Fenced before it stamped anything: the write goes to another
+		// replica of the key, whose clock may stamp it (DESIGN.md, Clocks).
+		if forwarded(ctx) {
+			return zero, toStatus(fmt.Errorf("%w (the write was forwarded here by %s; retry)", err, forwardedBy(ctx)), receiptToProto(rec))
+		}
+		client, fctx, ferr := s.forwardTo(ctx, s.otherReplicas(cfe.Replicas))
+		if ferr != nil {
+			return zero, toStatus(fmt.Errorf("%w; %w", err, ferr), receiptToProto(rec))
 		}
 		return forward(client, fctx)
 	}

@@ -28,6 +28,8 @@ func TestToStatus_codes(t *testing.T) {
 		// coordinator's placement: retryable, never Internal.
 		"not a replica":    {fmt.Errorf("put: %w", &replication.NotReplicaError{Replicas: []string{"n2"}}), codes.Unavailable},
 		"no replica":       {fmt.Errorf("%w: no replica of the key is alive", replication.ErrNoReplicaAlive), codes.Unavailable},
+		"clock fenced":     {&replication.ClockFencedError{Node: "n3", Reason: "5s ahead"}, codes.Unavailable},
+		"clock refused":    {fmt.Errorf("%w: n1 refused the write's timestamp", replication.ErrClockFenced), codes.Unavailable},
 		"deadline":         {context.DeadlineExceeded, codes.DeadlineExceeded},
 		"canceled":         {context.Canceled, codes.Canceled},
 		"anything else":    {errors.New("disk on fire"), codes.Internal},

@@ -84,7 +84,23 @@ func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 	counter("quorumkv_hints_delivered_total", "Hints delivered to their replica.", func(s replication.HintStats) uint64 { return s.Delivered })
 	counter("quorumkv_hints_refused_total", "Hint deliveries the target refused for that hint alone; the hint stays and the others are still delivered.", func(s replication.HintStats) uint64 { return s.Refused })
 	counter("quorumkv_hints_over_budget_total", "Writes a replica missed that left no hint because the target's hints were at their byte budget.", func(s replication.HintStats) uint64 { return s.OverBudget })
-	counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window.", func(s replication.HintStats) uint64 { return s.Dropped })
+		counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window, or refused them for clock offset.", func(s replication.HintStats) uint64 { return s.Dropped })
+	counter("quorumkv_hints_clock_refused_total", "Hints dropped because their replica refused them for clock offset.", func(s replication.HintStats) uint64 { return s.ClockRefused })
+}
+
+// watchFence exports the clock fence's state, read at scrape time.
+func (m *metrics) watchFence(f *replication.ClockFence) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumkv_clock_fenced",
+		Help: "1 while this node's clock is fenced: too far from the median of the alive members' clocks, or not yet measured; it stamps no writes and is not ready."},
+		func() float64 {
+			if f.State().Fenced {
+				return 1
+			}
+			return 0
+		}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumkv_clock_offset_seconds",
+		Help: "This node's wall clock minus the median of the alive members' clocks, as measured."},
+		func() float64 { return f.State().Offset.Seconds() }))
 }
 
 func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -107,6 +123,10 @@ func (n *node) httpHandler() http.Handler {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if st := n.fence.State(); st.Fenced {
+			http.Error(w, "clock fenced: "+st.Reason, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -29,6 +29,7 @@ type node struct {
 	log       *slog.Logger
 	store     *storage.Engine
 	clock     *conflict.Clock
+	fence     *replication.ClockFence
 	dots      *conflict.DotIssuer
 	coord     *replication.Coordinator
 	transport *replication.GRPCTransport
@@ -37,7 +38,7 @@ type node struct {
 	metrics   *metrics
 	ready     atomic.Bool
 	conns     *replication.PeerConns // the one pool of connections to peers
-	wall      conflict.WallClock     // the one wall clock: HLC, hints, grace
+	wall      conflict.WallClock     // the one wall clock (--test-clock-offset applied): HLC, hints, grace, fence
 	down      downTracker
 	ae        *antientropy.AntiEntropy
 	purger    *antientropy.Purger
@@ -188,11 +189,16 @@ func (n *node) openReplication() error {
 	if err != nil {
 		return err
 	}
+	n.fence, err = replication.NewClockFence(replication.ClockFenceConfig{NodeID: n.cfg.NodeID, MaxOffset: n.cfg.MaxClockOffset,
+		Alive: n.alivePeers, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{}, replication.ResolverFunc(n.resolve)); err != nil {
 		return err
 	}
 	n.onClose(func() { _ = n.conns.Close() }) // after every user of the pool; reports no error
-	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{Clock: n.wall}, n.conns)
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{Clock: n.wall, OnPeerClock: n.fence.ObserveRoundTrip}, n.conns)
 	n.onClose(func() {
 		if err := n.transport.Close(); err != nil {
 			n.log.Error("close peer transport", "err", err)
@@ -208,6 +214,7 @@ func (n *node) openReplication() error {
 		DownSince:        n.downSince,
 		Clock:            n.wall,
 		Logger:           n.log,
+		Fence:            n.fence,
 
 		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
 		TestNoHints:          n.cfg.TestNoHints,
@@ -217,6 +224,7 @@ func (n *node) openReplication() error {
 	}
 	n.onClose(func() { _ = n.coord.Close() }) // Close reports no error
 	n.metrics.watchCoordinator(n.coord)
+	n.metrics.watchFence(n.fence)
 	n.settings = settings
 	return nil
 }
@@ -234,6 +242,8 @@ func (n *node) openMembership() error {
 		Logger:        n.log,
 		AdoptSettings: n.adopt,
 		OnStateLoss:   n.stateLost,
+		Wall:          n.wall,
+		OnPeerClock:   n.fence.ObserveRoundTrip,
 	}, n.settings, n.store)
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)
@@ -271,7 +281,7 @@ func (n *node) openServers() error {
 		return err
 	}
 	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
-	n.exchange, err = replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: n.log},
+	n.exchange, err = replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: n.log, Wall: n.wall},
 		replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey))
 	if err != nil {
 		return err
@@ -317,6 +327,7 @@ func (n *node) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	goFunc(func() { n.fillWhileJoining(bg) })
 	goFunc(func() { n.purger.Run(bg) })
+	goFunc(func() { n.watchFence(bg) })
 	if n.cfg.TestNoAntiEntropy {
 		n.log.Warn("test knob: no anti-entropy rounds")
 	} else {
@@ -429,6 +440,53 @@ func (n *node) member(id string) (cluster.MemberStatus, bool) {
 		return cluster.MemberStatus{}, false
 	}
 	return m.Member(id)
+}
+
+// alivePeers returns the ids of the alive members other than this node
+// that take part in the ring (not left or removed): the clocks the fence
+// compares this node's with.
+func (n *node) alivePeers() []string {
+	var out []string
+	for _, m := range n.memberList() {
+		if m.ID == n.cfg.NodeID || m.Liveness != cluster.LivenessAlive || m.State == ring.Left || m.State == ring.Removed {
+			continue
+		}
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// fenceCheckInterval is how often the clock fence is re-evaluated, so
+// that its changes are logged even while no write asks, and, while it is
+// fenced, how often the alive peers' clocks are measured (gossip probes
+// measure one peer per probe interval: a node that just joined would stay
+// fenced for seconds).
+const fenceCheckInterval = 250 * time.Millisecond
+
+// clockProbeKey is the key a clock probe reads: any replica answers it,
+// with its wall time on the reply.
+var clockProbeKey = []byte("\x00quorumkv clock probe")
+
+// watchFence re-evaluates the clock fence until ctx is done; while the
+// node is fenced it measures its peers' clocks with a replica read each.
+func (n *node) watchFence(ctx context.Context) {
+	t := time.NewTicker(fenceCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !n.fence.State().Fenced {
+				continue
+			}
+			for _, id := range n.alivePeers() {
+				pctx, cancel := context.WithTimeout(ctx, fenceCheckInterval)
+				_, _, _ = n.transport.Read(pctx, id, clockProbeKey) // the reply is the measurement
+				cancel()
+			}
+		}
+	}
 }
 
 // resolve maps a member id to its gRPC address.

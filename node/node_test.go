@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,9 +112,12 @@ func await(t *testing.T, within time.Duration, what string, cond func() error) {
 }
 
 // allNormal reports whether every node sees want members, all alive and
-// normal.
+// normal, and its clock is not fenced (it has measured its peers').
 func allNormal(nodes []*testNode, want int) error {
 	for _, tn := range nodes {
+		if err := tn.n.fence.Check(); err != nil {
+			return err
+		}
 		ms := tn.n.memberList()
 		if len(ms) != want {
 			return fmt.Errorf("%s sees %d members", tn.n.cfg.NodeID, len(ms))
@@ -251,5 +257,83 @@ func TestNode_forwardsToAReplica(t *testing.T) {
 	_, err = (&kvServer{n: n1.n}).Put(fwd, &pb.PutRequest{Key: foreign, Value: []byte("x")})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("a forwarded put for a key n1 does not replicate: %v, want Unavailable", err)
+	}
+}
+
+// A node whose wall clock runs 5s ahead of its two peers' (max offset
+// 500ms) fences itself, not them: it is not ready (/readyz 503 naming the
+// clock, quorumkv_clock_fenced 1), and a write sent to it is forwarded to
+// a replica whose clock may stamp it; the write is acknowledged and a
+// later write through a healthy node is what every node reads.
+func TestNode_fastClockFencedAndForwards(t *testing.T) {
+	dir := t.TempDir()
+	n1 := start(t, testConfig(t, dir, "n1"))
+	seed := n1.n.cfg.GossipAddr
+	n2 := start(t, testConfig(t, dir, "n2", seed))
+	c3 := testConfig(t, dir, "n3", seed)
+	c3.TestClockOffset = 5 * time.Second
+	n3 := start(t, c3)
+	await(t, 30*time.Second, "n3 fenced, n1 and n2 not, all members normal", func() error {
+		if err := allNormal([]*testNode{n1, n2}, 3); err != nil {
+			return err
+		}
+		if st := n3.n.fence.State(); !st.Fenced || st.Measured < 2 {
+			return fmt.Errorf("n3's fence: %+v", st)
+		}
+		return nil
+	})
+	rec := httptest.NewRecorder()
+	n3.n.httpHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.HasPrefix(rec.Body.String(), "clock fenced: ") {
+		t.Fatalf("n3 /readyz: %d %q, want 503 clock fenced", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	n3.n.httpHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	offsetShown := strings.Contains(body, "quorumkv_clock_offset_seconds 4.9") || strings.Contains(body, "quorumkv_clock_offset_seconds 5")
+	if !strings.Contains(body, "quorumkv_clock_fenced 1") || !offsetShown {
+		t.Fatalf("n3 metrics lack the fence:\n%s", body)
+	}
+	for _, tn := range []*testNode{n1, n2} {
+		rec := httptest.NewRecorder()
+		tn.n.httpHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s /readyz: %d %q, want 200", tn.n.cfg.NodeID, rec.Code, rec.Body.String())
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	via3, err := client.New([]string{n3.n.grpcAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer via3.Close()
+	key := []byte("k")
+	r, err := via3.Put(ctx, key, []byte("through the fast node"), client.WithConsistency(client.Quorum))
+	if err != nil || r.Coordinator == "n3" {
+		t.Fatalf("put through n3: coordinated by %q, %v; want forwarded to a healthy replica", r.Coordinator, err)
+	}
+	via1, err := client.New([]string{n1.n.grpcAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer via1.Close()
+	if _, err := via1.Put(ctx, key, []byte("later"), client.WithConsistency(client.Quorum)); err != nil {
+		t.Fatal(err)
+	}
+	n1.n.coord.DeliverHints(ctx)
+	n3.n.coord.DeliverHints(ctx)
+	for _, via := range []*client.Client{via1, via3} {
+		got, err := via.Get(ctx, key, client.WithConsistency(client.All))
+		if err != nil || !got.Found || len(got.Values) != 1 || string(got.Values[0]) != "later" {
+			t.Fatalf("ALL get: %+v, %v; want later", got, err)
+		}
+	}
+	// A write forwarded to a fenced node fails Unavailable, naming the clock.
+	fwd := metadata.NewIncomingContext(ctx, metadata.Pairs(forwardedHeader, "n1"))
+	_, err = (&kvServer{n: n3.n}).Put(fwd, &pb.PutRequest{Key: key, Value: []byte("x")})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "clock fenced") {
+		t.Fatalf("a put forwarded to the fenced n3: %v, want Unavailable, clock fenced", err)
 	}
 }

@@ -63,6 +63,11 @@ type Config struct {
 	MaxHintBytes int64
 	// Logger receives the coordinator's log lines; nil discards them.
 	Logger *slog.Logger
+	// Fence, checked under the key's lock just before a write is stamped,
+	// refuses writes while this node's clock is too far from its peers'
+	// (a *ClockFencedError), and is told of every replica that refuses
+	// a timestamp this node stamped. Nil: the node is never fenced.
+	Fence *ClockFence
 
 	// TestNoBlockingRepair (tests and chaos only) answers QUORUM and ALL
 	// reads without blocking read repair, breaking freshness on purpose.
@@ -354,24 +359,44 @@ func (c *Coordinator) failedReceipt(level Level, pl placement, write bool) Recei
 	return r
 }
 
-// stamp mints a dot and a timestamp above above and above everything in cur.
+// stamp mints a dot and a timestamp above above and above everything in
+// cur. A timestamp beyond the local wall clock + max offset (one a fast
+// node stamped, stored or carried by a token) does not lift the stamp: the
+// write is stamped at the local clock, never above it, and supersedes it by
+// its causal context (DESIGN.md, Clocks), so a stored timestamp from a
+// fast clock never blocks later writes.
 func (c *Coordinator) stamp(cur *conflict.Object, above conflict.Timestamp) (conflict.Dot, conflict.Timestamp, error) {
+	if c.cfg.Fence != nil {
+		if err := c.cfg.Fence.Check(); err != nil {
+			return conflict.Dot{}, conflict.Timestamp{}, err
+		}
+	}
 	if cur != nil {
 		if m := cur.MaxTimestamp(); above.Less(m) {
 			above = m
 		}
 	}
-	// What is stored was accepted earlier; a skew since then must not block
-	// writes to the key, so the offset check is not applied here.
 	if err := c.clock.Update(above); err != nil && !errors.Is(err, conflict.ErrClockOffset) {
 		return conflict.Dot{}, conflict.Timestamp{}, err
 	}
+	// Now is above every timestamp the clock accepted (its logical counter
+	// carries into the wall part when full, never wraps).
 	ts := c.clock.Now()
-	if !above.Less(ts) {
-		ts = conflict.Timestamp{Wall: above.Wall, Logical: above.Logical + 1}
+	if c.clock.Beyond(ts) {
+		// The wall clock ran ahead and was set back: the hybrid clock,
+		// which never runs backwards, still reads beyond what peers
+		// accept. Another replica stamps the write instead.
+		return conflict.Dot{}, conflict.Timestamp{}, &ClockFencedError{Node: c.cfg.NodeID,
+			Reason: fmt.Sprintf("its hybrid clock reads %v, beyond its wall clock + --max-clock-offset (the wall clock was set back); it stamps again once the wall clock catches up", ts.Time().UTC().Format(time.RFC3339Nano))}
 	}
 	dot, err := c.dots.Next()
 	return dot, ts, err
+}
+
+// beyondOffset reports whether cur holds a timestamp beyond the local wall
+// clock + max offset: one a fast node stamped.
+func (c *Coordinator) beyondOffset(cur *conflict.Object) bool {
+	return cur != nil && c.clock.Beyond(cur.MaxTimestamp())
 }
 
 // answerBy returns the context a request answers within: the caller's
@@ -399,6 +424,27 @@ func reason(err error) string {
 		return "error: " + re.Message
 	}
 	return "error: " + err.Error()
+}
+
+// refusedForClock reports whether a replica refused a write because its
+// timestamp is beyond the replica's clock + max offset.
+func refusedForClock(err error) bool {
+	return errors.Is(err, conflict.ErrClockOffset) && !indeterminate(err)
+}
+
+// ownClockRefused reports whether err is replica id's refusal of a
+// timestamp this node stamped (or carries) because this node's clock runs
+// ahead: such a write is not acknowledged, gets no hint and is not
+// retried, and the node is fenced at once. A refusal by a replica the
+// fence knows to run behind the others is that replica's failure alone.
+func (c *Coordinator) ownClockRefused(id string, err error) bool {
+	if !refusedForClock(err) {
+		return false
+	}
+	if c.cfg.Fence == nil {
+		return true
+	}
+	return c.cfg.Fence.Refused(id)
 }
 
 // indeterminate reports whether a failed replica write may have been applied.

@@ -13,6 +13,13 @@
 // the transport and by anti-entropy, purge and forwarding; Clock is the one
 // wall clock every time rule reads (the HLC's).
 //
+// A ClockFence, fed the peers' clock offsets (gossip probes and replica
+// replies carry the sender's wall time), keeps a node whose clock is too
+// far from the cluster's from stamping writes (DESIGN.md, Clocks): it is
+// checked under the key's lock just before a write is stamped, and a
+// replica's refusal of a timestamp (ReplicaError.clock_offset) fences the
+// coordinator at once. Such refusals get no hint and are never retried.
+//
 // Quorum accounting is a pure type (tally). Everything the coordinator
 // starts in the background is owned by it and stopped by Close.
 package replication

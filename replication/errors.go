@@ -20,6 +20,12 @@ var (
 	// ErrNoReplicaAlive: no replica of the key can take a request this
 	// node does not coordinate.
 	ErrNoReplicaAlive = errors.New("no replica available")
+	// ErrClockFenced: this node's clock is too far from its peers' for it
+	// to stamp writes (DESIGN.md, Clocks), or a replica refused a timestamp
+	// it stamped. The gRPC edge forwards a write refused before it was
+	// stamped (*ClockFencedError) to a replica that may stamp it; otherwise
+	// it fails Unavailable.
+	ErrClockFenced = errors.New("clock fenced")
 )
 
 // QuorumError reports that a consistency level was not met.

@@ -43,6 +43,7 @@ type ExchangeServer struct {
 	maxBatchBytes int
 	log           *slog.Logger
 	codeOf        func(error) (codes.Code, bool)
+	wall          Clock // nil: replies carry no wall time
 
 	mu      sync.Mutex // orders wg.Add against Close
 	closing bool
@@ -68,6 +69,10 @@ type ExchangeServerConfig struct {
 	ErrorCodes func(err error) (code codes.Code, ok bool)
 	// Logger receives stream failures (debug). Nil discards them.
 	Logger *slog.Logger
+	// Wall, when set, is the node's wall clock: every reply batch carries
+	// its time, so callers estimate this node's clock offset (DESIGN.md,
+	// Clocks). Nil: replies carry none.
+	Wall Clock
 }
 
 // DefaultExchangeServerConfig returns a configuration with every default
@@ -116,6 +121,7 @@ func NewExchangeServer(cfg ExchangeServerConfig, local Replica) (*ExchangeServer
 		maxBatchBytes: cfg.MaxBatchBytes,
 		log:           cfg.Logger,
 		codeOf:        cfg.ErrorCodes,
+		wall:          cfg.Wall,
 		quit:          make(chan struct{}),
 	}, nil
 }
@@ -315,6 +321,9 @@ func (x *exchange) write() error {
 				break drain
 			}
 		}
+		if x.s.wall != nil {
+			batch.WallNanos = x.s.wall.Now().UnixNano()
+		}
 		if err := x.stream.Send(batch); err != nil {
 			x.cancel()
 			return err
@@ -382,7 +391,9 @@ func (s *ExchangeServer) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 		}
 	}
 	e := NewRemoteError(err)
-	return errorReply(id, e.Code, e.Message)
+	r := errorReply(id, e.Code, e.Message)
+	r.GetError().ClockOffset = e.ClockOffset
+	return r
 }
 
 // NewRemoteError returns the refusal a peer sends for err, an error of its
@@ -393,7 +404,7 @@ func (s *ExchangeServer) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 //	*RemoteError (a replica forwarding one)      its code
 //	context.Canceled, context.DeadlineExceeded   Canceled, DeadlineExceeded
 //	ErrWrongType                                 FailedPrecondition
-//	conflict.ErrClockOffset, conflict.ErrCorrupt,
+//	conflict.ErrClockOffset (also ClockOffset), conflict.ErrCorrupt,
 //	ErrInvalidArgument, storage.ErrInvalidArgument,
 //	keyspace limits                              InvalidArgument
 //	storage.ErrClosed, ErrNotJoined              Unavailable
@@ -403,7 +414,7 @@ func NewRemoteError(err error) *RemoteError {
 	if err == nil {
 		return nil
 	}
-	return &RemoteError{Code: errorCode(err), Message: err.Error()}
+	return &RemoteError{Code: errorCode(err), Message: err.Error(), ClockOffset: errors.Is(err, conflict.ErrClockOffset)}
 }
 
 func errorCode(err error) codes.Code {

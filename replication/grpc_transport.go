@@ -112,7 +112,7 @@ func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (*con
 }
 
 func remoteError(e *quorumkvv1.ReplicaError) *RemoteError {
-	return &RemoteError{Code: codes.Code(e.GetCode()), Message: e.GetMessage()}
+	return &RemoteError{Code: codes.Code(e.GetCode()), Message: e.GetMessage(), ClockOffset: e.GetClockOffset()}
 }
 
 // Close implements Transport.
@@ -242,7 +242,8 @@ const (
 type grpcCall struct {
 	msg   *quorumkvv1.ReplicaOp // owned by the slot once queued
 	size  int
-	id    uint64 // set when sent, under the slot's mutex
+	id    uint64    // set when sent, under the slot's mutex
+	sent  time.Time // the wall time it was taken for sending, likewise
 	state atomic.Uint32
 	res   chan grpcResult // receives exactly one result, never blocks
 }
@@ -426,6 +427,7 @@ func (s *grpcSlot) take(ops []*quorumkvv1.ReplicaOp) []*quorumkvv1.ReplicaOp {
 		}
 		s.nextID++
 		c.id = s.nextID
+		c.sent = s.t.cfg.Clock.Now()
 		c.msg.Id = c.id
 		s.pending[c.id] = c
 		size += c.size
@@ -459,12 +461,31 @@ func (s *grpcSlot) receive(stream quorumkvv1.Replica_ExchangeClient, healthy *at
 			calls = append(calls, c)
 		}
 		s.mu.Unlock()
+		s.observeClock(b.GetWallNanos(), calls)
 		for i, r := range b.GetReplies() {
 			if c := calls[i]; c != nil {
 				c.res <- grpcResult{reply: r}
 			}
 		}
 		clear(calls)
+	}
+}
+
+// observeClock hands OnPeerClock the peer's wall time and the round trip
+// of the latest request the batch answers (the shortest bound on when the
+// peer read its clock).
+func (s *grpcSlot) observeClock(wallNanos int64, calls []*grpcCall) {
+	if wallNanos == 0 || s.t.cfg.OnPeerClock == nil {
+		return
+	}
+	var sent time.Time
+	for _, c := range calls {
+		if c != nil && c.sent.After(sent) {
+			sent = c.sent
+		}
+	}
+	if !sent.IsZero() {
+		s.t.cfg.OnPeerClock(s.peer, time.Unix(0, wallNanos), sent, s.t.cfg.Clock.Now())
 	}
 }
 

@@ -33,8 +33,15 @@ type GRPCTransportConfig struct {
 	MaxBackoff time.Duration
 	// Logger receives stream failures and recoveries. Nil discards.
 	Logger *slog.Logger
-	// Clock reads the time for backoffs. Nil means the real clock.
+	// Clock is this node's wall clock: it reads the time for backoffs and
+	// the send and receive times given to OnPeerClock. Nil means the real
+	// clock.
 	Clock Clock
+	// OnPeerClock, when set, is given the wall time a peer's reply batch
+	// carries, with this node's wall times (Clock) when the first request
+	// it answers was sent and when the batch arrived, for the clock fence.
+	// It is called from the stream's receiver and must not block.
+	OnPeerClock func(peer string, peerWall, sent, recv time.Time)
 }
 
 // DefaultGRPCTransportConfig returns the defaults.

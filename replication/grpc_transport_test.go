@@ -38,12 +38,18 @@ type testPeer struct {
 // ends or stop is called.
 func startPeer(t testing.TB, rep replication.Replica, addr string) *testPeer {
 	t.Helper()
+	return startPeerWith(t, rep, addr, replication.ExchangeServerConfig{})
+}
+
+// startPeerWith is startPeer with the exchange server configured as cfg.
+func startPeerWith(t testing.TB, rep replication.Replica, addr string, cfg replication.ExchangeServerConfig) *testPeer {
+	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &testPeer{addr: lis.Addr().String(), served: make(chan struct{})}
-	if p.svc, err = replication.NewExchangeServer(replication.ExchangeServerConfig{}, rep); err != nil {
+	if p.svc, err = replication.NewExchangeServer(cfg, rep); err != nil {
 		t.Fatal(err)
 	}
 	p.srv = grpc.NewServer(append(replication.ServerOptions(), grpc.StreamInterceptor(p.count))...)

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,16 +21,19 @@ type HintStats struct {
 	// OverBudget counts hints not written because their target's hints
 	// were at the byte budget (Config.MaxHintBytes).
 	OverBudget uint64
+	// ClockRefused counts the hints dropped, among Dropped, because their
+	// target refused them for clock offset.
+	ClockRefused uint64
 }
 
 type hintCounters struct {
-	written, delivered, dropped, refused, overBudget atomic.Uint64
+	written, delivered, dropped, refused, overBudget, clockRefused atomic.Uint64
 }
 
 // HintStats returns the hint counters, for metrics.
 func (c *Coordinator) HintStats() HintStats {
 	return HintStats{Written: c.hintCount.written.Load(), Delivered: c.hintCount.delivered.Load(), Dropped: c.hintCount.dropped.Load(),
-		Refused: c.hintCount.refused.Load(), OverBudget: c.hintCount.overBudget.Load()}
+		Refused: c.hintCount.refused.Load(), OverBudget: c.hintCount.overBudget.Load(), ClockRefused: c.hintCount.clockRefused.Load()}
 }
 
 // StartHintDelivery starts the loop that, every interval, delivers the
@@ -99,6 +103,21 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 			actx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
 			_, err := c.transport.Apply(actx, target, h.Key, h.Object, true)
 			cancel()
+			if refusedForClock(err) && (c.cfg.Fence == nil || !c.cfg.Fence.PeerBehind(target)) {
+				// Stamped beyond the target's clock + max offset by a
+				// clock that ran ahead: retried, it would be accepted once
+				// the target's clock caught up and override later writes.
+				// It is dropped. (A target known to run behind keeps it.)
+				if err := c.hints.DeleteHint(h); err != nil {
+					c.cfg.Logger.Error("delete hint refused for clock offset", "target", target, "err", err)
+					return
+				}
+				c.hintBytes.release(target, int64(len(h.Key))+int64(h.Object.PayloadBytes()))
+				c.hintCount.dropped.Add(1)
+				c.hintCount.clockRefused.Add(1)
+				c.cfg.Logger.Warn("dropped a hint its target refused for clock offset", "target", target, "key", fmt.Sprintf("%q", h.Key), "err", err)
+				continue
+			}
 			var re *RemoteError
 			if errors.As(err, &re) {
 				c.hintCount.refused.Add(1)

@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -84,7 +85,10 @@ func (c *Coordinator) Put(ctx context.Context, key, value, token []byte, level L
 		if st, err = cl.Keys.Open(key, token); err != nil {
 			return c.failedReceipt(level, pl, true), invalidArgument{err}
 		}
-		if err := c.clock.Update(st.MaxTS); err != nil {
+		// A token beyond the clock offset (it read what a fast node
+		// stamped) does not move the clock: the write is stamped at the
+		// local clock and supersedes what the read saw by its context.
+		if err := c.clock.Update(st.MaxTS); err != nil && !errors.Is(err, conflict.ErrClockOffset) {
 			return c.failedReceipt(level, pl, true), invalid("context token: %w", err)
 		}
 	}
@@ -96,11 +100,18 @@ func (c *Coordinator) Put(ctx context.Context, key, value, token []byte, level L
 			}
 			o = cur.Clone()
 		}
+		ctx := st.Ctx
+		if cl.Policy == conflict.LWW && c.beyondOffset(cur) {
+			// Under lww a put replaces what the coordinator holds; stamped
+			// at the local clock, below what a fast node stamped, it
+			// replaces it by its context instead.
+			ctx = ctx.Merge(cur.Reg.Ctx)
+		}
 		dot, ts, err := c.stamp(cur, st.MaxTS)
 		if err != nil {
 			return nil, err
 		}
-		o.Put(cl.Policy, dot, ts, value, st.Ctx)
+		o.Put(cl.Policy, dot, ts, value, ctx)
 		if n := len(o.Reg.Siblings); cl.Policy == conflict.Siblings && n > c.cfg.MaxSiblings {
 			return nil, fmt.Errorf("%w: the put would leave %d siblings, the limit is %d (--max-siblings); get the key and put with its --context to resolve them",
 				ErrTooManySiblings, n, c.cfg.MaxSiblings)

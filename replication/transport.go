@@ -123,6 +123,15 @@ var (
 type RemoteError struct {
 	Code    codes.Code
 	Message string
+	// ClockOffset is set when the peer refused an object stamped more than
+	// its max clock offset ahead of its wall clock: the error then matches
+	// conflict.ErrClockOffset.
+	ClockOffset bool
+}
+
+// Is matches conflict.ErrClockOffset for a clock-offset refusal.
+func (e *RemoteError) Is(target error) bool {
+	return e.ClockOffset && target == conflict.ErrClockOffset
 }
 
 // Error returns the code and the peer's message.

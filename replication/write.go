@@ -3,6 +3,8 @@ package replication
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -12,6 +14,9 @@ import (
 type writeResult struct {
 	id  string
 	err error
+	// ownClock: the replica refused the write's timestamp because this
+	// node's clock runs ahead.
+	ownClock bool
 }
 
 // writeReplicated applies fn to the coordinator's own copy durably (the
@@ -26,6 +31,9 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	key = bytes.Clone(key) // the replica writes outlive the call
 	obj, err := c.store.Update(key, c.withinObjectLimit(fn))
 	if err != nil {
+		if cfe := (*ClockFencedError)(nil); errors.As(err, &cfe) {
+			cfe.Replicas = pl.replicas // nothing was stamped: another replica may take it
+		}
 		return c.failedReceipt(level, pl, true), err
 	}
 	t.ack(c.cfg.NodeID)
@@ -49,10 +57,17 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			stop := context.AfterFunc(bg, cancel) // node shutdown cuts it short
 			defer stop()
 			_, err := c.transport.Apply(wctx, id, key, obj, false)
-			if err != nil && c.addHint(id, key, obj) {
+			own := err != nil && c.ownClockRefused(id, err)
+			switch {
+			case err == nil:
+			case own:
+				// Our clock runs ahead: no hint (it would be retried
+				// until the replica's clock caught up), and we are fenced.
+				c.cfg.Logger.Warn("a replica refused this node's timestamp: clock fenced", "replica", id, "key", fmt.Sprintf("%q", key), "err", err)
+			case c.addHint(id, key, obj):
 				hints.Add(1)
 			}
-			results <- writeResult{id: id, err: err}
+			results <- writeResult{id: id, err: err, ownClock: own}
 		})
 		if !started { // closed: the write is not sent, and leaves a hint
 			if c.addHint(id, key, obj) {
@@ -64,9 +79,13 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
+	var clockRefused []string
 	for !t.met() && t.possible() {
 		select {
 		case r := <-results:
+			if r.ownClock {
+				clockRefused = append(clockRefused, r.id)
+			}
 			if r.err != nil {
 				t.fail(r.id, reason(r.err), indeterminate(r.err))
 			} else {
@@ -76,16 +95,23 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			// Answer with what is known. A write that failed names the
 			// replicas it waited for; those stay in flight and may apply.
 			t.expire()
-			return c.writeAnswer(t, level, &hints)
+			return c.writeAnswer(t, level, &hints, clockRefused)
 		}
 	}
-	return c.writeAnswer(t, level, &hints)
+	return c.writeAnswer(t, level, &hints, clockRefused)
 }
 
-func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64) (Receipt, error) {
+// writeAnswer is the outcome of a write. A write a replica refused for
+// clock offset is not acknowledged, even with the level met: its stamp is
+// beyond that replica's clock, and the copies holding it are indeterminate.
+func (c *Coordinator) writeAnswer(t *tally, level Level, hints *atomic.Int64, clockRefused []string) (Receipt, error) {
 	r := t.receipt(c.cfg.NodeID, level, true)
 	r.HintsWritten = int(hints.Load())
-	if !t.met() {
+	switch {
+	case len(clockRefused) > 0:
+		return r, fmt.Errorf("%w: %v refused the write's timestamp as beyond its clock + --max-clock-offset; not acknowledged: %w",
+			ErrClockFenced, clockRefused, &QuorumError{Write: true, Receipt: r})
+	case !t.met():
 		return r, &QuorumError{Write: true, Receipt: r}
 	}
 	return r, nil

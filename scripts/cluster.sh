@@ -60,7 +60,7 @@ start() {
     echo $! >"$CLUSTER_DIR/n$i.pid"
   done
   # Wait until every node sees every node alive and normal (joined and
-  # filled with the partitions it replicates).
+  # filled with the partitions it replicates) and is ready.
   local deadline=$((SECONDS + 30)) ok st
   while :; do
     ok=1
@@ -74,6 +74,11 @@ start() {
       if [ "$(grep -c '"state": "alive"' <<<"$st")" != "$NODES" ] ||
          [ "$(grep -c '"ring_state": "normal"' <<<"$st")" != "$NODES" ]; then
         ok=0
+      fi
+      # Ready: it takes requests (a node starts with its clock fenced
+      # until it has measured its peers' clocks).
+      if command -v curl >/dev/null; then
+        curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$(metrics_port "$i")/readyz" || ok=0
       fi
     done
     [ $ok = 1 ] && break

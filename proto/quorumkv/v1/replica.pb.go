@@ -284,7 +284,11 @@ func (x *ReadOp) GetKey() []byte {
 type ReplicaReplyBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The replies, each to one ReplicaOp.
-	Replies       []*ReplicaReply `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	Replies []*ReplicaReply `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	// The receiver's wall clock when it sent the batch, in nanoseconds since
+	// the Unix epoch; zero when not known. The caller estimates the
+	// receiver's clock offset from it and the round trip (DESIGN.md, Clocks).
+	WallNanos     int64 `protobuf:"varint,2,opt,name=wall_nanos,json=wallNanos,proto3" json:"wall_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,6 +328,13 @@ func (x *ReplicaReplyBatch) GetReplies() []*ReplicaReply {
 		return x.Replies
 	}
 	return nil
+}
+
+func (x *ReplicaReplyBatch) GetWallNanos() int64 {
+	if x != nil {
+		return x.WallNanos
+	}
+	return 0
 }
 
 // ReplicaReply is the outcome of one ReplicaOp.
@@ -551,7 +562,12 @@ type ReplicaError struct {
 	// UNAVAILABLE when the receiver is shutting down.
 	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A human-readable description.
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// True when the receiver refused the object because a timestamp in it is
+	// more than its --max-clock-offset ahead of its wall clock (the code is
+	// then INVALID_ARGUMENT): the sender's clock runs ahead. Such a refusal
+	// is not retried: no hint is kept for it.
+	ClockOffset   bool `protobuf:"varint,3,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +614,13 @@ func (x *ReplicaError) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *ReplicaError) GetClockOffset() bool {
+	if x != nil {
+		return x.ClockOffset
+	}
+	return false
 }
 
 // MerkleRootsRequest asks for Merkle roots.
@@ -1774,9 +1797,11 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x06object\x18\x02 \x01(\fR\x06object\x12\x12\n" +
 	"\x04hint\x18\x03 \x01(\bR\x04hint\"\x1a\n" +
 	"\x06ReadOp\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\"H\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"g\n" +
 	"\x11ReplicaReplyBatch\x123\n" +
-	"\areplies\x18\x01 \x03(\v2\x19.quorumkv.v1.ReplicaReplyR\areplies\"\xbc\x01\n" +
+	"\areplies\x18\x01 \x03(\v2\x19.quorumkv.v1.ReplicaReplyR\areplies\x12\x1d\n" +
+	"\n" +
+	"wall_nanos\x18\x02 \x01(\x03R\twallNanos\"\xbc\x01\n" +
 	"\fReplicaReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
 	"\x05apply\x18\x02 \x01(\v2\x18.quorumkv.v1.ApplyResultH\x00R\x05apply\x12-\n" +
@@ -1788,10 +1813,11 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
 	"ReadResult\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +
-	"\x06object\x18\x02 \x01(\fR\x06object\"<\n" +
+	"\x06object\x18\x02 \x01(\fR\x06object\"_\n" +
 	"\fReplicaError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"4\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12!\n" +
+	"\fclock_offset\x18\x03 \x01(\bR\vclockOffset\"4\n" +
 	"\x12MerkleRootsRequest\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\rR\n" +
