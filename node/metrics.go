@@ -84,7 +84,7 @@ func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 	counter("quorumkv_hints_delivered_total", "Hints delivered to their replica.", func(s replication.HintStats) uint64 { return s.Delivered })
 	counter("quorumkv_hints_refused_total", "Hint deliveries the target refused for that hint alone; the hint stays and the others are still delivered.", func(s replication.HintStats) uint64 { return s.Refused })
 	counter("quorumkv_hints_over_budget_total", "Writes a replica missed that left no hint because the target's hints were at their byte budget.", func(s replication.HintStats) uint64 { return s.OverBudget })
-		counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window, or refused them for clock offset.", func(s replication.HintStats) uint64 { return s.Dropped })
+	counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window, or refused them for clock offset.", func(s replication.HintStats) uint64 { return s.Dropped })
 	counter("quorumkv_hints_clock_refused_total", "Hints dropped because their replica refused them for clock offset.", func(s replication.HintStats) uint64 { return s.ClockRefused })
 }
 
