@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/keyspace"
@@ -25,6 +26,7 @@ func (n *node) grpcServer() *grpc.Server {
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
+	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
 	merkle := replication.NewMerkleService(n.store, replication.WithReplicates(func(p keyspace.Partition) bool {
 		r := ringView{n}.Load()
 		return r != nil && r.IsReplica(int(p), n.cfg.NodeID)

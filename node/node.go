@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
@@ -51,6 +52,15 @@ type node struct {
 
 	closers   []func() // undone in reverse by close
 	closeOnce sync.Once
+
+	// Readiness (ready.go): ready is true while serve runs and has not
+	// started to drain; storageOpen from the data dir's open to its close.
+	// health is the gRPC health service, kept in step with readiness;
+	// draining is done once the node starts to drain (health watches end).
+	storageOpen  atomic.Bool
+	health       *health.Server
+	draining     context.Context
+	stopDraining context.CancelFunc
 }
 
 // hintInterval is how often hints are offered to live members.
@@ -79,6 +89,8 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
 		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
 	n.down.now = time.Now
+	n.draining, n.stopDraining = context.WithCancel(context.Background())
+	n.onClose(n.stopDraining)
 	defer func() {
 		if err != nil {
 			n.close()
@@ -117,7 +129,9 @@ func (n *node) openStorage() error {
 		return err
 	}
 	n.store = store
+	n.storageOpen.Store(true)
 	n.onClose(func() {
+		n.storageOpen.Store(false)
 		if err := store.Close(); err != nil {
 			n.log.Error("close storage", "err", err)
 		}
@@ -264,6 +278,7 @@ func (n *node) openServers() error {
 	n.exchange = replication.NewReplicaServer(replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey),
 		replication.WithServiceLogger(n.log))
 	n.onClose(n.exchange.Close)
+	n.health = newHealth()
 	n.srv = n.grpcServer()
 	n.onClose(n.srv.Stop) // a no-op after a graceful stop
 	if n.httpLis != nil {
@@ -309,6 +324,7 @@ func (n *node) serve(ctx context.Context) error {
 	}
 	members := n.members.Load()
 	n.ready.Store(true)
+	goFunc(func() { n.keepHealth(bg) })
 	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", n.cfg.GossipAddr,
 		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
 
@@ -337,6 +353,8 @@ func (n *node) serve(ctx context.Context) error {
 // end by themselves: they are closed first, or a graceful stop would wait
 // for them until the timeout (a peer whose write is cut leaves a hint).
 func (n *node) drain(ctx context.Context) {
+	n.health.Shutdown() // NOT_SERVING from now on, whatever readiness says
+	n.stopDraining()
 	n.exchange.Close()
 	done := make(chan struct{})
 	go func() {
