@@ -149,10 +149,15 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 	if errors.As(err, &nre) {
 		client, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
 		if ferr != nil {
+			record(ctx, ferr)
 			return zero, toStatus(ferr, receiptToProto(rec))
+		}
+		if r := recordOf(ctx); r != nil {
+			r.forwarded = true // the replica it goes to counts it
 		}
 		return forward(client, fctx)
 	}
+	record(ctx, err)
 	if err != nil {
 		return zero, toStatus(err, receiptToProto(rec))
 	}

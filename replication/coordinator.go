@@ -148,7 +148,8 @@ type Coordinator struct {
 	mu       sync.Mutex // orders wg.Add against Close
 	closed   bool
 
-	hintCount hintCounters
+	hintCount   hintCounters
+	repairCount repairCounters
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and
