@@ -103,5 +103,28 @@ func (m *Membership) Member(id string) (MemberStatus, bool) {
 	if !ok {
 		return MemberStatus{}, false
 	}
-	return MemberStatus{Entry: e, Liveness: m.livenessOf(id, self, m.liveSet())}, true
+	l := LivenessAlive
+	if id != self {
+		l = m.peerLiveness(id)
+	}
+	return MemberStatus{Entry: e, Liveness: l}, true
+}
+
+// peerLiveness returns the liveness of peer id without building the live
+// set. It does not take m.mu.
+func (m *Membership) peerLiveness(id string) string {
+	ml := m.ml.Load()
+	if ml == nil {
+		return LivenessDead
+	}
+	nodes := ml.Members()
+	for _, n := range nodes {
+		if n.Name == id {
+			if m.hearing.suspect(id, len(nodes)-1) {
+				return LivenessSuspect
+			}
+			return LivenessAlive
+		}
+	}
+	return LivenessDead
 }
