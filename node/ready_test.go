@@ -17,6 +17,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 func TestReadyState_notReady(t *testing.T) {
@@ -159,4 +160,36 @@ func TestNode_readiness(t *testing.T) {
 		return nil
 	})
 	awaitReadiness(t, n4, http.StatusServiceUnavailable, "joining")
+}
+
+// A gRPC health watcher sees SERVING, then NOT_SERVING or the end of its
+// stream when the node stops, and does not hold the stop until the
+// shutdown timeout.
+func TestNode_healthWatchEndsAtStop(t *testing.T) {
+	t.Cleanup(func() { awaitMemberlistGone(t) })
+	tn := start(t, testConfig(t, t.TempDir(), "n1"))
+	awaitReadiness(t, tn, http.StatusOK, "ok")
+	conn, err := grpc.NewClient(tn.n.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{Service: pb.KV_ServiceDesc.ServiceName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := w.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first watch answer: %v, %v; want SERVING", resp, err)
+	}
+	if took := tn.stop(t); took > 15*time.Second {
+		t.Fatalf("stop took %v with a health watch open", took)
+	}
+	for {
+		resp, err := w.Recv()
+		if err != nil || resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			return
+		}
+	}
 }
