@@ -114,6 +114,9 @@ type Status struct {
 	LastAntiEntropy []AntiEntropyRound
 	// Digest is the node's data digest: 16 bytes, a big-endian uint128.
 	Digest []byte
+	// PartitionRoots maps each partition the node is a current replica of
+	// to its Merkle root. Only ClusterStatus asks for it; nil otherwise.
+	PartitionRoots map[uint32][]byte
 }
 
 // AntiEntropyRound summarizes the last anti-entropy round with one peer.
@@ -181,6 +184,10 @@ func (c *Client) Status(ctx context.Context, opts ...CallOption) (*Status, error
 	if err != nil {
 		return nil, err
 	}
+	return statusFromProto(resp), nil
+}
+
+func statusFromProto(resp *quorumkvv1.StatusResponse) *Status {
 	s := &Status{
 		NodeID:          resp.GetNodeId(),
 		Joined:          resp.GetJoined(),
@@ -203,7 +210,13 @@ func (c *Client) Status(ctx context.Context, opts ...CallOption) (*Status, error
 		}
 		s.LastAntiEntropy = append(s.LastAntiEntropy, round)
 	}
-	return s, nil
+	if roots := resp.GetPartitionRoots(); len(roots) > 0 {
+		s.PartitionRoots = make(map[uint32][]byte, len(roots))
+		for _, r := range roots {
+			s.PartitionRoots[r.GetPartition()] = r.GetRoot()
+		}
+	}
+	return s
 }
 
 // Repair starts an anti-entropy round on the answering node with every peer

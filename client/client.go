@@ -23,6 +23,7 @@ type Client struct {
 	kvs       []quorumkvv1.KVClient
 	defaults  callConfig
 	router    *router // nil unless WithTokenAware
+	dial      []grpc.DialOption
 
 	current   atomic.Int64 // index of the endpoint that answered last
 	closeOnce sync.Once
@@ -66,6 +67,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 			grpc.MaxCallSendMsgSize(maxMessageBytes),
 		),
 	}, cfg.dialOptions...)
+	c.dial = dial
 	for _, ep := range c.endpoints {
 		conn, err := grpc.NewClient(ep, dial...)
 		if err != nil {

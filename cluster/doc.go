@@ -4,7 +4,10 @@
 // cluster/ring) and publishes it in a ring.Holder.
 //
 // hashicorp/memberlist drives liveness only: who is alive, suspect or dead,
-// and the transport the table travels on. The table itself is replicated
+// and the transport the table travels on. memberlist does not publish its
+// suspicion, so a peer whose direct probes go unanswered is reported
+// suspect from this node's own probe acknowledgements (see hearing) until
+// memberlist declares it dead. The table itself is replicated
 // state, merged entry by entry (see Entry): every node sends its whole table
 // in memberlist's push/pull (LocalState/MergeRemoteState) and broadcasts the
 // entries that change. Merge is commutative, associative and idempotent, so

@@ -33,9 +33,13 @@ func (d *delegate) AckPayload() []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(wall().UnixNano()))
 }
 
-// NotifyPingComplete hands Config.OnPeerClock the wall time a probed
-// member's ack carried and the probe's round trip.
+// NotifyPingComplete records that a probed member answered (see
+// hearing) and hands Config.OnPeerClock the wall time its ack carried and
+// the probe's round trip.
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	if other != nil {
+		d.m.hearing.ack(other.Name) // the probe was answered: other is heard
+	}
 	if d.m.cfg.OnPeerClock == nil || other == nil || len(payload) != 8 || other.Name == d.m.cfg.NodeID {
 		return
 	}

@@ -44,9 +44,11 @@ type Membership struct {
 	store  TableStore
 	log    *slog.Logger
 	holder *ring.Holder
-	seeds  []string // cfg.Seeds without this node's own address
-	bcast  *memberlist.TransmitLimitedQueue
-	ml     atomic.Pointer[memberlist.Memberlist]
+	// hearing tells suspect peers from alive ones (memberlist hides it).
+	hearing *hearing
+	seeds   []string // cfg.Seeds without this node's own address
+	bcast   *memberlist.TransmitLimitedQueue
+	ml      atomic.Pointer[memberlist.Memberlist]
 	// removed holds the ids the table marks Removed, for NotifyAlive, which
 	// memberlist calls under its node lock and so must not take mu.
 	removed atomic.Pointer[map[string]bool]
@@ -118,6 +120,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		store:    store,
 		log:      cfg.Logger.With("node", cfg.NodeID),
 		holder:   ring.NewHolder(nil),
+		hearing:  newHearing(cfg.ProbeInterval, cfg.ProbeTimeout, time.Now),
 		table:    table{},
 		persistc: make(chan struct{}, 1),
 		errc:     make(chan error, 1),
@@ -251,7 +254,8 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	c.Delegate = d
 	c.Alive = d
 	c.Merge = d
-	c.Ping = d
+	c.Ping = d // clock samples and hearing
+	c.Events = hearingDelegate{m.hearing}
 	c.Logger = log.New(&logWriter{log: m.log}, "", 0)
 	return c, nil
 }

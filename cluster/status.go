@@ -5,11 +5,10 @@ const (
 	// LivenessAlive: memberlist considers the node alive, or it is this
 	// node.
 	LivenessAlive = "alive"
-	// LivenessSuspect: memberlist suspects the node. memberlist v0.7.0
-	// does not publish its suspicion state (Members lists suspect nodes
-	// with the alive ones and the event delegate reports only joins and
-	// deaths), so Members reports suspect nodes as alive until memberlist
-	// declares them dead; the value is kept for the wire format.
+	// LivenessSuspect: memberlist has not declared the node dead but has
+	// stopped hearing from it: its direct probes of the node went
+	// unanswered (see hearing). memberlist v0.7.0 does not publish its own
+	// suspicion state, so this is measured beside it.
 	LivenessSuspect = "suspect"
 	// LivenessDead: memberlist considers the node dead or left, or does
 	// not know it (it forgot it, or never reached it).
@@ -19,7 +18,7 @@ const (
 // MemberStatus is a member entry with the node's liveness.
 type MemberStatus struct {
 	Entry
-	// Liveness is LivenessAlive or LivenessDead (see LivenessSuspect).
+	// Liveness is LivenessAlive, LivenessSuspect or LivenessDead.
 	Liveness string
 }
 
@@ -39,20 +38,31 @@ func (m *Membership) Members() []MemberStatus {
 	m.mu.Unlock()
 	out := make([]MemberStatus, len(es))
 	for i, e := range es {
-		l := LivenessDead
-		if e.ID == self || live[e.ID] {
-			l = LivenessAlive
-		}
-		out[i] = MemberStatus{Entry: e, Liveness: l}
+		out[i] = MemberStatus{Entry: e, Liveness: m.livenessOf(e.ID, self, live)}
 	}
 	return out
 }
 
-// AliveCount returns how many members are alive, this node included.
+// livenessOf returns the liveness of member id given memberlist's live
+// set (which includes this node, self).
+func (m *Membership) livenessOf(id, self string, live map[string]bool) string {
+	switch {
+	case id == self:
+		return LivenessAlive
+	case !live[id]:
+		return LivenessDead
+	case m.hearing.suspect(id, len(live)-1):
+		return LivenessSuspect
+	}
+	return LivenessAlive
+}
+
+// AliveCount returns how many members memberlist has not declared dead
+// (alive or suspect), this node included.
 func (m *Membership) AliveCount() int {
 	n := 0
 	for _, s := range m.Members() {
-		if s.Liveness == LivenessAlive {
+		if s.Liveness != LivenessDead {
 			n++
 		}
 	}
@@ -93,24 +103,28 @@ func (m *Membership) Member(id string) (MemberStatus, bool) {
 	if !ok {
 		return MemberStatus{}, false
 	}
-	l := LivenessDead
-	if id == self || m.isLive(id) {
-		l = LivenessAlive
+	l := LivenessAlive
+	if id != self {
+		l = m.peerLiveness(id)
 	}
 	return MemberStatus{Entry: e, Liveness: l}, true
 }
 
-// isLive reports whether memberlist considers node id alive or suspect.
-// It does not take m.mu.
-func (m *Membership) isLive(id string) bool {
+// peerLiveness returns the liveness of peer id without building the live
+// set. It does not take m.mu.
+func (m *Membership) peerLiveness(id string) string {
 	ml := m.ml.Load()
 	if ml == nil {
-		return false
+		return LivenessDead
 	}
-	for _, n := range ml.Members() {
+	nodes := ml.Members()
+	for _, n := range nodes {
 		if n.Name == id {
-			return true
+			if m.hearing.suspect(id, len(nodes)-1) {
+				return LivenessSuspect
+			}
+			return LivenessAlive
 		}
 	}
-	return false
+	return LivenessDead
 }

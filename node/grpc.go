@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/keyspace"
@@ -32,6 +33,7 @@ func (n *node) grpcServer() (*grpc.Server, error) {
 		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
+	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle})
 	return srv, nil
 }

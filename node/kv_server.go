@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -175,7 +176,11 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 	case errors.As(err, &nre):
 		client, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
 		if ferr != nil {
+			record(ctx, ferr)
 			return zero, toStatus(ferr, receiptToProto(rec))
+		}
+		if r := recordOf(ctx); r != nil {
+			r.forwarded = true // the replica it goes to counts it
 		}
 		return forward(client, fctx)
 	case errors.As(err, &cfe):
@@ -190,6 +195,7 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 		}
 		return forward(client, fctx)
 	}
+	record(ctx, err)
 	if err != nil {
 		return zero, toStatus(err, receiptToProto(rec))
 	}
@@ -321,14 +327,22 @@ func (s *kvServer) RingTable(ctx context.Context, _ *pb.RingTableRequest) (*pb.R
 	return out, nil
 }
 
-func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.store.Stats()
 	d := s.n.store.Digest()
 	alive := 1
 	if m := s.n.members.Load(); m != nil && m.Joined() {
 		alive = m.AliveCount()
 	}
+	var roots []*pb.PartitionRoot
+	if req.GetPartitionRoots() {
+		var err error
+		if roots, err = s.partitionRoots(); err != nil {
+			return nil, toStatus(err, nil)
+		}
+	}
 	return &pb.StatusResponse{
+		PartitionRoots:  roots,
 		NodeId:          s.n.cfg.NodeID,
 		Joined:          s.n.joined(),
 		MembersAlive:    uint32(alive),
@@ -339,6 +353,29 @@ func (s *kvServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusR
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
 	}, nil
+}
+
+// partitionRoots returns the Merkle root of every partition this node is a
+// current replica of, sorted by partition; none before it joined.
+func (s *kvServer) partitionRoots() ([]*pb.PartitionRoot, error) {
+	r := ringView{s.n}.Load()
+	if r == nil {
+		return nil, nil
+	}
+	var parts []keyspace.Partition
+	for _, p := range r.PartitionsOf(s.n.cfg.NodeID) {
+		parts = append(parts, keyspace.Partition(p))
+	}
+	slices.Sort(parts)
+	roots, err := s.n.store.MerkleRoots(parts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*pb.PartitionRoot, len(parts))
+	for i, p := range parts {
+		out[i] = &pb.PartitionRoot{Partition: uint32(p), Root: roots[i][:]}
+	}
+	return out, nil
 }
 
 func (s *kvServer) lastAntiEntropy() []*pb.AntiEntropyRound {

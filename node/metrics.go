@@ -1,44 +1,56 @@
 package node
 
 import (
-	"context"
 	"net/http"
 	"net/http/pprof"
-	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 
+	"github.com/quorumkv/quorumkv/cluster"
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
 // metrics is a node's Prometheus registry; one per node, no globals, so
-// several nodes run in one test process.
+// several nodes run in one test process. Every family is exported from the
+// start, at zero: labelled families have each label combination created up
+// front (README.md lists them; TestMetricsDoc keeps the list current).
 type metrics struct {
-	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	commits   prometheus.Counter
-	batchSize prometheus.Histogram
+	reg            *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	quorumFailures *prometheus.CounterVec
+	commits        prometheus.Counter
+	batchSize      prometheus.Histogram
 }
+
+// Label values of the client request families.
+var (
+	requestOps      = []string{"get", "put", "delete", "sadd", "srem", "smembers"}
+	requestLevels   = []string{"one", "quorum", "all"}
+	requestOutcomes = []string{outcomeOK, outcomeNotFound, outcomeLevelNotMet, outcomeInvalid, outcomeNotPermitted, outcomeTimeout, outcomeOther}
+	quorumKinds     = []string{"read", "write"}
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_requests_total",
-			Help: "Client requests served, by method and gRPC code.",
-		}, []string{"method", "code"}),
+			Name: "quorumkv_client_requests_total",
+			Help: "Client key requests coordinated by this node, by operation, consistency level and outcome (ok, not_found, level_not_met, invalid, not_permitted, timeout, other).",
+		}, []string{"op", "level", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "quorumkv_request_duration_seconds",
-			Help:    "Client request latency, by method.",
+			Name:    "quorumkv_client_request_duration_seconds",
+			Help:    "Latency of client key requests coordinated by this node, by operation and consistency level.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}, []string{"method"}),
+		}, []string{"op", "level"}),
+		quorumFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quorumkv_quorum_failures_total",
+			Help: "Reads and writes that did not reach their consistency level, by level and kind (read, write).",
+		}, []string{"level", "kind"}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quorumkv_storage_commits_total",
 			Help: "Durable (fsync'd) storage transactions.",
@@ -49,7 +61,20 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.commits, m.batchSize,
+	for _, op := range requestOps {
+		for _, level := range requestLevels {
+			m.latency.WithLabelValues(op, level)
+			for _, outcome := range requestOutcomes {
+				m.requests.WithLabelValues(op, level, outcome)
+			}
+		}
+	}
+	for _, level := range requestLevels {
+		for _, kind := range quorumKinds {
+			m.quorumFailures.WithLabelValues(level, kind)
+		}
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.commits, m.batchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,7 +98,8 @@ func (m *metrics) watchStorage(e *storage.Engine) {
 	gauge("quorumkv_storage_bytes", "Size of the data file.", func(s storage.Stats) float64 { return float64(s.StorageBytes) })
 }
 
-// watchCoordinator exports the hinted handoff counters.
+// watchCoordinator exports the coordinator's hinted handoff and read
+// repair counters.
 func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 	counter := func(name, help string, f func(replication.HintStats) uint64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
@@ -86,7 +112,11 @@ func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 	counter("quorumkv_hints_over_budget_total", "Writes a replica missed that left no hint because the target's hints were at their byte budget.", func(s replication.HintStats) uint64 { return s.OverBudget })
 	counter("quorumkv_hints_dropped_total", "Hints dropped because their replica was down longer than --max-hint-window, or refused them for clock offset.", func(s replication.HintStats) uint64 { return s.Dropped })
 	counter("quorumkv_hints_clock_refused_total", "Hints dropped because their replica refused them for clock offset.", func(s replication.HintStats) uint64 { return s.ClockRefused })
+	m.reg.MustRegister(&repairCollector{c: c, desc: prometheus.NewDesc("quorumkv_read_repairs_total",
+		"Replica copies brought up to date by read repair: blocking (QUORUM and ALL reads, before answering) or background (after ONE reads).",
+		[]string{"mode"}, nil)})
 }
+
 
 // watchFence exports the clock fence's state, read at scrape time.
 func (m *metrics) watchFence(f *replication.ClockFence) {
@@ -103,13 +133,68 @@ func (m *metrics) watchFence(f *replication.ClockFence) {
 		func() float64 { return f.State().Offset.Seconds() }))
 }
 
-func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-	m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
-	m.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
-	return resp, err
+// watchMembership exports the members by liveness and ring state and this
+// node's ownership, read at scrape time from members (nil before
+// membership started).
+func (m *metrics) watchMembership(self string, members func() *cluster.Membership) {
+	m.reg.MustRegister(&membersCollector{members: members, desc: prometheus.NewDesc("quorumkv_members",
+		"Members of the cluster as this node sees them, by liveness (alive, suspect, dead) and ring state (joining, normal, leaving, left, removed).",
+		[]string{"liveness", "ring_state"}, nil)})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quorumkv_ownership_ratio",
+		Help: "This node's share of the ring: the partitions it replicates over all partitions, divided by the replication factor (0 before it joined).",
+	}, func() float64 {
+		ms := members()
+		if ms == nil {
+			return 0
+		}
+		if r := ms.Ring().Load(); r != nil {
+			return r.Ownership(self)
+		}
+		return 0
+	}))
+}
+
+// repairCollector exports the coordinator's read repair counters.
+type repairCollector struct {
+	c    *replication.Coordinator
+	desc *prometheus.Desc
+}
+
+func (rc *repairCollector) Describe(ch chan<- *prometheus.Desc) { ch <- rc.desc }
+
+func (rc *repairCollector) Collect(ch chan<- prometheus.Metric) {
+	s := rc.c.RepairStats()
+	ch <- prometheus.MustNewConstMetric(rc.desc, prometheus.CounterValue, float64(s.Blocking), "blocking")
+	ch <- prometheus.MustNewConstMetric(rc.desc, prometheus.CounterValue, float64(s.Background), "background")
+}
+
+// membersCollector counts the members by liveness and ring state, every
+// combination exported, zero included.
+type membersCollector struct {
+	members func() *cluster.Membership
+	desc    *prometheus.Desc
+}
+
+var (
+	livenesses = []string{cluster.LivenessAlive, cluster.LivenessSuspect, cluster.LivenessDead}
+	ringStates = []ring.State{ring.Joining, ring.Normal, ring.Leaving, ring.Left, ring.Removed}
+)
+
+func (mc *membersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- mc.desc }
+
+func (mc *membersCollector) Collect(ch chan<- prometheus.Metric) {
+	count := map[[2]string]int{}
+	if ms := mc.members(); ms != nil {
+		for _, s := range ms.Members() {
+			count[[2]string{s.Liveness, s.State.String()}]++
+		}
+	}
+	for _, l := range livenesses {
+		for _, st := range ringStates {
+			ch <- prometheus.MustNewConstMetric(mc.desc, prometheus.GaugeValue, float64(count[[2]string{l, st.String()}]), l, st.String())
+		}
+	}
 }
 
 // httpHandler serves /metrics, /healthz (the process is up), /readyz (the
@@ -120,17 +205,7 @@ func (n *node) httpHandler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !n.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		if st := n.fence.State(); st.Fenced {
-			http.Error(w, "clock fenced: "+st.Reason, http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("/readyz", n.readyz)
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

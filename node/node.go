@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
@@ -54,6 +55,15 @@ type node struct {
 
 	closers   []func() // undone in reverse by close
 	closeOnce sync.Once
+
+	// Readiness (ready.go): ready is true while serve runs and has not
+	// started to drain; storageOpen from the data dir's open to its close.
+	// health is the gRPC health service, kept in step with readiness;
+	// draining is done once the node starts to drain (health watches end).
+	storageOpen  atomic.Bool
+	health       *health.Server
+	draining     context.Context
+	stopDraining context.CancelFunc
 }
 
 // hintInterval is how often hints are offered to live members.
@@ -81,6 +91,8 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	}
 	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
 		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
+	n.draining, n.stopDraining = context.WithCancel(context.Background())
+	n.onClose(n.stopDraining)
 	defer func() {
 		if err != nil {
 			n.close()
@@ -119,7 +131,9 @@ func (n *node) openStorage() error {
 		return err
 	}
 	n.store = store
+	n.storageOpen.Store(true)
 	n.onClose(func() {
+		n.storageOpen.Store(false)
 		if err := store.Close(); err != nil {
 			n.log.Error("close storage", "err", err)
 		}
@@ -249,6 +263,7 @@ func (n *node) openMembership() error {
 		return fmt.Errorf("membership: %w", err)
 	}
 	n.members.Store(members)
+	n.metrics.watchMembership(n.cfg.NodeID, n.members.Load)
 	n.onClose(func() {
 		if err := members.Close(); err != nil {
 			n.log.Error("close membership", "err", err)
@@ -287,6 +302,7 @@ func (n *node) openServers() error {
 		return err
 	}
 	n.onClose(n.exchange.Close)
+	n.health = newHealth()
 	if n.srv, err = n.grpcServer(); err != nil {
 		return err
 	}
@@ -335,6 +351,7 @@ func (n *node) serve(ctx context.Context) error {
 	}
 	members := n.members.Load()
 	n.ready.Store(true)
+	goFunc(func() { n.keepHealth(bg) })
 	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", n.cfg.GossipAddr,
 		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
 
@@ -363,6 +380,8 @@ func (n *node) serve(ctx context.Context) error {
 // end by themselves: they are closed first, or a graceful stop would wait
 // for them until the timeout (a peer whose write is cut leaves a hint).
 func (n *node) drain(ctx context.Context) {
+	n.health.Shutdown() // NOT_SERVING from now on, whatever readiness says
+	n.stopDraining()
 	n.exchange.Close()
 	done := make(chan struct{})
 	go func() {

@@ -213,8 +213,9 @@ type Coordinator struct {
 	mu       sync.Mutex // orders wg.Add against Close
 	closed   bool
 
-	hintCount hintCounters
-	hintBytes hintBudget
+	hintCount   hintCounters
+	hintBytes   hintBudget
+	repairCount repairCounters
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and

@@ -231,6 +231,7 @@ func (c *Coordinator) repairBlocking(ctx context.Context, key []byte, pl placeme
 				continue
 			}
 			holding++
+			c.repairCount.blocking.Add(1)
 		case <-ctx.Done():
 			done = sent
 		}
@@ -282,6 +283,8 @@ func (c *Coordinator) repairInBackground(ctx context.Context, key []byte, pl pla
 			if !sameObject(o, merged, enc) {
 				if err := c.applyTo(rctx, id, key, merged); err != nil {
 					c.cfg.Logger.Debug("background read repair", "replica", id, "err", err)
+				} else {
+					c.repairCount.background.Add(1)
 				}
 			}
 		}

@@ -123,7 +123,7 @@ func TestKvctl_jsonObjects(t *testing.T) {
 	}
 
 	obj = decode(t, kvctl(t, ep, "-o", "json", "ring", "k").stdout)
-	if got, want := keysOf(obj), sorted("key", "partition", "replicas"); !slices.Equal(got, want) {
+	if got, want := keysOf(obj), sorted("key", "partition", "replicas", "down"); !slices.Equal(got, want) {
 		t.Errorf("ring: fields = %v, want %v", got, want)
 	}
 	if obj["partition"] != 517.0 || len(obj["replicas"].([]any)) != 2 {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/quorumkv/quorumkv/client"
 )
 
 type ringOptions struct {
@@ -18,6 +21,8 @@ type ringJSON struct {
 	Encoding  string   `json:"encoding,omitempty"`
 	Partition uint32   `json:"partition"`
 	Replicas  []string `json:"replicas"`
+	// Down lists the replicas the answering node sees dead or suspect.
+	Down []string `json:"down"`
 }
 
 func newRingCmd(g *globalOptions) *cobra.Command {
@@ -26,7 +31,8 @@ func newRingCmd(g *globalOptions) *cobra.Command {
 		Use:   "ring KEY",
 		Short: "Show the partition and replicas of a key",
 		Long: `Show which partition KEY falls in and which nodes replicate it, in
-preference order, as the answering node sees the ring.`,
+preference order, as the answering node sees the ring. Replicas it sees
+down are marked (dead) or (suspect); -o json lists them in "down".`,
 		Args: exactArgs(1, "KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0])
@@ -44,12 +50,29 @@ func (o *ringOptions) run(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return err
+	}
+	liveness := make(map[string]client.Liveness, len(ms))
+	for _, m := range ms {
+		liveness[m.ID] = m.State
+	}
+	down := []string{}
+	marked := make([]string, len(p.Replicas))
+	for i, id := range p.Replicas {
+		marked[i] = id
+		if l := liveness[id]; l == client.Dead || l == client.Suspect {
+			down = append(down, id)
+			marked[i] = fmt.Sprintf("%s(%s)", id, l)
+		}
+	}
 	if o.json() {
 		k, _, enc := encodeBytes([]byte(key), nil)
-		return o.printJSON(ringJSON{Key: k, Encoding: enc, Partition: p.Partition, Replicas: p.Replicas})
+		return o.printJSON(ringJSON{Key: k, Encoding: enc, Partition: p.Partition, Replicas: p.Replicas, Down: down})
 	}
 	return writeRows(o.stdout, [][]string{
 		{"partition", strconv.FormatUint(uint64(p.Partition), 10)},
-		{"replicas", strings.Join(p.Replicas, " ")},
+		{"replicas", strings.Join(marked, " ")},
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 type statusOptions struct {
 	*globalOptions
+	cluster bool
 }
 
 // statusJSON is the -o json object of status.
@@ -37,18 +39,30 @@ type antiEntropyJSON struct {
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
 	o := &statusOptions{globalOptions: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the answering node's state",
 		Long: `Show the state of the node that answers: whether it joined a cluster, the
 members it believes alive, the keys and tombstones it stores, the hints it
 holds, its data file's size, its last anti-entropy round with each peer and
-its data digest (equal on replicas in sync).`,
+its data digest (equal on replicas in sync).
+
+With --cluster: one row per member (liveness, ring state, ownership, keys,
+tombstones, hints pending, storage size, seconds since its last
+anti-entropy round, digest prefix), each member asked at its own gRPC
+address, and whether every replica set holds the same data (the Merkle
+roots of each partition's replicas agree). A member that does not answer
+shows its liveness and no figures, and the replicas are not in sync.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.cluster {
+				return o.runCluster(cmd.Context())
+			}
 			return o.run(cmd.Context())
 		},
 	}
+	cmd.Flags().BoolVar(&o.cluster, "cluster", false, "one row per member and whether the replicas are in sync")
+	return cmd
 }
 
 func (o *statusOptions) run(ctx context.Context) error {
@@ -125,4 +139,107 @@ func digestHex(d []byte) string {
 	}
 	copy(b[len(b)-len(d):], d)
 	return hex.EncodeToString(b[:])
+}
+
+// clusterStatusJSON is the -o json object of status --cluster.
+type clusterStatusJSON struct {
+	Members []memberStatusJSON `json:"members"`
+	InSync  bool               `json:"in_sync"`
+}
+
+// memberStatusJSON is one member of status --cluster -o json. A member
+// that did not answer has zero figures, a null last_anti_entropy_seconds
+// and an empty digest; so has one without any anti-entropy round yet for
+// last_anti_entropy_seconds.
+type memberStatusJSON struct {
+	ID                     string           `json:"id"`
+	State                  client.Liveness  `json:"state"`
+	RingState              client.RingState `json:"ring_state"`
+	Ownership              float64          `json:"ownership"`
+	Keys                   uint64           `json:"keys"`
+	Tombstones             uint64           `json:"tombstones"`
+	HintsPending           uint64           `json:"hints_pending"`
+	StorageBytes           uint64           `json:"storage_bytes"`
+	LastAntiEntropySeconds *float64         `json:"last_anti_entropy_seconds"`
+	Digest                 string           `json:"digest"`
+	Error                  string           `json:"error,omitempty"`
+}
+
+func (o *statusOptions) runCluster(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	cs, err := c.ClusterStatus(ctx)
+	if err != nil {
+		return err
+	}
+	obj := newClusterStatusJSON(cs, time.Now())
+	if o.json() {
+		return o.printJSON(obj)
+	}
+	rows := [][]string{{"ID", "STATE", "RING_STATE", "OWNERSHIP", "KEYS", "TOMBSTONES", "HINTS", "STORAGE", "LAST_AE", "DIGEST"}}
+	for _, m := range obj.Members {
+		row := []string{m.ID, m.State.String(), m.RingState.String(), fmt.Sprintf("%.1f%%", 100*m.Ownership), "-", "-", "-", "-", "-", "-"}
+		if m.Digest != "" {
+			row[4], row[5], row[6] = strconv.FormatUint(m.Keys, 10), strconv.FormatUint(m.Tombstones, 10), strconv.FormatUint(m.HintsPending, 10)
+			row[7], row[9] = humanBytes(m.StorageBytes), m.Digest[:12]
+			row[8] = "never"
+			if m.LastAntiEntropySeconds != nil {
+				row[8] = fmt.Sprintf("%.0fs", *m.LastAntiEntropySeconds)
+			}
+		}
+		rows = append(rows, row)
+	}
+	if err := writeRows(o.stdout, rows); err != nil {
+		return err
+	}
+	line := "replicas in sync: every replica set's Merkle roots agree\n"
+	if !obj.InSync {
+		line = "replicas NOT in sync (or not every replica answered)\n"
+	}
+	_, err = fmt.Fprint(o.stdout, "\n"+line)
+	return err
+}
+
+func newClusterStatusJSON(cs *client.ClusterStatus, now time.Time) clusterStatusJSON {
+	obj := clusterStatusJSON{Members: make([]memberStatusJSON, 0, len(cs.Members)), InSync: cs.InSync}
+	for _, m := range cs.Members {
+		j := memberStatusJSON{ID: m.ID, State: m.State, RingState: m.RingState, Ownership: m.Ownership}
+		if m.Err != nil {
+			j.Error = m.Err.Error()
+		}
+		if st := m.Status; st != nil {
+			j.Keys, j.Tombstones, j.HintsPending, j.StorageBytes = st.Keys, st.Tombstones, st.HintsPending, st.StorageBytes
+			j.Digest = digestHex(st.Digest)
+			var last time.Time
+			for _, r := range st.LastAntiEntropy {
+				if r.Time.After(last) {
+					last = r.Time
+				}
+			}
+			if !last.IsZero() {
+				secs := max(0, now.Sub(last).Seconds())
+				j.LastAntiEntropySeconds = &secs
+			}
+		}
+		obj.Members = append(obj.Members, j)
+	}
+	return obj
+}
+
+// humanBytes renders n in binary units with one decimal: 512 B, 1.5 KiB,
+// 3.0 MiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

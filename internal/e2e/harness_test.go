@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -120,26 +121,42 @@ func startNode(t *testing.T, o nodeOpts) *nodeProc {
 	return p
 }
 
-func (p *nodeProc) waitReady() {
+func (p *nodeProc) waitReady() { p.t.Helper(); p.waitReadyz(http.StatusOK, "ok") }
+
+// startUnjoined starts kvnode with --join to seeds that never answer and
+// waits until it serves, not ready because it has not joined.
+func startUnjoined(t *testing.T, o nodeOpts) *nodeProc {
+	t.Helper()
+	o.args = append(o.args, "--join", freeAddr(t))
+	p := spawn(t, o)
+	p.waitReadyz(http.StatusServiceUnavailable, "not joined")
+	return p
+}
+
+// waitReadyz waits until /readyz answers code with a body containing want.
+func (p *nodeProc) waitReadyz(code int, want string) {
 	p.t.Helper()
 	client := &http.Client{Timeout: 500 * time.Millisecond}
 	deadline := time.Now().Add(20 * time.Second)
+	last := "no answer"
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			p.t.Fatalf("kvnode exited before it was ready: %v\n%s", p.waitErr, p.stderr)
+			p.t.Fatalf("kvnode exited before /readyz said %d %q: %v\n%s", code, want, p.waitErr, p.stderr)
 		default:
 		}
 		resp, err := client.Get("http://" + p.metrics + "/readyz")
 		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == code && strings.Contains(string(b), want) {
 				return
 			}
+			last = fmt.Sprintf("%d %q", resp.StatusCode, b)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not a fixed wait
 	}
-	p.t.Fatalf("kvnode not ready within 20s:\n%s", p.stderr)
+	p.t.Fatalf("kvnode /readyz not %d %q within 20s (last: %s):\n%s", code, want, last, p.stderr)
 }
 
 // exitCode waits for the process to exit on its own within d and returns

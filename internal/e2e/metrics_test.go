@@ -29,7 +29,7 @@ func TestKvnode_metricsEndpoints(t *testing.T) {
 		}
 	}
 	code, body := get("/metrics")
-	for _, want := range []string{`quorumkv_requests_total{code="OK",method="Put"} 1`, "quorumkv_keys 1", "quorumkv_storage_commits_total"} {
+	for _, want := range []string{`quorumkv_client_requests_total{level="quorum",op="put",outcome="ok"} 1`, `quorumkv_client_requests_total{level="all",op="get",outcome="ok"} 0`, "quorumkv_keys 1", "quorumkv_storage_commits_total"} {
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Fatalf("/metrics (%d) lacks %q", code, want)
 		}

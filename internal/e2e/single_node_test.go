@@ -206,7 +206,7 @@ func TestSingleNode_exitCodes(t *testing.T) {
 	// 3: a node that has not joined refuses every read and write, at
 	// every level: what it took would later merge into a cluster that
 	// never acknowledged it.
-	lone := startNode(t, nodeOpts{args: []string{"--join", freeAddr(t)}})
+	lone := startUnjoined(t, nodeOpts{})
 	for _, level := range []string{"one", "quorum", "all"} {
 		lone.expect(3, []string{"not joined"}, "put", "k", "v", "-c", level)
 		lone.expect(3, []string{"not joined"}, "get", "k", "-c", level)

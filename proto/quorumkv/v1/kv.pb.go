@@ -1517,9 +1517,12 @@ func (x *NodeAddress) GetGrpcAddr() string {
 
 // StatusRequest asks for the answering node's state.
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also return partition_roots: the Merkle root of every partition this
+	// node replicates (kvctl status --cluster compares them per replica set).
+	PartitionRoots bool `protobuf:"varint,1,opt,name=partition_roots,json=partitionRoots,proto3" json:"partition_roots,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusRequest) Reset() {
@@ -1552,6 +1555,13 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{23}
 }
 
+func (x *StatusRequest) GetPartitionRoots() bool {
+	if x != nil {
+		return x.PartitionRoots
+	}
+	return false
+}
+
 // StatusResponse is the answering node's state.
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1577,9 +1587,14 @@ type StatusResponse struct {
 	// canonical object) over the data stored on this node (no hints, members
 	// or anti-entropy state). Replicas holding the same keys in sync have
 	// equal digests.
-	Digest        []byte `protobuf:"bytes,9,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Digest []byte `protobuf:"bytes,9,opt,name=digest,proto3" json:"digest,omitempty"`
+	// With StatusRequest.partition_roots: the Merkle root of each partition
+	// this node is a current replica of, in its view of the ring, sorted by
+	// partition. Two replicas of a partition hold the same data exactly when
+	// their roots are equal. Empty otherwise, and before the node joined.
+	PartitionRoots []*PartitionRoot `protobuf:"bytes,10,rep,name=partition_roots,json=partitionRoots,proto3" json:"partition_roots,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1675,6 +1690,67 @@ func (x *StatusResponse) GetDigest() []byte {
 	return nil
 }
 
+func (x *StatusResponse) GetPartitionRoots() []*PartitionRoot {
+	if x != nil {
+		return x.PartitionRoots
+	}
+	return nil
+}
+
+// PartitionRoot is the Merkle root of one partition on one node.
+type PartitionRoot struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// 32 bytes.
+	Root          []byte `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionRoot) Reset() {
+	*x = PartitionRoot{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionRoot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionRoot) ProtoMessage() {}
+
+func (x *PartitionRoot) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionRoot.ProtoReflect.Descriptor instead.
+func (*PartitionRoot) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PartitionRoot) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionRoot) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
 // AntiEntropyRound summarizes the last anti-entropy round with one peer.
 type AntiEntropyRound struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1692,7 +1768,7 @@ type AntiEntropyRound struct {
 
 func (x *AntiEntropyRound) Reset() {
 	*x = AntiEntropyRound{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1780,7 @@ func (x *AntiEntropyRound) String() string {
 func (*AntiEntropyRound) ProtoMessage() {}
 
 func (x *AntiEntropyRound) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[25]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1793,7 @@ func (x *AntiEntropyRound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AntiEntropyRound.ProtoReflect.Descriptor instead.
 func (*AntiEntropyRound) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{25}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AntiEntropyRound) GetPeer() string {
@@ -1760,7 +1836,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1848,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[26]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1861,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{26}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RepairRequest) GetWait() bool {
@@ -1809,7 +1885,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1897,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1910,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RepairResponse) GetPeers() []string {
@@ -1863,7 +1939,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1951,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +1964,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{28}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LeaveRequest) GetForce() bool {
@@ -1907,7 +1983,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +1995,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2008,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{29}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{30}
 }
 
 // RemoveRequest takes a dead node out of the ring.
@@ -1949,7 +2025,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2037,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2050,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{30}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RemoveRequest) GetNodeId() string {
@@ -2000,7 +2076,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2088,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2101,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{31}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{32}
 }
 
 var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
@@ -2122,8 +2198,9 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\breplicas\x18\x01 \x03(\tR\breplicas\":\n" +
 	"\vNodeAddress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
-	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"\x0f\n" +
-	"\rStatusRequest\"\xc7\x02\n" +
+	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"8\n" +
+	"\rStatusRequest\x12'\n" +
+	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\x8c\x03\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06joined\x18\x02 \x01(\bR\x06joined\x12#\n" +
@@ -2135,7 +2212,12 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\rhints_pending\x18\x06 \x01(\x04R\fhintsPending\x12#\n" +
 	"\rstorage_bytes\x18\a \x01(\x04R\fstorageBytes\x12I\n" +
 	"\x11last_anti_entropy\x18\b \x03(\v2\x1d.quorumkv.v1.AntiEntropyRoundR\x0flastAntiEntropy\x12\x16\n" +
-	"\x06digest\x18\t \x01(\fR\x06digest\"\xae\x01\n" +
+	"\x06digest\x18\t \x01(\fR\x06digest\x12C\n" +
+	"\x0fpartition_roots\x18\n" +
+	" \x03(\v2\x1a.quorumkv.v1.PartitionRootR\x0epartitionRoots\"A\n" +
+	"\rPartitionRoot\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04root\x18\x02 \x01(\fR\x04root\"\xae\x01\n" +
 	"\x10AntiEntropyRound\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
@@ -2193,7 +2275,7 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(Applied)(0),                  // 0: quorumkv.v1.Applied
 	(Liveness)(0),                 // 1: quorumkv.v1.Liveness
@@ -2222,72 +2304,74 @@ var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(*NodeAddress)(nil),           // 24: quorumkv.v1.NodeAddress
 	(*StatusRequest)(nil),         // 25: quorumkv.v1.StatusRequest
 	(*StatusResponse)(nil),        // 26: quorumkv.v1.StatusResponse
-	(*AntiEntropyRound)(nil),      // 27: quorumkv.v1.AntiEntropyRound
-	(*RepairRequest)(nil),         // 28: quorumkv.v1.RepairRequest
-	(*RepairResponse)(nil),        // 29: quorumkv.v1.RepairResponse
-	(*LeaveRequest)(nil),          // 30: quorumkv.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 31: quorumkv.v1.LeaveResponse
-	(*RemoveRequest)(nil),         // 32: quorumkv.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 33: quorumkv.v1.RemoveResponse
-	(Consistency)(0),              // 34: quorumkv.v1.Consistency
-	(RingState)(0),                // 35: quorumkv.v1.RingState
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*PartitionRoot)(nil),         // 27: quorumkv.v1.PartitionRoot
+	(*AntiEntropyRound)(nil),      // 28: quorumkv.v1.AntiEntropyRound
+	(*RepairRequest)(nil),         // 29: quorumkv.v1.RepairRequest
+	(*RepairResponse)(nil),        // 30: quorumkv.v1.RepairResponse
+	(*LeaveRequest)(nil),          // 31: quorumkv.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 32: quorumkv.v1.LeaveResponse
+	(*RemoveRequest)(nil),         // 33: quorumkv.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 34: quorumkv.v1.RemoveResponse
+	(Consistency)(0),              // 35: quorumkv.v1.Consistency
+	(RingState)(0),                // 36: quorumkv.v1.RingState
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
-	34, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
+	35, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
 	3,  // 1: quorumkv.v1.Receipt.failed:type_name -> quorumkv.v1.ReplicaFailure
 	0,  // 2: quorumkv.v1.Receipt.applied:type_name -> quorumkv.v1.Applied
-	34, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 4: quorumkv.v1.GetResponse.receipt:type_name -> quorumkv.v1.Receipt
-	34, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 6: quorumkv.v1.PutResponse.receipt:type_name -> quorumkv.v1.Receipt
-	34, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 8: quorumkv.v1.DeleteResponse.receipt:type_name -> quorumkv.v1.Receipt
-	34, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 10: quorumkv.v1.SetAddResponse.receipt:type_name -> quorumkv.v1.Receipt
-	34, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 12: quorumkv.v1.SetRemoveResponse.receipt:type_name -> quorumkv.v1.Receipt
-	34, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
+	35, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 14: quorumkv.v1.SetMembersResponse.receipt:type_name -> quorumkv.v1.Receipt
 	18, // 15: quorumkv.v1.MembersResponse.members:type_name -> quorumkv.v1.Member
 	1,  // 16: quorumkv.v1.Member.state:type_name -> quorumkv.v1.Liveness
-	35, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
+	36, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
 	23, // 18: quorumkv.v1.RingTableResponse.partitions_replicas:type_name -> quorumkv.v1.PartitionReplicas
 	24, // 19: quorumkv.v1.RingTableResponse.nodes:type_name -> quorumkv.v1.NodeAddress
-	27, // 20: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
-	36, // 21: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
-	3,  // 22: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
-	4,  // 23: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	6,  // 24: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	8,  // 25: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	10, // 26: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
-	12, // 27: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
-	14, // 28: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
-	16, // 29: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
-	19, // 30: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
-	21, // 31: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
-	25, // 32: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
-	28, // 33: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
-	30, // 34: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
-	32, // 35: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
-	5,  // 36: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	7,  // 37: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	9,  // 38: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
-	11, // 39: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
-	13, // 40: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
-	15, // 41: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
-	17, // 42: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
-	20, // 43: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
-	22, // 44: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
-	26, // 45: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
-	29, // 46: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
-	31, // 47: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
-	33, // 48: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
-	36, // [36:49] is the sub-list for method output_type
-	23, // [23:36] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	28, // 20: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
+	27, // 21: quorumkv.v1.StatusResponse.partition_roots:type_name -> quorumkv.v1.PartitionRoot
+	37, // 22: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
+	3,  // 23: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
+	4,  // 24: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	6,  // 25: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	8,  // 26: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	10, // 27: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
+	12, // 28: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
+	14, // 29: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
+	16, // 30: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
+	19, // 31: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
+	21, // 32: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
+	25, // 33: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
+	29, // 34: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
+	31, // 35: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
+	33, // 36: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
+	5,  // 37: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	7,  // 38: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	9,  // 39: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
+	11, // 40: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
+	13, // 41: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
+	15, // 42: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
+	17, // 43: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
+	20, // 44: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
+	22, // 45: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
+	26, // 46: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
+	30, // 47: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
+	32, // 48: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
+	34, // 49: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
+	37, // [37:50] is the sub-list for method output_type
+	24, // [24:37] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -2302,7 +2386,7 @@ func file_quorumkv_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumkv/quorumkv/client"
+)
+
+// Client key requests are counted by op, level and outcome, and the
+// members and ownership gauges follow the membership.
+func TestNode_clientRequestMetrics(t *testing.T) {
+	t.Cleanup(func() { awaitMemberlistGone(t) })
+	tn := start(t, testConfig(t, t.TempDir(), "n1"))
+	m := tn.n.metrics
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.New([]string{tn.n.grpcAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		if _, err := c.Put(ctx, []byte("k"), []byte("v"), client.WithConsistency(client.Quorum)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Get(ctx, []byte("missing"), client.WithConsistency(client.One)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, []byte(""), []byte("v"), client.WithConsistency(client.All)); err == nil {
+		t.Fatal("put of an empty key succeeded")
+	}
+	for _, tc := range []struct {
+		op, level, outcome string
+		want               float64
+	}{
+		{"put", "quorum", "ok", 3},
+		{"get", "one", "not_found", 1},
+		{"get", "one", "ok", 0},
+		{"put", "all", "invalid", 1},
+		{"put", "all", "level_not_met", 0},
+	} {
+		if got := value(t, m.reg, "quorumkv_client_requests_total", tc.level, tc.op, tc.outcome); got != tc.want {
+			t.Errorf("client_requests_total{%s,%s,%s} = %v, want %v", tc.op, tc.level, tc.outcome, got, tc.want)
+		}
+	}
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "quorumkv_client_requests_total":
+			if n := len(f.GetMetric()); n != 6*3*7 {
+				t.Errorf("client_requests_total has %d series, want every op x level x outcome (126)", n)
+			}
+		case "quorumkv_ownership_ratio":
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 1 {
+				t.Errorf("ownership of the only node = %v, want 1", v)
+			}
+		case "quorumkv_members":
+			for _, s := range f.GetMetric() {
+				want := 0.0
+				if s.GetLabel()[0].GetValue() == "alive" && s.GetLabel()[1].GetValue() == "normal" {
+					want = 1
+				}
+				if v := s.GetGauge().GetValue(); v != want {
+					t.Errorf("members%v = %v, want %v", s.GetLabel(), v, want)
+				}
+			}
+		}
+	}
+}
+
+// value returns the value of the counter or gauge series of family name
+// whose label values, in label name order, are values.
+func value(t *testing.T, reg *prometheus.Registry, name string, values ...string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range f.GetMetric() {
+			ls := s.GetLabel() // sorted by name
+			if len(ls) != len(values) {
+				continue
+			}
+			for i, l := range ls {
+				if l.GetValue() != values[i] {
+					continue series
+				}
+			}
+			if s.GetCounter() != nil {
+				return s.GetCounter().GetValue()
+			}
+			return s.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", name, values)
+	return 0
+}
