@@ -117,7 +117,6 @@ func (m *metrics) watchCoordinator(c *replication.Coordinator) {
 		[]string{"mode"}, nil)})
 }
 
-
 // watchFence exports the clock fence's state, read at scrape time.
 func (m *metrics) watchFence(f *replication.ClockFence) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumkv_clock_fenced",

@@ -1699,8 +1699,9 @@ func (x *StatusResponse) GetPartitionRoots() []*PartitionRoot {
 
 // PartitionRoot is the Merkle root of one partition on one node.
 type PartitionRoot struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partition, 0 to Q-1.
+	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	// 32 bytes.
 	Root          []byte `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
 	unknownFields protoimpl.UnknownFields
