@@ -19,7 +19,8 @@ func TestCoordinator_RepairStats(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := newCluster(t, replicationtest.ClusterConfig{})
+			// Every ONE read is followed by a background repair.
+			c := newCluster(t, replicationtest.ClusterConfig{Coordinator: repairChance(1, 0.5)})
 			ctx := testCtx(t)
 			key := []byte("k")
 			c.Kill("n3")

@@ -23,8 +23,10 @@ const (
 	// MaxFetchKeys bounds the keys of one FetchObjects request.
 	MaxFetchKeys = 4096
 	// MaxResponseBytes bounds the leaf entries or objects of one
-	// LeafEntries or FetchObjects response.
-	MaxResponseBytes = 64 << 20
+	// LeafEntries or FetchObjects response: room for the largest object a
+	// cluster may allow (--max-object-bytes is at most 64 MiB of values
+	// and members) with its encoding, within replication.MaxMessageBytes.
+	MaxResponseBytes = 128 << 20
 )
 
 // MerkleService serves the anti-entropy RPCs of the Replica service
