@@ -57,6 +57,14 @@ type Config struct {
 	// fails.
 	Transport memberlist.NodeAwareTransport
 
+	// GossipKeys are the gossip encryption keys (AES-256: 32 bytes each),
+	// the first one primary: memberlist encrypts and authenticates every
+	// message with the primary key and accepts messages sealed with any of
+	// them (GossipVerifyIncoming and GossipVerifyOutgoing are on), so a
+	// process without a key can neither read nor change anything. Nil
+	// means unencrypted, unauthenticated gossip. Keys must be distinct.
+	GossipKeys [][]byte
+
 	// ProbeInterval is memberlist's failure-detection probe interval.
 	// Zero: 1s.
 	ProbeInterval time.Duration
@@ -179,6 +187,9 @@ func (c Config) Validate() error {
 		if err := checkHostPort(s); err != nil {
 			return bad("Seeds: %v", err)
 		}
+	}
+	if err := checkGossipKeys(c.GossipKeys); err != nil {
+		return bad("GossipKeys: %v", err)
 	}
 	for name, d := range map[string]time.Duration{
 		"ProbeInterval":       c.ProbeInterval,

@@ -89,10 +89,16 @@ type testCluster struct {
 	net      *clustertest.Network
 	settings Settings
 	timings  timings
+	// keys are the nodes' gossip keys; newTestCluster sets one, so the
+	// tests run on encrypted, authenticated gossip unless they clear it.
+	keys [][]byte
 }
 
+// testGossipKey is the gossip key of test clusters.
+var testGossipKey = []byte("quorumkv-test-gossip-key-32bytes")
+
 func newTestCluster(t *testing.T) *testCluster {
-	return &testCluster{t: t, net: clustertest.NewNetwork(), settings: testSettings(3), timings: fast}
+	return &testCluster{t: t, net: clustertest.NewNetwork(), settings: testSettings(3), timings: fast, keys: [][]byte{testGossipKey}}
 }
 
 // node is one test node: an id, its addresses and its store, which
@@ -140,6 +146,7 @@ func (c *testCluster) config(n *node) Config {
 	cfg.Seeds = n.seeds
 	cfg.Logger = logger
 	cfg.Transport = tr
+	cfg.GossipKeys = c.keys
 	cfg.ProbeInterval = tm.probe
 	cfg.ProbeTimeout = tm.probeTimeout
 	cfg.SuspicionMult = tm.suspicionMult

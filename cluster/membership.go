@@ -46,7 +46,9 @@ type Membership struct {
 	holder *ring.Holder
 	seeds  []string // cfg.Seeds without this node's own address
 	bcast  *memberlist.TransmitLimitedQueue
-	ml     atomic.Pointer[memberlist.Memberlist]
+	// keyring holds the gossip keys; nil: gossip is not encrypted.
+	keyring *memberlist.Keyring
+	ml      atomic.Pointer[memberlist.Memberlist]
 	// removed holds the ids the table marks Removed, for NotifyAlive, which
 	// memberlist calls under its node lock and so must not take mu.
 	removed atomic.Pointer[map[string]bool]
@@ -151,6 +153,9 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		},
 		RetransmitMult: memberlist.DefaultLANConfig().RetransmitMult,
 	}
+	if m.keyring, err = newKeyring(cfg.GossipKeys); err != nil {
+		return nil, err
+	}
 	mc, err := m.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -237,6 +242,11 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 		c.BindAddr, c.AdvertiseAddr = ua.IP.String(), ua.IP.String()
 	}
 	c.BindPort, c.AdvertisePort = port, port
+	if m.keyring != nil {
+		c.Keyring = m.keyring
+		c.GossipVerifyIncoming = true
+		c.GossipVerifyOutgoing = true
+	}
 	c.ProbeInterval = m.cfg.ProbeInterval
 	c.ProbeTimeout = m.cfg.ProbeTimeout
 	c.SuspicionMult = m.cfg.SuspicionMult

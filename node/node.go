@@ -224,6 +224,13 @@ func (n *node) openReplication() error {
 // openMembership starts memberlist and the member table, then hint
 // delivery, which needs to know who is down.
 func (n *node) openMembership() error {
+	var keys [][]byte
+	if n.cfg.GossipKeyFile != "" {
+		var err error
+		if keys, err = readGossipKeys(n.cfg.GossipKeyFile); err != nil {
+			return err
+		}
+	}
 	members, err := cluster.New(cluster.Config{
 		NodeID:        n.cfg.NodeID,
 		ClusterName:   n.cfg.ClusterName,
@@ -231,6 +238,7 @@ func (n *node) openMembership() error {
 		GossipAddr:    n.cfg.GossipAddr,
 		VNodes:        n.cfg.VNodes,
 		Seeds:         n.cfg.Join,
+		GossipKeys:    keys,
 		Logger:        n.log,
 		AdoptSettings: n.adopt,
 		OnStateLoss:   n.stateLost,
