@@ -96,14 +96,18 @@ type Config struct {
 	// its seeds. Zero: 1s.
 	JoinRetryInterval time.Duration
 
-	// AdoptSettings is called, at most once per Membership and from a
-	// gossip goroutine, when a node started without settings receives the
-	// cluster's settings from a seed. It checks them against the node's
+	// AdoptSettings is called, at most once per Membership and from its
+	// join loop, when a node started without settings receives the
+	// cluster's settings from a member (through Join). It checks them against the node's
 	// flags and persists them before returning nil; Membership then adds
 	// the node to the table. An error is permanent: Membership stops
 	// joining and reports it on Err. Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
+	// Join asks a member for the cluster's settings and secret over its
+	// gRPC listener (Replica.Join); they are never gossiped. Required when
+	// New is given no settings; unused otherwise.
+	Join JoinFunc
 	// OnStateLoss is called, once and from a gossip goroutine, when the
 	// node adopts a table that already lists its id (joining, normal,
 	// leaving or left) although it started without a persisted table: it

@@ -32,6 +32,11 @@ var (
 	// ErrDuplicateID: another live process already runs under this node's
 	// id. The error value is a *DuplicateIDError.
 	ErrDuplicateID = errors.New("cluster: node id in use")
+	// ErrWrongCluster: a Join request names another cluster.
+	ErrWrongCluster = errors.New("cluster: another cluster")
+	// ErrUntrusted: a Join request carries no valid proof that its sender
+	// holds a gossip key.
+	ErrUntrusted = errors.New("cluster: untrusted join request")
 	// ErrClosed: the Membership was closed.
 	ErrClosed = errors.New("cluster: membership closed")
 )

@@ -45,25 +45,23 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.m.bcast.GetBroadcasts(overhead, limit)
 }
 
-// LocalState returns the whole table, and for a join also the settings and
-// secret, so a node without settings can adopt them. A node that has not
-// joined sends nothing.
-func (d *delegate) LocalState(join bool) []byte {
+// LocalState returns the whole table. It never carries the settings or
+// the secret: a node without them gets them through Join. A node that has
+// not joined sends nothing.
+func (d *delegate) LocalState(bool) []byte {
 	m := d.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.phase != phaseJoined || m.fatal != nil || m.closing {
 		return nil
 	}
-	var s *Settings
-	if join {
-		s = m.settings
-	}
-	return encodeGossip(m.settings.ClusterID, m.table.sorted(), s)
+	return encodeGossip(m.settings.ClusterID, m.table.sorted())
 }
 
 // MergeRemoteState merges the table of a push/pull peer; for a join, a node
-// that has not joined yet may adopt the settings and table it carries.
+// that knows the settings but not its place (phaseLocate) takes its place
+// in the table it carries. A node without settings ignores it: it adopts
+// settings and table through Join.
 func (d *delegate) MergeRemoteState(b []byte, join bool) {
 	m := d.m
 	g, err := decodeGossip(b)
@@ -72,15 +70,14 @@ func (d *delegate) MergeRemoteState(b []byte, join bool) {
 		return
 	}
 	m.mu.Lock()
-	joined := m.phase == phaseJoined
+	ph := m.phase
 	m.mu.Unlock()
-	if !joined {
-		if join {
-			m.tryJoin(g)
-		}
-		return
+	switch {
+	case ph == phaseJoined:
+		m.mergeGossip(g, "push/pull")
+	case ph == phaseLocate && join:
+		m.tryJoin(g)
 	}
-	m.mergeGossip(g, "push/pull")
 }
 
 // NotifyAlive refuses removed ids as memberlist peers. memberlist calls it
@@ -153,7 +150,7 @@ func (m *Membership) broadcastLocked(id string) {
 	if !ok || m.settings == nil {
 		return
 	}
-	m.bcast.QueueBroadcast(&entryBroadcast{id: id, msg: encodeGossip(m.settings.ClusterID, []Entry{e}, nil)})
+	m.bcast.QueueBroadcast(&entryBroadcast{id: id, msg: encodeGossip(m.settings.ClusterID, []Entry{e})})
 }
 
 // mergeGossip merges entries received from a member of our cluster into
@@ -207,9 +204,9 @@ func (m *Membership) reconcileSelfLocked(changed *[]string) bool {
 	return true
 }
 
-// tryJoin handles the state a peer sent for a join while this node has not
-// joined: adopt the settings if it has none, then take its place in the
-// peer's table.
+// tryJoin handles what a member sent while this node has not joined (a
+// Join answer, or the state of a push/pull join in phaseLocate): adopt
+// the settings if it has none, then take its place in the member's table.
 func (m *Membership) tryJoin(g gossip) {
 	m.adoptMu.Lock()
 	defer m.adoptMu.Unlock()

@@ -100,7 +100,7 @@ func TestGossip_withoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 
 			e3, _ := entry(n1, "n3")
 			e3.State, e3.Version = ring.Removed, e3.Version+100
-			forged := encodeGossip(c.settings.ClusterID, []Entry{e3}, nil)
+			forged := encodeGossip(c.settings.ClusterID, []Entry{e3})
 			in := c.newIntruder("127.0.0.1:7199", keys, forged)
 
 			// Joining (push/pull both ways) fails and teaches nothing.
@@ -168,7 +168,7 @@ func TestGossip_withoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 		e3.State, e3.Version = ring.Removed, e3.Version+100
 		in := c.newIntruder("127.0.0.1:7199", c.keys, nil)
 		if err := in.ml.SendToAddress(memberlist.Address{Addr: n3.gossip, Name: n3.id},
-			encodeGossip(c.settings.ClusterID, []Entry{e3}, nil)); err != nil {
+			encodeGossip(c.settings.ClusterID, []Entry{e3})); err != nil {
 			t.Fatal(err)
 		}
 		if err := recvErr(t, n3, converge); !errors.Is(err, ErrRemoved) {

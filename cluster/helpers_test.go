@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster/clustertest"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 // testQ is the partition count of test clusters: small, so rings are cheap.
@@ -92,6 +94,10 @@ type testCluster struct {
 	// keys are the nodes' gossip keys; newTestCluster sets one, so the
 	// tests run on encrypted, authenticated gossip unless they clear it.
 	keys [][]byte
+
+	mu     sync.Mutex
+	byGRPC map[string]*Membership // the running Membership at each gRPC address
+	joins  atomic.Int32           // Join calls answered
 }
 
 // testGossipKey is the gossip key of test clusters.
@@ -164,7 +170,30 @@ func (c *testCluster) config(n *node) Config {
 		return nil
 	}
 	cfg.OnStateLoss = func() { n.stateLoss.Add(1) }
+	cfg.Join = c.join
 	return cfg
+}
+
+// join is the test nodes' JoinFunc: it answers from the Membership
+// running at grpcAddr, with the node's trust rule for a caller without a
+// certificate: a key proof when gossip is encrypted.
+func (c *testCluster) join(_ context.Context, grpcAddr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error) {
+	c.mu.Lock()
+	m := c.byGRPC[grpcAddr]
+	c.mu.Unlock()
+	if m == nil {
+		return nil, fmt.Errorf("nothing listens on %s", grpcAddr)
+	}
+	if m.Encrypted() {
+		if err := m.VerifyJoinProof(req); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := m.Admit(req)
+	if err == nil {
+		c.joins.Add(1)
+	}
+	return resp, err
 }
 
 // start starts n with settings (nil: a node without settings, which
@@ -182,6 +211,12 @@ func (c *testCluster) tryStart(n *node, settings *Settings) error {
 		return err
 	}
 	n.m = m
+	c.mu.Lock()
+	if c.byGRPC == nil {
+		c.byGRPC = map[string]*Membership{}
+	}
+	c.byGRPC[n.grpc] = m
+	c.mu.Unlock()
 	c.t.Cleanup(func() { _ = m.Close() })
 	return nil
 }

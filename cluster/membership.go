@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -74,6 +75,9 @@ type Membership struct {
 	errc     chan error    // cap 1: the permanent error
 	haltc    chan struct{} // closed with the permanent error
 	stopc    chan struct{} // closed by Close
+	// ctx is cancelled by Close; Join calls run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -112,8 +116,8 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		}
 		s := settings.clone()
 		settings = &s
-	} else if cfg.AdoptSettings == nil {
-		return nil, fmt.Errorf("%w: AdoptSettings is required for a node without settings", ErrInvalidConfig)
+	} else if cfg.AdoptSettings == nil || cfg.Join == nil {
+		return nil, fmt.Errorf("%w: AdoptSettings and Join are required for a node without settings", ErrInvalidConfig)
 	}
 	m := &Membership{
 		cfg:      cfg,
@@ -125,6 +129,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		errc:     make(chan error, 1),
 		haltc:    make(chan struct{}),
 		stopc:    make(chan struct{}),
+		cancel:   func() {},
 		self: Entry{
 			ID:         cfg.NodeID,
 			GRPCAddr:   cfg.GRPCAddr,
@@ -165,6 +170,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		return nil, fmt.Errorf("cluster: starting memberlist on %s: %w", cfg.GossipAddr, err)
 	}
 	m.ml.Store(ml)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	m.mu.Lock()
 	if m.phase == phaseJoined {
@@ -276,6 +282,7 @@ func (m *Membership) Close() error {
 		m.closing = true
 		m.mu.Unlock()
 		close(m.stopc)
+		m.cancel()
 		var errs []error
 		if ml := m.ml.Load(); ml != nil {
 			if err := ml.Shutdown(); err != nil {

@@ -45,6 +45,14 @@ type node struct {
 	fromPeers *antientropy.GraceStore
 	settings  *cluster.Settings // as persisted at start; nil until adopted
 
+	// peerAuth, when set (TLS on), checks that the caller of a peer RPC
+	// such as Join presented a node certificate; nil without TLS (see
+	// join.go for the trust rule).
+	peerAuth func(context.Context) error
+	// peerDialOptions are added to the options of node-to-node dials
+	// outside the peer pool (Join): TLS credentials. Nil: plain.
+	peerDialOptions []grpc.DialOption
+
 	lis      net.Listener // client and peer gRPC
 	grpcAddr string       // the address lis is bound to
 	httpLis  net.Listener // metrics; nil without --metrics-addr
@@ -241,6 +249,7 @@ func (n *node) openMembership() error {
 		GossipKeys:    keys,
 		Logger:        n.log,
 		AdoptSettings: n.adopt,
+		Join:          n.joinVia,
 		OnStateLoss:   n.stateLost,
 	}, n.settings, n.store)
 	if err != nil {

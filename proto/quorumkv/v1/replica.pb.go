@@ -1308,7 +1308,14 @@ type JoinRequest struct {
 	// The settings the joining node was started with. The cluster id is empty
 	// for a node that has not joined before. Zero fields mean "no
 	// preference"; any other value must equal the cluster's setting.
-	Proposed      *ClusterSettings `protobuf:"bytes,3,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	Proposed *ClusterSettings `protobuf:"bytes,3,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// When key_proof was made, in Unix seconds; the receiver refuses a proof
+	// more than a few minutes from its own clock.
+	UnixTime int64 `protobuf:"varint,4,opt,name=unix_time,json=unixTime,proto3" json:"unix_time,omitempty"`
+	// HMAC-SHA256, keyed with one of the cluster's gossip keys, of
+	// "quorumkv join v1", cluster_name, node_id and unix_time: it proves that
+	// the caller holds a gossip key. Empty when gossip is not encrypted.
+	KeyProof      []byte `protobuf:"bytes,5,opt,name=key_proof,json=keyProof,proto3" json:"key_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1360,6 +1367,20 @@ func (x *JoinRequest) GetClusterName() string {
 func (x *JoinRequest) GetProposed() *ClusterSettings {
 	if x != nil {
 		return x.Proposed
+	}
+	return nil
+}
+
+func (x *JoinRequest) GetUnixTime() int64 {
+	if x != nil {
+		return x.UnixTime
+	}
+	return 0
+}
+
+func (x *JoinRequest) GetKeyProof() []byte {
+	if x != nil {
+		return x.KeyProof
 	}
 	return nil
 }
@@ -1686,15 +1707,7 @@ type GossipState struct {
 	ClusterId []byte `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// The sender's member table; in a broadcast, only the entries that
 	// changed.
-	Table *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
-	// The cluster's settings. Set only in the state a member sends when a
-	// node joins it (memberlist LocalState with join set), so that a node
-	// started with --join on an empty data dir can adopt them; empty in
-	// periodic push/pull and in broadcasts.
-	Settings *ClusterSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The cluster secret, which authenticates context tokens. Set together
-	// with settings and only then. It is confidential.
-	Secret        []byte `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	Table         *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1739,20 +1752,6 @@ func (x *GossipState) GetClusterId() []byte {
 func (x *GossipState) GetTable() *MemberTable {
 	if x != nil {
 		return x.Table
-	}
-	return nil
-}
-
-func (x *GossipState) GetSettings() *ClusterSettings {
-	if x != nil {
-		return x.Settings
-	}
-	return nil
-}
-
-func (x *GossipState) GetSecret() []byte {
-	if x != nil {
-		return x.Secret
 	}
 	return nil
 }
@@ -1829,11 +1828,13 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0fmax_batch_bytes\x18\x03 \x01(\rR\rmaxBatchBytes\"V\n" +
 	"\x0eKeyObjectBatch\x120\n" +
 	"\aobjects\x18\x01 \x03(\v2\x16.quorumkv.v1.KeyObjectR\aobjects\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done\"\x83\x01\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\"\xbd\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x128\n" +
-	"\bproposed\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bproposed\"\x94\x01\n" +
+	"\bproposed\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bproposed\x12\x1b\n" +
+	"\tunix_time\x18\x04 \x01(\x03R\bunixTime\x12\x1b\n" +
+	"\tkey_proof\x18\x05 \x01(\fR\bkeyProof\"\x94\x01\n" +
 	"\fJoinResponse\x128\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\fR\x06secret\x122\n" +
@@ -1858,13 +1859,11 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"gossipAddr\x12\x16\n" +
 	"\x06vnodes\x18\x04 \x01(\rR\x06vnodes\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\xae\x01\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"z\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
-	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05table\x128\n" +
-	"\bsettings\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
-	"\x06secret\x18\x04 \x01(\fR\x06secret2\xb3\x04\n" +
+	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05tableJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\bsettingsR\x06secret2\xb3\x04\n" +
 	"\aReplica\x12I\n" +
 	"\bExchange\x12\x19.quorumkv.v1.ReplicaBatch\x1a\x1e.quorumkv.v1.ReplicaReplyBatch(\x010\x01\x12P\n" +
 	"\vMerkleRoots\x12\x1f.quorumkv.v1.MerkleRootsRequest\x1a .quorumkv.v1.MerkleRootsResponse\x12P\n" +
@@ -1938,26 +1937,25 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	26, // 15: quorumkv.v1.MemberTable.members:type_name -> quorumkv.v1.MemberEntry
 	29, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
 	25, // 17: quorumkv.v1.GossipState.table:type_name -> quorumkv.v1.MemberTable
-	24, // 18: quorumkv.v1.GossipState.settings:type_name -> quorumkv.v1.ClusterSettings
-	0,  // 19: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
-	9,  // 20: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
-	12, // 21: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
-	14, // 22: quorumkv.v1.Replica.LeafEntries:input_type -> quorumkv.v1.LeafEntriesRequest
-	17, // 23: quorumkv.v1.Replica.FetchObjects:input_type -> quorumkv.v1.FetchObjectsRequest
-	20, // 24: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
-	22, // 25: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
-	4,  // 26: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
-	10, // 27: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
-	13, // 28: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
-	15, // 29: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
-	18, // 30: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
-	21, // 31: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
-	23, // 32: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	0,  // 18: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
+	9,  // 19: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
+	12, // 20: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
+	14, // 21: quorumkv.v1.Replica.LeafEntries:input_type -> quorumkv.v1.LeafEntriesRequest
+	17, // 22: quorumkv.v1.Replica.FetchObjects:input_type -> quorumkv.v1.FetchObjectsRequest
+	20, // 23: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
+	22, // 24: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
+	4,  // 25: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
+	10, // 26: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
+	13, // 27: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
+	15, // 28: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
+	18, // 29: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
+	21, // 30: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
+	23, // 31: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }

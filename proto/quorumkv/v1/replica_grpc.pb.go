@@ -65,11 +65,15 @@ type ReplicaClient interface {
 	// order, in batches, ending with a batch marked done. A caller that loses
 	// the stream resumes with a new call after the last key it received.
 	StreamPartition(ctx context.Context, in *StreamPartitionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[KeyObjectBatch], error)
-	// Join admits a node into the receiver's cluster: it returns the cluster's
-	// id, settings, secret and member table. It fails with FAILED_PRECONDITION
-	// naming the setting when the proposal conflicts with the cluster's
-	// settings or cluster name, with PERMISSION_DENIED for a removed node id,
-	// and with UNAVAILABLE when the receiver has not joined a cluster itself.
+	// Join hands a node started with --join on an empty data dir its
+	// cluster's id, settings, secret and member table; the joining node
+	// checks the settings against its flags and refuses itself if the table
+	// lists its id removed. The receiver answers only a caller it trusts
+	// (DESIGN.md, Security): with TLS, a node certificate; without TLS, a
+	// key_proof made with a gossip key when gossip is encrypted, else a
+	// caller on loopback; otherwise PERMISSION_DENIED. It fails with
+	// FAILED_PRECONDITION when the cluster name differs, and with
+	// UNAVAILABLE when the receiver has not joined a cluster itself.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 }
 
@@ -200,11 +204,15 @@ type ReplicaServer interface {
 	// order, in batches, ending with a batch marked done. A caller that loses
 	// the stream resumes with a new call after the last key it received.
 	StreamPartition(*StreamPartitionRequest, grpc.ServerStreamingServer[KeyObjectBatch]) error
-	// Join admits a node into the receiver's cluster: it returns the cluster's
-	// id, settings, secret and member table. It fails with FAILED_PRECONDITION
-	// naming the setting when the proposal conflicts with the cluster's
-	// settings or cluster name, with PERMISSION_DENIED for a removed node id,
-	// and with UNAVAILABLE when the receiver has not joined a cluster itself.
+	// Join hands a node started with --join on an empty data dir its
+	// cluster's id, settings, secret and member table; the joining node
+	// checks the settings against its flags and refuses itself if the table
+	// lists its id removed. The receiver answers only a caller it trusts
+	// (DESIGN.md, Security): with TLS, a node certificate; without TLS, a
+	// key_proof made with a gossip key when gossip is encrypted, else a
+	// caller on loopback; otherwise PERMISSION_DENIED. It fails with
+	// FAILED_PRECONDITION when the cluster name differs, and with
+	// UNAVAILABLE when the receiver has not joined a cluster itself.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
