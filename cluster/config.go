@@ -62,7 +62,9 @@ type Config struct {
 	// message with the primary key and accepts messages sealed with any of
 	// them (GossipVerifyIncoming and GossipVerifyOutgoing are on), so a
 	// process without a key can neither read nor change anything. Nil
-	// means unencrypted, unauthenticated gossip. Keys must be distinct.
+	// means unencrypted, unauthenticated gossip: then a Removed state is
+	// accepted from gossip only for a member this node sees dead, never for
+	// this node itself. Keys must be distinct.
 	GossipKeys [][]byte
 
 	// ProbeInterval is memberlist's failure-detection probe interval.

@@ -76,6 +76,7 @@ func (d *delegate) MergeRemoteState(b []byte, join bool) {
 	case ph == phaseJoined:
 		m.mergeGossip(g, "push/pull")
 	case ph == phaseLocate && join:
+		g.entries = m.screenUnauthenticated(g.entries, "push/pull join")
 		m.tryJoin(g)
 	}
 }
@@ -156,6 +157,7 @@ func (m *Membership) broadcastLocked(id string) {
 // mergeGossip merges entries received from a member of our cluster into
 // the table and re-broadcasts those that were news.
 func (m *Membership) mergeGossip(g gossip, via string) {
+	g.entries = m.screenUnauthenticated(g.entries, via)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.phase != phaseJoined || m.fatal != nil || m.closing {
@@ -314,4 +316,38 @@ func removedIn(es []Entry, id string) bool {
 		}
 	}
 	return false
+}
+
+// screenUnauthenticated drops, when gossip is not encrypted (and so
+// anyone who can send a packet can forge it), the Removed entries a
+// forger could use to take a live node out of the cluster: this node's
+// own removal, and the removal of any member memberlist considers alive
+// or suspect. The operator's Remove refuses live members, so a genuine
+// removal is of a dead node and still spreads. With encrypted gossip,
+// every message was sealed by a key holder and es is returned as is.
+// Called without m.mu held.
+//
+// A node removed while it was down and restarted without a gossip key
+// thus never learns it from gossip: it keeps running, refused by the
+// members (NotifyAlive), and its own entry never outranks the removal.
+func (m *Membership) screenUnauthenticated(es []Entry, via string) []Entry {
+	if m.keyring != nil {
+		return es
+	}
+	var live map[string]bool
+	out := es[:0:0]
+	for _, e := range es {
+		if e.State == ring.Removed {
+			if live == nil {
+				live = m.liveSet()
+			}
+			if e.ID == m.cfg.NodeID || live[e.ID] {
+				m.log.Warn("ignoring an unauthenticated removal of a live node from gossip (gossip is not encrypted: set --gossip-key-file)",
+					"id", e.ID, "version", e.Version, "via", via)
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -176,3 +176,75 @@ func TestGossip_withoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// Without a gossip key, gossip is not authenticated: a forged removal of a
+// live node (the node itself included) is ignored, by broadcast or by
+// push/pull, while the removal of a dead node by an operator still
+// spreads.
+func TestGossip_unencryptedIgnoresRemovalOfLiveNodes(t *testing.T) {
+	c := newTestCluster(t)
+	c.keys = nil
+	n1 := c.node(1)
+	n2, n3 := c.node(2, n1), c.node(3, n1)
+	c.bootstrap(n1)
+	c.start(n2, nil)
+	c.start(n3, nil)
+	all := []*node{n1, n2, n3}
+	eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+
+	e3, _ := entry(n1, "n3")
+	e3.State, e3.Version = ring.Removed, e3.Version+100
+	forged := encodeGossip(c.settings.ClusterID, []Entry{e3})
+	in := c.newIntruder("127.0.0.1:7199", nil, forged)
+	// Unencrypted gossip lets it in: push/pull carries the forgery.
+	if _, err := in.ml.Join([]string{n1.gossip, n3.gossip}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all {
+		if err := in.ml.SendToAddress(memberlist.Address{Addr: n.gossip, Name: n.id}, forged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n2.m.SetState(ring.Normal); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, converge, "n2 normal everywhere", func() error {
+		for _, n := range all {
+			if e, _ := entry(n, "n2"); e.State != ring.Normal {
+				return fmt.Errorf("%s sees n2 %v", n.id, e.State)
+			}
+		}
+		return nil
+	})
+	select {
+	case err := <-n3.m.Err():
+		t.Fatalf("n3 stopped: %v", err)
+	default:
+	}
+	for _, n := range all {
+		if e, _ := entry(n, "n3"); e.State == ring.Removed {
+			t.Fatalf("%s took the forged removal: %+v", n.id, e)
+		}
+	}
+
+	// A genuine removal of a dead node spreads.
+	_ = in.ml.Shutdown()
+	c.stop(n3)
+	eventually(t, detect, "n3 dead on n1 and n2", func() error {
+		for _, n := range all[:2] {
+			if l := liveness(n, "n3"); l != LivenessDead {
+				return fmt.Errorf("%s sees n3 %s", n.id, l)
+			}
+		}
+		return nil
+	})
+	if err := n1.m.Remove("n3"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, converge, "n3 removed on n2", func() error {
+		if e, _ := entry(n2, "n3"); e.State != ring.Removed {
+			return fmt.Errorf("n2 sees n3 %v", e.State)
+		}
+		return nil
+	})
+}
