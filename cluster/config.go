@@ -106,6 +106,11 @@ type Config struct {
 	// joining and reports it on Err. Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
+	// OnKeyringChange persists the gossip keys, the primary first, after
+	// ChangeKeyring changed them; the node starts from them next time.
+	// Called from ChangeKeyring's caller, changes serialized. Nil: not
+	// persisted.
+	OnKeyringChange func(keys [][]byte) error
 	// Join asks a member for the cluster's settings and secret over its
 	// gRPC listener (Replica.Join); they are never gossiped. Required when
 	// New is given no settings; unused otherwise.

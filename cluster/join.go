@@ -25,19 +25,31 @@ type JoinFunc func(ctx context.Context, grpcAddr string, req *quorumkvv1.JoinReq
 // receiver's clock.
 const maxProofSkew = 5 * time.Minute
 
-// joinProof is the HMAC-SHA256 under key of the join request's identity.
-func joinProof(key []byte, clusterName, nodeID string, unix int64) []byte {
+// keyProof is the HMAC-SHA256 under key of a request's purpose, identity,
+// time and payload (each length-prefixed).
+func keyProof(key []byte, purpose, clusterName, nodeID string, unix int64, payload []byte) []byte {
 	mac := hmac.New(sha256.New, key)
-	for _, s := range []string{"quorumkv join v1", clusterName, nodeID} {
+	for _, s := range [][]byte{[]byte(purpose), []byte(clusterName), []byte(nodeID), payload} {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
 		mac.Write(n[:])
-		mac.Write([]byte(s))
+		mac.Write(s)
 	}
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(unix))
 	mac.Write(t[:])
 	return mac.Sum(nil)
+}
+
+// Purposes of key proofs: a proof made for one is refused for another.
+const (
+	proofJoin    = "quorumkv join v1"
+	proofKeyring = "quorumkv keyring v1"
+)
+
+// joinProof is the key proof of a Join request.
+func joinProof(key []byte, clusterName, nodeID string, unix int64) []byte {
+	return keyProof(key, proofJoin, clusterName, nodeID, unix, nil)
 }
 
 // JoinRequest returns the request this node sends to Join: its identity
@@ -57,14 +69,20 @@ func (m *Membership) JoinRequest() *quorumkvv1.JoinRequest {
 // It fails with ErrUntrusted when it does not, and always when gossip is
 // not encrypted. It is safe for concurrent use.
 func (m *Membership) VerifyJoinProof(req *quorumkvv1.JoinRequest) error {
+	return m.verifyProof(proofJoin, req.GetClusterName(), req.GetNodeId(), req.GetUnixTime(), nil, req.GetKeyProof())
+}
+
+func (m *Membership) verifyProof(purpose, clusterName, nodeID string, unix int64, payload, proof []byte) error {
 	if m.keyring == nil {
 		return fmt.Errorf("%w: gossip is not encrypted, so no key proof can be checked", ErrUntrusted)
 	}
-	if skew := time.Since(time.Unix(req.GetUnixTime(), 0)); skew > maxProofSkew || skew < -maxProofSkew {
+	if skew := time.Since(time.Unix(unix, 0)); skew > maxProofSkew || skew < -maxProofSkew {
 		return fmt.Errorf("%w: key proof made %v from this node's clock", ErrUntrusted, skew.Round(time.Second))
 	}
+	m.keyMu.Lock() // memberlist's RemoveKey shifts the keys in place
+	defer m.keyMu.Unlock()
 	for _, k := range m.keyring.GetKeys() {
-		if hmac.Equal(req.GetKeyProof(), joinProof(k, req.GetClusterName(), req.GetNodeId(), req.GetUnixTime())) {
+		if hmac.Equal(proof, keyProof(k, purpose, clusterName, nodeID, unix, payload)) {
 			return nil
 		}
 	}

@@ -49,7 +49,9 @@ type Membership struct {
 	bcast  *memberlist.TransmitLimitedQueue
 	// keyring holds the gossip keys; nil: gossip is not encrypted.
 	keyring *memberlist.Keyring
-	ml      atomic.Pointer[memberlist.Memberlist]
+	// keyMu serializes keyring changes and their persisting.
+	keyMu sync.Mutex
+	ml    atomic.Pointer[memberlist.Memberlist]
 	// removed holds the ids the table marks Removed, for NotifyAlive, which
 	// memberlist calls under its node lock and so must not take mu.
 	removed atomic.Pointer[map[string]bool]

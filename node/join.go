@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/cluster"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
-	"github.com/quorumkv/quorumkv/replication"
 )
 
 // The cluster's settings and secret are never gossiped: a node started
@@ -40,11 +37,7 @@ import (
 // joinVia is the membership's cluster.JoinFunc: one Join call to the
 // member at grpcAddr, on a connection of its own.
 func (n *node) joinVia(ctx context.Context, grpcAddr string, req *pb.JoinRequest) (*pb.JoinResponse, error) {
-	opts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(replication.MaxMessageBytes)),
-	}, n.peerDialOptions...)
-	conn, err := grpc.NewClient(grpcAddr, opts...)
+	conn, err := n.dialPeer(grpcAddr)
 	if err != nil {
 		return nil, err
 	}

@@ -232,25 +232,23 @@ func (n *node) openReplication() error {
 // openMembership starts memberlist and the member table, then hint
 // delivery, which needs to know who is down.
 func (n *node) openMembership() error {
-	var keys [][]byte
-	if n.cfg.GossipKeyFile != "" {
-		var err error
-		if keys, err = readGossipKeys(n.cfg.GossipKeyFile); err != nil {
-			return err
-		}
+	keys, err := gossipKeys(n.cfg, n.store)
+	if err != nil {
+		return err
 	}
 	members, err := cluster.New(cluster.Config{
-		NodeID:        n.cfg.NodeID,
-		ClusterName:   n.cfg.ClusterName,
-		GRPCAddr:      n.grpcAddr,
-		GossipAddr:    n.cfg.GossipAddr,
-		VNodes:        n.cfg.VNodes,
-		Seeds:         n.cfg.Join,
-		GossipKeys:    keys,
-		Logger:        n.log,
-		AdoptSettings: n.adopt,
-		Join:          n.joinVia,
-		OnStateLoss:   n.stateLost,
+		NodeID:          n.cfg.NodeID,
+		ClusterName:     n.cfg.ClusterName,
+		GRPCAddr:        n.grpcAddr,
+		GossipAddr:      n.cfg.GossipAddr,
+		VNodes:          n.cfg.VNodes,
+		Seeds:           n.cfg.Join,
+		GossipKeys:      keys,
+		OnKeyringChange: n.persistGossipKeys,
+		Logger:          n.log,
+		AdoptSettings:   n.adopt,
+		Join:            n.joinVia,
+		OnStateLoss:     n.stateLost,
 	}, n.settings, n.store)
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)

@@ -17,6 +17,7 @@ type replicaServer struct {
 	streamer *antientropy.PartitionStreamer
 	merkle   *antientropy.MerkleService
 	join     func(context.Context, *pb.JoinRequest) (*pb.JoinResponse, error)
+	keyring  func(context.Context, *pb.KeyringApplyRequest) (*pb.KeyringApplyResponse, error)
 }
 
 var _ pb.ReplicaServer = (*replicaServer)(nil)
