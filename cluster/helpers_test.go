@@ -118,6 +118,7 @@ type node struct {
 	adopted    atomic.Int32 // AdoptSettings calls
 	stateLoss  atomic.Int32 // OnStateLoss calls
 	adoptCheck func(Settings) error
+	onKeys     func([][]byte) error // OnKeyringChange; nil: none
 }
 
 func (c *testCluster) node(i int, seeds ...*node) *node {
@@ -171,6 +172,7 @@ func (c *testCluster) config(n *node) Config {
 	}
 	cfg.OnStateLoss = func() { n.stateLoss.Add(1) }
 	cfg.Join = c.join
+	cfg.OnKeyringChange = n.onKeys
 	return cfg
 }
 
