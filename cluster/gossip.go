@@ -226,6 +226,12 @@ func (m *Membership) tryJoin(g gossip) {
 		return // the peer has not joined either
 	}
 	if settings == nil {
+		if removedIn(g.entries, id) {
+			m.mu.Lock()
+			m.failLocked(&RemovedError{ID: id})
+			m.mu.Unlock()
+			return
+		}
 		if g.settings == nil {
 			return
 		}
@@ -235,12 +241,6 @@ func (m *Membership) tryJoin(g gossip) {
 			return
 		}
 		if !bytes.Equal(g.clusterID, s.ClusterID[:]) {
-			return
-		}
-		if removedIn(g.entries, id) {
-			m.mu.Lock()
-			m.failLocked(&RemovedError{ID: id})
-			m.mu.Unlock()
 			return
 		}
 		if err := m.cfg.AdoptSettings(s.clone()); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -94,8 +95,8 @@ func (m *Membership) verifyProof(purpose, clusterName, nodeID string, unix int64
 // may receive the secret (VerifyJoinProof, a node certificate). It fails
 // with ErrNotJoined while this node has not joined, and with
 // ErrWrongCluster when the request names another cluster. A removed id
-// gets the table too: the joiner refuses itself when it finds its id
-// removed there.
+// gets the table only, without settings or secret: the joiner refuses
+// itself when it finds its id removed there.
 func (m *Membership) Admit(req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error) {
 	if req.GetClusterName() != m.cfg.ClusterName {
 		return nil, fmt.Errorf("%w: the joining node's --cluster-name is %q, this cluster's is %q",
@@ -105,6 +106,9 @@ func (m *Membership) Admit(req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinRespons
 	defer m.mu.Unlock()
 	if err := m.usableLocked(); err != nil {
 		return nil, err
+	}
+	if e, ok := m.table[req.GetNodeId()]; ok && e.State == ring.Removed {
+		return &quorumkvv1.JoinResponse{Members: entriesToProto(m.table.sorted())}, nil
 	}
 	return &quorumkvv1.JoinResponse{
 		Settings: settingsToProto(*m.settings),

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -128,6 +129,14 @@ func TestMembership_Admit(t *testing.T) {
 	}
 	if _, err := n1.m.Admit(&quorumkvv1.JoinRequest{NodeId: "n2", ClusterName: "other"}); !errors.Is(err, ErrWrongCluster) {
 		t.Fatalf("Admit(other cluster) = %v", err)
+	}
+	// A removed id gets the table, neither settings nor secret.
+	n1.m.mu.Lock()
+	n1.m.table["n7"] = Entry{ID: "n7", GRPCAddr: "127.0.0.1:7007", GossipAddr: "127.0.0.1:7107", VNodes: 1, State: ring.Removed, Version: 3}
+	n1.m.mu.Unlock()
+	resp, err = n1.m.Admit(&quorumkvv1.JoinRequest{NodeId: "n7", ClusterName: "test"})
+	if err != nil || resp.GetSettings() != nil || resp.GetSecret() != nil || len(resp.GetMembers().GetMembers()) != 2 {
+		t.Fatalf("Admit(removed id) = %+v, %v", resp, err)
 	}
 	n2 := c.node(2, c.node(9)) // its seed does not exist
 	c.start(n2, nil)
