@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -29,7 +30,7 @@ const keyringFanoutTimeout = 5 * time.Second
 
 // gossipKeys returns the keys the node starts with: those persisted by a
 // rotation, else those of --gossip-key-file, else none.
-func gossipKeys(cfg Config, eng *storage.Engine) ([][]byte, error) {
+func gossipKeys(cfg Config, eng *storage.Engine, log *slog.Logger) ([][]byte, error) {
 	raw, ok, err := eng.Meta(metaGossipKeys)
 	if err != nil {
 		return nil, err
@@ -42,6 +43,8 @@ func gossipKeys(cfg Config, eng *storage.Engine) ([][]byte, error) {
 		for k := range slices.Chunk(raw, cluster.GossipKeySize) {
 			keys = append(keys, slices.Clone(k))
 		}
+		log.Info("gossip keyring loaded from the data dir (set by a rotation; it wins over --gossip-key-file)",
+			"keys", len(keys), "gossip_key_file", cfg.GossipKeyFile)
 		return keys, nil
 	}
 	if cfg.GossipKeyFile == "" {

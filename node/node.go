@@ -232,7 +232,7 @@ func (n *node) openReplication() error {
 // openMembership starts memberlist and the member table, then hint
 // delivery, which needs to know who is down.
 func (n *node) openMembership() error {
-	keys, err := gossipKeys(n.cfg, n.store)
+	keys, err := gossipKeys(n.cfg, n.store, n.log)
 	if err != nil {
 		return err
 	}
