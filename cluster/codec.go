@@ -98,20 +98,16 @@ func decodeTable(b []byte) (table, error) {
 	return t, nil
 }
 
-// gossip is a decoded GossipState.
+// gossip is a decoded GossipState, or a Join answer.
 type gossip struct {
 	clusterID []byte
 	entries   []Entry
-	settings  *quorumkvv1.ClusterSettings // nil unless sent for a join
-	secret    []byte
+	settings  *quorumkvv1.ClusterSettings // set only from a Join answer
+	secret    []byte                      // set only from a Join answer
 }
 
-func encodeGossip(clusterID [16]byte, es []Entry, join *Settings) []byte {
+func encodeGossip(clusterID [16]byte, es []Entry) []byte {
 	st := &quorumkvv1.GossipState{ClusterId: clusterID[:], Table: entriesToProto(es)}
-	if join != nil {
-		st.Settings = settingsToProto(*join)
-		st.Secret = join.Secret
-	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
 	if err != nil {
 		// Marshalling a message built from valid Go values cannot fail.
@@ -125,12 +121,7 @@ func decodeGossip(b []byte) (gossip, error) {
 	if err := proto.Unmarshal(b, &st); err != nil {
 		return gossip{}, fmt.Errorf("cluster: decoding gossip state: %w", err)
 	}
-	return gossip{
-		clusterID: st.GetClusterId(),
-		entries:   entriesFromProto(st.GetTable()),
-		settings:  st.GetSettings(),
-		secret:    st.GetSecret(),
-	}, nil
+	return gossip{clusterID: st.GetClusterId(), entries: entriesFromProto(st.GetTable())}, nil
 }
 
 // nodeMeta is the memberlist node meta: the node's id and gRPC address,

@@ -33,31 +33,22 @@ func TestCodec_tableRoundTrip(t *testing.T) {
 func TestCodec_gossipRoundTrip(t *testing.T) {
 	s := testSettings(3)
 	es := []Entry{{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 4, State: ring.Leaving, Version: 7}}
-	for _, join := range []bool{false, true} {
-		var js *Settings
-		if join {
-			js = &s
-		}
-		g, err := decodeGossip(encodeGossip(s.ClusterID, es, js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(g.clusterID, s.ClusterID[:]) || len(g.entries) != 1 || g.entries[0] != es[0] {
-			t.Fatalf("join=%v: got %+v", join, g)
-		}
-		if !join {
-			if g.settings != nil || g.secret != nil {
-				t.Fatalf("settings or secret sent outside a join: %+v", g)
-			}
-			continue
-		}
-		got, err := settingsFromProto(g.settings, g.secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.equal(s) {
-			t.Fatalf("settings round trip: got %+v, want %+v", got, s)
-		}
+	g, err := decodeGossip(encodeGossip(s.ClusterID, es))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g.clusterID, s.ClusterID[:]) || len(g.entries) != 1 || g.entries[0] != es[0] {
+		t.Fatalf("got %+v", g)
+	}
+	if g.settings != nil || g.secret != nil {
+		t.Fatalf("settings or secret decoded from gossip: %+v", g)
+	}
+	got, err := settingsFromProto(settingsToProto(s), s.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.equal(s) {
+		t.Fatalf("settings round trip: got %+v, want %+v", got, s)
 	}
 }
 
@@ -90,7 +81,7 @@ func TestSettings_Validate(t *testing.T) {
 // merge panic, and that the merge keeps only valid entries.
 func FuzzDecodeGossip(f *testing.F) {
 	s := testSettings(3)
-	f.Add(encodeGossip(s.ClusterID, []Entry{{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 4, State: ring.Normal, Version: 1}}, &s))
+	f.Add(encodeGossip(s.ClusterID, []Entry{{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 4, State: ring.Normal, Version: 1}}))
 	f.Add([]byte{})
 	f.Add([]byte{0x12, 0x03, 0x0a, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {

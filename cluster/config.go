@@ -57,6 +57,16 @@ type Config struct {
 	// fails.
 	Transport memberlist.NodeAwareTransport
 
+	// GossipKeys are the gossip encryption keys (AES-256: 32 bytes each),
+	// the first one primary: memberlist encrypts and authenticates every
+	// message with the primary key and accepts messages sealed with any of
+	// them (GossipVerifyIncoming and GossipVerifyOutgoing are on), so a
+	// process without a key can neither read nor change anything. Nil
+	// means unencrypted, unauthenticated gossip: then a Removed state is
+	// accepted from gossip only for a member this node sees dead, never for
+	// this node itself. Keys must be distinct.
+	GossipKeys [][]byte
+
 	// ProbeInterval is memberlist's failure-detection probe interval.
 	// Zero: 1s.
 	ProbeInterval time.Duration
@@ -88,9 +98,9 @@ type Config struct {
 	// its seeds. Zero: 1s.
 	JoinRetryInterval time.Duration
 
-	// AdoptSettings is called, at most once per Membership and from a
-	// gossip goroutine, when a node started without settings receives the
-	// cluster's settings from a seed. It checks them against the node's
+	// AdoptSettings is called, at most once per Membership and from its
+	// join loop, when a node started without settings receives the
+	// cluster's settings from a member (through Join). It checks them against the node's
 	// flags and persists them before returning nil; Membership then adds
 	// the node to the table. An error is permanent: Membership stops
 	// joining and reports it on Err. Required when New is given no
@@ -104,6 +114,15 @@ type Config struct {
 	// probe was sent and its ack arrived, for the clock fence. It is
 	// called from memberlist's goroutines and must not block. Nil: unused.
 	OnPeerClock func(peer string, peerWall, sent, recv time.Time)
+	// OnKeyringChange persists the gossip keys, the primary first, after
+	// ChangeKeyring changed them; the node starts from them next time.
+	// Called from ChangeKeyring's caller, changes serialized. Nil: not
+	// persisted.
+	OnKeyringChange func(keys [][]byte) error
+	// Join asks a member for the cluster's settings and secret over its
+	// gRPC listener (Replica.Join); they are never gossiped. Required when
+	// New is given no settings; unused otherwise.
+	Join JoinFunc
 	// OnStateLoss is called, once and from a gossip goroutine, when the
 	// node adopts a table that already lists its id (joining, normal,
 	// leaving or left) although it started without a persisted table: it
@@ -187,6 +206,9 @@ func (c Config) Validate() error {
 		if err := checkHostPort(s); err != nil {
 			return bad("Seeds: %v", err)
 		}
+	}
+	if err := checkGossipKeys(c.GossipKeys); err != nil {
+		return bad("GossipKeys: %v", err)
 	}
 	for name, d := range map[string]time.Duration{
 		"ProbeInterval":       c.ProbeInterval,

@@ -14,10 +14,18 @@
 // nodes converge on one table whatever the order and duplication of gossip.
 // Gossip carrying another cluster id is ignored.
 //
+// With Config.GossipKeys, memberlist encrypts and authenticates every
+// message (AES-256-GCM keyring): a process without a key learns nothing and
+// changes nothing. Without keys gossip is not authenticated, so a Removed
+// state arriving by gossip is applied only to members this node sees dead,
+// never to itself. The settings and secret are never gossiped.
+//
 // A node is "joined" once it has the cluster's Settings and its own entry
 // in the table. A node started without settings (--join on an empty data
-// dir) joins its seeds until one answers with settings, hands them to
-// Config.AdoptSettings and then adds itself as Joining. A node whose
+// dir) joins its seeds' memberlist, asks a live member for the settings,
+// secret and table over Config.Join (the peer service's Join RPC, which
+// decides whom to trust), hands the settings to Config.AdoptSettings and
+// then adds itself as Joining. A node whose
 // persisted table lists it keeps its place; a known id that comes back
 // without its table becomes Joining again and Config.OnStateLoss is called.
 // A removed id is refused for good.

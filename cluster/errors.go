@@ -32,6 +32,17 @@ var (
 	// ErrDuplicateID: another live process already runs under this node's
 	// id. The error value is a *DuplicateIDError.
 	ErrDuplicateID = errors.New("cluster: node id in use")
+	// ErrWrongCluster: a Join request names another cluster.
+	ErrWrongCluster = errors.New("cluster: another cluster")
+	// ErrUntrusted: a Join request carries no valid proof that its sender
+	// holds a gossip key.
+	ErrUntrusted = errors.New("cluster: untrusted join request")
+	// ErrNotEncrypted: a keyring operation on a node whose gossip is not
+	// encrypted.
+	ErrNotEncrypted = errors.New("cluster: gossip is not encrypted (no gossip key)")
+	// ErrKeyring: a keyring change was refused (a key of the wrong size,
+	// using a key not installed, removing the primary key).
+	ErrKeyring = errors.New("cluster: keyring change refused")
 	// ErrClosed: the Membership was closed.
 	ErrClosed = errors.New("cluster: membership closed")
 )

@@ -76,25 +76,23 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.m.bcast.GetBroadcasts(overhead, limit)
 }
 
-// LocalState returns the whole table, and for a join also the settings and
-// secret, so a node without settings can adopt them. A node that has not
-// joined sends nothing.
-func (d *delegate) LocalState(join bool) []byte {
+// LocalState returns the whole table. It never carries the settings or
+// the secret: a node without them gets them through Join. A node that has
+// not joined sends nothing.
+func (d *delegate) LocalState(bool) []byte {
 	m := d.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.phase != phaseJoined || m.fatal != nil || m.closing {
 		return nil
 	}
-	var s *Settings
-	if join {
-		s = m.settings
-	}
-	return encodeGossip(m.settings.ClusterID, m.table.sorted(), s)
+	return encodeGossip(m.settings.ClusterID, m.table.sorted())
 }
 
 // MergeRemoteState merges the table of a push/pull peer; for a join, a node
-// that has not joined yet may adopt the settings and table it carries.
+// that knows the settings but not its place (phaseLocate) takes its place
+// in the table it carries. A node without settings ignores it: it adopts
+// settings and table through Join.
 func (d *delegate) MergeRemoteState(b []byte, join bool) {
 	m := d.m
 	g, err := decodeGossip(b)
@@ -103,15 +101,15 @@ func (d *delegate) MergeRemoteState(b []byte, join bool) {
 		return
 	}
 	m.mu.Lock()
-	joined := m.phase == phaseJoined
+	ph := m.phase
 	m.mu.Unlock()
-	if !joined {
-		if join {
-			m.tryJoin(g)
-		}
-		return
+	switch {
+	case ph == phaseJoined:
+		m.mergeGossip(g, "push/pull")
+	case ph == phaseLocate && join:
+		g.entries = m.screenUnauthenticated(g.entries, "push/pull join")
+		m.tryJoin(g)
 	}
-	m.mergeGossip(g, "push/pull")
 }
 
 // NotifyAlive refuses removed ids as memberlist peers. memberlist calls it
@@ -184,12 +182,13 @@ func (m *Membership) broadcastLocked(id string) {
 	if !ok || m.settings == nil {
 		return
 	}
-	m.bcast.QueueBroadcast(&entryBroadcast{id: id, msg: encodeGossip(m.settings.ClusterID, []Entry{e}, nil)})
+	m.bcast.QueueBroadcast(&entryBroadcast{id: id, msg: encodeGossip(m.settings.ClusterID, []Entry{e})})
 }
 
 // mergeGossip merges entries received from a member of our cluster into
 // the table and re-broadcasts those that were news.
 func (m *Membership) mergeGossip(g gossip, via string) {
+	g.entries = m.screenUnauthenticated(g.entries, via)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.phase != phaseJoined || m.fatal != nil || m.closing {
@@ -238,9 +237,9 @@ func (m *Membership) reconcileSelfLocked(changed *[]string) bool {
 	return true
 }
 
-// tryJoin handles the state a peer sent for a join while this node has not
-// joined: adopt the settings if it has none, then take its place in the
-// peer's table.
+// tryJoin handles what a member sent while this node has not joined (a
+// Join answer, or the state of a push/pull join in phaseLocate): adopt
+// the settings if it has none, then take its place in the member's table.
 func (m *Membership) tryJoin(g gossip) {
 	m.adoptMu.Lock()
 	defer m.adoptMu.Unlock()
@@ -258,6 +257,12 @@ func (m *Membership) tryJoin(g gossip) {
 		return // the peer has not joined either
 	}
 	if settings == nil {
+		if removedIn(g.entries, id) {
+			m.mu.Lock()
+			m.failLocked(&RemovedError{ID: id})
+			m.mu.Unlock()
+			return
+		}
 		if g.settings == nil {
 			return
 		}
@@ -267,12 +272,6 @@ func (m *Membership) tryJoin(g gossip) {
 			return
 		}
 		if !bytes.Equal(g.clusterID, s.ClusterID[:]) {
-			return
-		}
-		if removedIn(g.entries, id) {
-			m.mu.Lock()
-			m.failLocked(&RemovedError{ID: id})
-			m.mu.Unlock()
 			return
 		}
 		if err := m.cfg.AdoptSettings(s.clone()); err != nil {
@@ -348,4 +347,38 @@ func removedIn(es []Entry, id string) bool {
 		}
 	}
 	return false
+}
+
+// screenUnauthenticated drops, when gossip is not encrypted (and so
+// anyone who can send a packet can forge it), the Removed entries a
+// forger could use to take a live node out of the cluster: this node's
+// own removal, and the removal of any member memberlist considers alive
+// or suspect. The operator's Remove refuses live members, so a genuine
+// removal is of a dead node and still spreads. With encrypted gossip,
+// every message was sealed by a key holder and es is returned as is.
+// Called without m.mu held.
+//
+// A node removed while it was down and restarted without a gossip key
+// thus never learns it from gossip: it keeps running, refused by the
+// members (NotifyAlive), and its own entry never outranks the removal.
+func (m *Membership) screenUnauthenticated(es []Entry, via string) []Entry {
+	if m.keyring != nil {
+		return es
+	}
+	var live map[string]bool
+	out := es[:0:0]
+	for _, e := range es {
+		if e.State == ring.Removed {
+			if live == nil {
+				live = m.liveSet()
+			}
+			if e.ID == m.cfg.NodeID || live[e.ID] {
+				m.log.Warn("ignoring an unauthenticated removal of a live node from gossip (gossip is not encrypted: set --gossip-key-file)",
+					"id", e.ID, "version", e.Version, "via", via)
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster/clustertest"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 // testQ is the partition count of test clusters: small, so rings are cheap.
@@ -89,10 +91,20 @@ type testCluster struct {
 	net      *clustertest.Network
 	settings Settings
 	timings  timings
+	// keys are the nodes' gossip keys; newTestCluster sets one, so the
+	// tests run on encrypted, authenticated gossip unless they clear it.
+	keys [][]byte
+
+	mu     sync.Mutex
+	byGRPC map[string]*Membership // the running Membership at each gRPC address
+	joins  atomic.Int32           // Join calls answered
 }
 
+// testGossipKey is the gossip key of test clusters.
+var testGossipKey = []byte("quorumkv-test-gossip-key-32bytes")
+
 func newTestCluster(t *testing.T) *testCluster {
-	return &testCluster{t: t, net: clustertest.NewNetwork(), settings: testSettings(3), timings: fast}
+	return &testCluster{t: t, net: clustertest.NewNetwork(), settings: testSettings(3), timings: fast, keys: [][]byte{testGossipKey}}
 }
 
 // node is one test node: an id, its addresses and its store, which
@@ -106,8 +118,9 @@ type node struct {
 	adopted    atomic.Int32 // AdoptSettings calls
 	stateLoss  atomic.Int32 // OnStateLoss calls
 	adoptCheck func(Settings) error
-	skew       time.Duration // added to the node's wall clock
-	peerClocks sync.Map      // peer id -> latest offset (time.Duration) its probes measured
+	skew       time.Duration        // added to the node's wall clock
+	peerClocks sync.Map             // peer id -> latest offset (time.Duration) its probes measured
+	onKeys     func([][]byte) error // OnKeyringChange; nil: none
 }
 
 func (c *testCluster) node(i int, seeds ...*node) *node {
@@ -142,6 +155,7 @@ func (c *testCluster) config(n *node) Config {
 	cfg.Seeds = n.seeds
 	cfg.Logger = logger
 	cfg.Transport = tr
+	cfg.GossipKeys = c.keys
 	cfg.ProbeInterval = tm.probe
 	cfg.ProbeTimeout = tm.probeTimeout
 	cfg.SuspicionMult = tm.suspicionMult
@@ -163,7 +177,31 @@ func (c *testCluster) config(n *node) Config {
 	cfg.OnPeerClock = func(peer string, peerWall, sent, recv time.Time) {
 		n.peerClocks.Store(peer, peerWall.Sub(sent.Add(recv.Sub(sent)/2)))
 	}
+	cfg.Join = c.join
+	cfg.OnKeyringChange = n.onKeys
 	return cfg
+}
+
+// join is the test nodes' JoinFunc: it answers from the Membership
+// running at grpcAddr, with the node's trust rule for a caller without a
+// certificate: a key proof when gossip is encrypted.
+func (c *testCluster) join(_ context.Context, grpcAddr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error) {
+	c.mu.Lock()
+	m := c.byGRPC[grpcAddr]
+	c.mu.Unlock()
+	if m == nil {
+		return nil, fmt.Errorf("nothing listens on %s", grpcAddr)
+	}
+	if m.Encrypted() {
+		if err := m.VerifyJoinProof(req); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := m.Admit(req)
+	if err == nil {
+		c.joins.Add(1)
+	}
+	return resp, err
 }
 
 // start starts n with settings (nil: a node without settings, which
@@ -181,6 +219,12 @@ func (c *testCluster) tryStart(n *node, settings *Settings) error {
 		return err
 	}
 	n.m = m
+	c.mu.Lock()
+	if c.byGRPC == nil {
+		c.byGRPC = map[string]*Membership{}
+	}
+	c.byGRPC[n.grpc] = m
+	c.mu.Unlock()
 	c.t.Cleanup(func() { _ = m.Close() })
 	return nil
 }

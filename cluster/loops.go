@@ -49,8 +49,10 @@ func (m *Membership) runLoop() {
 }
 
 // joinSeeds makes one join attempt with every seed (and, for a node that
-// knows its table but not its place, every member in it). Joining happens
-// in MergeRemoteState, called by memberlist during ml.Join.
+// knows its table but not its place, every member in it). A node with
+// settings takes its place in MergeRemoteState, called by memberlist
+// during ml.Join; a node without settings then asks a live member for
+// them over Join.
 func (m *Membership) joinSeeds(attempt int) {
 	m.mu.Lock()
 	addrs := append([]string(nil), m.seeds...)
@@ -66,6 +68,15 @@ func (m *Membership) joinSeeds(attempt int) {
 	n, err := ml.Join(addrs)
 	if m.Joined() {
 		return
+	}
+	m.mu.Lock()
+	adopt := m.phase == phaseAdopt
+	m.mu.Unlock()
+	if adopt && n > 0 {
+		m.joinByRPC(ml)
+		if m.Joined() {
+			return
+		}
 	}
 	// Log the first failures, then every tenth, so a node whose seeds never
 	// answer says so without flooding the log.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -48,7 +49,11 @@ type Membership struct {
 	hearing *hearing
 	seeds   []string // cfg.Seeds without this node's own address
 	bcast   *memberlist.TransmitLimitedQueue
-	ml      atomic.Pointer[memberlist.Memberlist]
+	// keyring holds the gossip keys; nil: gossip is not encrypted.
+	keyring *memberlist.Keyring
+	// keyMu serializes keyring changes and their persisting.
+	keyMu sync.Mutex
+	ml    atomic.Pointer[memberlist.Memberlist]
 	// removed holds the ids the table marks Removed, for NotifyAlive, which
 	// memberlist calls under its node lock and so must not take mu.
 	removed atomic.Pointer[map[string]bool]
@@ -74,6 +79,9 @@ type Membership struct {
 	errc     chan error    // cap 1: the permanent error
 	haltc    chan struct{} // closed with the permanent error
 	stopc    chan struct{} // closed by Close
+	// ctx is cancelled by Close; Join calls run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -112,8 +120,8 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		}
 		s := settings.clone()
 		settings = &s
-	} else if cfg.AdoptSettings == nil {
-		return nil, fmt.Errorf("%w: AdoptSettings is required for a node without settings", ErrInvalidConfig)
+	} else if cfg.AdoptSettings == nil || cfg.Join == nil {
+		return nil, fmt.Errorf("%w: AdoptSettings and Join are required for a node without settings", ErrInvalidConfig)
 	}
 	m := &Membership{
 		cfg:      cfg,
@@ -126,6 +134,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		errc:     make(chan error, 1),
 		haltc:    make(chan struct{}),
 		stopc:    make(chan struct{}),
+		cancel:   func() {},
 		self: Entry{
 			ID:         cfg.NodeID,
 			GRPCAddr:   cfg.GRPCAddr,
@@ -154,6 +163,9 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		},
 		RetransmitMult: memberlist.DefaultLANConfig().RetransmitMult,
 	}
+	if m.keyring, err = newKeyring(cfg.GossipKeys); err != nil {
+		return nil, err
+	}
 	mc, err := m.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -163,6 +175,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		return nil, fmt.Errorf("cluster: starting memberlist on %s: %w", cfg.GossipAddr, err)
 	}
 	m.ml.Store(ml)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	m.mu.Lock()
 	if m.phase == phaseJoined {
@@ -240,6 +253,11 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 		c.BindAddr, c.AdvertiseAddr = ua.IP.String(), ua.IP.String()
 	}
 	c.BindPort, c.AdvertisePort = port, port
+	if m.keyring != nil {
+		c.Keyring = m.keyring
+		c.GossipVerifyIncoming = true
+		c.GossipVerifyOutgoing = true
+	}
 	c.ProbeInterval = m.cfg.ProbeInterval
 	c.ProbeTimeout = m.cfg.ProbeTimeout
 	c.SuspicionMult = m.cfg.SuspicionMult
@@ -271,6 +289,7 @@ func (m *Membership) Close() error {
 		m.closing = true
 		m.mu.Unlock()
 		close(m.stopc)
+		m.cancel()
 		var errs []error
 		if ml := m.ml.Load(); ml != nil {
 			if err := ml.Shutdown(); err != nil {

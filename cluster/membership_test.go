@@ -421,7 +421,7 @@ func TestDelegate_dropsForeignGossip(t *testing.T) {
 	msg := encodeGossip(other.ClusterID, []Entry{
 		{ID: "x", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 1, State: ring.Normal, Version: 1},
 		{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 1, State: ring.Removed, Version: 9},
-	}, &other)
+	})
 	d := &delegate{m: n1.m}
 	d.NotifyMsg(msg)
 	d.MergeRemoteState(msg, false)

@@ -34,7 +34,7 @@ func (n *node) grpcServer() (*grpc.Server, error) {
 	)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
 	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle})
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply})
 	return srv, nil
 }
 

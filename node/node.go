@@ -47,6 +47,14 @@ type node struct {
 	fromPeers *antientropy.GraceStore
 	settings  *cluster.Settings // as persisted at start; nil until adopted
 
+	// peerAuth, when set (TLS on), checks that the caller of a peer RPC
+	// such as Join presented a node certificate; nil without TLS (see
+	// join.go for the trust rule).
+	peerAuth func(context.Context) error
+	// peerDialOptions are added to the options of node-to-node dials
+	// outside the peer pool (Join): TLS credentials. Nil: plain.
+	peerDialOptions []grpc.DialOption
+
 	lis      net.Listener // client and peer gRPC
 	grpcAddr string       // the address lis is bound to
 	httpLis  net.Listener // metrics; nil without --metrics-addr
@@ -246,18 +254,25 @@ func (n *node) openReplication() error {
 // openMembership starts memberlist and the member table, then hint
 // delivery, which needs to know who is down.
 func (n *node) openMembership() error {
+	keys, err := gossipKeys(n.cfg, n.store, n.log)
+	if err != nil {
+		return err
+	}
 	members, err := cluster.New(cluster.Config{
-		NodeID:        n.cfg.NodeID,
-		ClusterName:   n.cfg.ClusterName,
-		GRPCAddr:      n.grpcAddr,
-		GossipAddr:    n.cfg.GossipAddr,
-		VNodes:        n.cfg.VNodes,
-		Seeds:         n.cfg.Join,
-		Logger:        n.log,
-		AdoptSettings: n.adopt,
-		OnStateLoss:   n.stateLost,
-		Wall:          n.wall,
-		OnPeerClock:   n.fence.ObserveRoundTrip,
+		NodeID:          n.cfg.NodeID,
+		ClusterName:     n.cfg.ClusterName,
+		GRPCAddr:        n.grpcAddr,
+		GossipAddr:      n.cfg.GossipAddr,
+		VNodes:          n.cfg.VNodes,
+		Seeds:           n.cfg.Join,
+		GossipKeys:      keys,
+		OnKeyringChange: n.persistGossipKeys,
+		Logger:          n.log,
+		AdoptSettings:   n.adopt,
+		Join:            n.joinVia,
+		OnStateLoss:     n.stateLost,
+		Wall:            n.wall,
+		OnPeerClock:     n.fence.ObserveRoundTrip,
 	}, n.settings, n.store)
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)

@@ -16,6 +16,8 @@ type replicaServer struct {
 	svc      *replication.ExchangeServer
 	streamer *antientropy.PartitionStreamer
 	merkle   *antientropy.MerkleService
+	join     func(context.Context, *pb.JoinRequest) (*pb.JoinResponse, error)
+	keyring  func(context.Context, *pb.KeyringApplyRequest) (*pb.KeyringApplyResponse, error)
 }
 
 var _ pb.ReplicaServer = (*replicaServer)(nil)
@@ -42,4 +44,8 @@ func (s *replicaServer) LeafEntries(ctx context.Context, req *pb.LeafEntriesRequ
 
 func (s *replicaServer) FetchObjects(ctx context.Context, req *pb.FetchObjectsRequest) (*pb.FetchObjectsResponse, error) {
 	return s.merkle.FetchObjects(ctx, req)
+}
+
+func (s *replicaServer) Join(ctx context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
+	return s.join(ctx, req)
 }

@@ -99,7 +99,7 @@ script (see kvctl completion --help).`,
 		newSAddCmd(g), newSRemCmd(g), newSMembersCmd(g),
 		newMembersCmd(g), newRingCmd(g), newStatusCmd(g),
 		newRepairCmd(g), newLeaveCmd(g), newRemoveCmd(g),
-		newBenchCmd(g),
+		newKeyringCmd(g), newBenchCmd(g),
 	)
 	return root
 }

@@ -69,7 +69,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM); with --tls-key and --tls-ca"+notYet+"mutual TLS)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)"+notYet+"mutual TLS)")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "the cluster's CA certificate (PEM)"+notYet+"mutual TLS)")
-	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys, the first one primary; required with --tls-*"+notYet+"gossip encryption)")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys (one base64 32-byte key per line), the first one primary; required with --tls-*")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow plain traffic on non-loopback addresses"+notYet+"security)")
 	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
 	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)")

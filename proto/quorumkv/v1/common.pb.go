@@ -215,6 +215,63 @@ func (ConflictPolicy) EnumDescriptor() ([]byte, []int) {
 	return file_quorumkv_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
+// KeyringOp is a change to the gossip encryption keyring.
+type KeyringOp int32
+
+const (
+	// No change: only report the keys.
+	KeyringOp_KEYRING_OP_UNSPECIFIED KeyringOp = 0
+	// Add a key: it is accepted for incoming gossip; the primary is unchanged.
+	KeyringOp_KEYRING_OP_INSTALL KeyringOp = 1
+	// Make an installed key the primary: gossip is sealed with it.
+	KeyringOp_KEYRING_OP_USE KeyringOp = 2
+	// Drop a key other than the primary.
+	KeyringOp_KEYRING_OP_REMOVE KeyringOp = 3
+)
+
+// Enum value maps for KeyringOp.
+var (
+	KeyringOp_name = map[int32]string{
+		0: "KEYRING_OP_UNSPECIFIED",
+		1: "KEYRING_OP_INSTALL",
+		2: "KEYRING_OP_USE",
+		3: "KEYRING_OP_REMOVE",
+	}
+	KeyringOp_value = map[string]int32{
+		"KEYRING_OP_UNSPECIFIED": 0,
+		"KEYRING_OP_INSTALL":     1,
+		"KEYRING_OP_USE":         2,
+		"KEYRING_OP_REMOVE":      3,
+	}
+)
+
+func (x KeyringOp) Enum() *KeyringOp {
+	p := new(KeyringOp)
+	*p = x
+	return p
+}
+
+func (x KeyringOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (KeyringOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_quorumkv_v1_common_proto_enumTypes[3].Descriptor()
+}
+
+func (KeyringOp) Type() protoreflect.EnumType {
+	return &file_quorumkv_v1_common_proto_enumTypes[3]
+}
+
+func (x KeyringOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use KeyringOp.Descriptor instead.
+func (KeyringOp) EnumDescriptor() ([]byte, []int) {
+	return file_quorumkv_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
 var File_quorumkv_v1_common_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_common_proto_rawDesc = "" +
@@ -235,7 +292,12 @@ const file_quorumkv_v1_common_proto_rawDesc = "" +
 	"\x0eConflictPolicy\x12\x1f\n" +
 	"\x1bCONFLICT_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CONFLICT_POLICY_LWW\x10\x01\x12\x1c\n" +
-	"\x18CONFLICT_POLICY_SIBLINGS\x10\x02B;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
+	"\x18CONFLICT_POLICY_SIBLINGS\x10\x02*j\n" +
+	"\tKeyringOp\x12\x1a\n" +
+	"\x16KEYRING_OP_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12KEYRING_OP_INSTALL\x10\x01\x12\x12\n" +
+	"\x0eKEYRING_OP_USE\x10\x02\x12\x15\n" +
+	"\x11KEYRING_OP_REMOVE\x10\x03B;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
 
 var (
 	file_quorumkv_v1_common_proto_rawDescOnce sync.Once
@@ -249,11 +311,12 @@ func file_quorumkv_v1_common_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_common_proto_rawDescData
 }
 
-var file_quorumkv_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_quorumkv_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_quorumkv_v1_common_proto_goTypes = []any{
 	(Consistency)(0),    // 0: quorumkv.v1.Consistency
 	(RingState)(0),      // 1: quorumkv.v1.RingState
 	(ConflictPolicy)(0), // 2: quorumkv.v1.ConflictPolicy
+	(KeyringOp)(0),      // 3: quorumkv.v1.KeyringOp
 }
 var file_quorumkv_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -273,7 +336,7 @@ func file_quorumkv_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_common_proto_rawDesc), len(file_quorumkv_v1_common_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   0,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -58,9 +58,12 @@ func wireMessages() []proto.Message {
 		&quorumkvv1.FetchObjectsResponse{Objects: []*quorumkvv1.KeyObject{{Key: []byte("k"), Object: []byte("obj")}}},
 		&quorumkvv1.StreamPartitionRequest{Partition: 5, After: []byte("sk"), MaxBatchBytes: 1 << 20},
 		&quorumkvv1.KeyObjectBatch{Objects: []*quorumkvv1.KeyObject{{Key: []byte("k"), Object: []byte("obj")}}, Done: true},
-		&quorumkvv1.JoinRequest{NodeId: "n2", ClusterName: "dev", Proposed: settings},
+		&quorumkvv1.JoinRequest{NodeId: "n2", ClusterName: "dev", Proposed: settings, UnixTime: 1700000000, KeyProof: []byte("mac")},
 		&quorumkvv1.JoinResponse{Settings: settings, Secret: []byte("secret"), Members: table},
 		&quorumkvv1.GossipState{ClusterId: settings.GetClusterId(), Table: table},
+		&quorumkvv1.KeyringApplyRequest{Op: quorumkvv1.KeyringOp_KEYRING_OP_USE, Key: []byte("key"), NodeId: "n1",
+			ClusterName: "dev", UnixTime: 1700000000, KeyProof: []byte("mac")},
+		&quorumkvv1.KeyringApplyResponse{Keys: [][]byte{[]byte("k1"), []byte("k2")}},
 		// Client API.
 		&quorumkvv1.GetRequest{Key: []byte("k"), Consistency: quorumkvv1.Consistency_CONSISTENCY_ONE},
 		&quorumkvv1.GetResponse{Found: true, Values: [][]byte{[]byte("a"), []byte("b")}, Context: []byte("ctx"), Receipt: receipt},
@@ -95,6 +98,10 @@ func wireMessages() []proto.Message {
 		&quorumkvv1.LeaveResponse{},
 		&quorumkvv1.RemoveRequest{NodeId: "n3", Force: true},
 		&quorumkvv1.RemoveResponse{},
+		&quorumkvv1.KeyringListRequest{},
+		&quorumkvv1.KeyringListResponse{Nodes: []*quorumkvv1.NodeKeyring{{NodeId: "n1", Keys: [][]byte{[]byte("k1")}}, {NodeId: "n2", Error: "down"}}},
+		&quorumkvv1.KeyringChangeRequest{Op: quorumkvv1.KeyringOp_KEYRING_OP_INSTALL, Key: []byte("key")},
+		&quorumkvv1.KeyringChangeResponse{Nodes: []*quorumkvv1.NodeKeyring{{NodeId: "n1", Keys: [][]byte{[]byte("k1")}}}},
 	}
 }
 

@@ -2105,6 +2105,254 @@ func (*RemoveResponse) Descriptor() ([]byte, []int) {
 	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{32}
 }
 
+// KeyringListRequest asks for every member's gossip keys.
+type KeyringListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringListRequest) Reset() {
+	*x = KeyringListRequest{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringListRequest) ProtoMessage() {}
+
+func (x *KeyringListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringListRequest.ProtoReflect.Descriptor instead.
+func (*KeyringListRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{33}
+}
+
+// KeyringListResponse lists the keys of each member reached.
+type KeyringListResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node first, then the alive members by id.
+	Nodes         []*NodeKeyring `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringListResponse) Reset() {
+	*x = KeyringListResponse{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringListResponse) ProtoMessage() {}
+
+func (x *KeyringListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringListResponse.ProtoReflect.Descriptor instead.
+func (*KeyringListResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *KeyringListResponse) GetNodes() []*NodeKeyring {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// KeyringChangeRequest is one change to every member's gossip keyring.
+type KeyringChangeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The change; not KEYRING_OP_UNSPECIFIED.
+	Op KeyringOp `protobuf:"varint,1,opt,name=op,proto3,enum=quorumkv.v1.KeyringOp" json:"op,omitempty"`
+	// The 32-byte AES-256 key it applies to.
+	Key           []byte `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringChangeRequest) Reset() {
+	*x = KeyringChangeRequest{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringChangeRequest) ProtoMessage() {}
+
+func (x *KeyringChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringChangeRequest.ProtoReflect.Descriptor instead.
+func (*KeyringChangeRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *KeyringChangeRequest) GetOp() KeyringOp {
+	if x != nil {
+		return x.Op
+	}
+	return KeyringOp_KEYRING_OP_UNSPECIFIED
+}
+
+func (x *KeyringChangeRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// KeyringChangeResponse reports each member's keyring after the change.
+type KeyringChangeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node first, then the alive members by id.
+	Nodes         []*NodeKeyring `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringChangeResponse) Reset() {
+	*x = KeyringChangeResponse{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringChangeResponse) ProtoMessage() {}
+
+func (x *KeyringChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringChangeResponse.ProtoReflect.Descriptor instead.
+func (*KeyringChangeResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *KeyringChangeResponse) GetNodes() []*NodeKeyring {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// NodeKeyring is one member's gossip keys, or why they are unknown.
+type NodeKeyring struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's id.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Its keys, the primary first; empty when error is set.
+	Keys [][]byte `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Why the member did not answer or refused the change; empty on success.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeKeyring) Reset() {
+	*x = NodeKeyring{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeKeyring) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeKeyring) ProtoMessage() {}
+
+func (x *NodeKeyring) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeKeyring.ProtoReflect.Descriptor instead.
+func (*NodeKeyring) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *NodeKeyring) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeKeyring) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *NodeKeyring) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_kv_proto_rawDesc = "" +
@@ -2235,7 +2483,19 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\rRemoveRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"\x10\n" +
-	"\x0eRemoveResponse*o\n" +
+	"\x0eRemoveResponse\"\x14\n" +
+	"\x12KeyringListRequest\"E\n" +
+	"\x13KeyringListResponse\x12.\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x18.quorumkv.v1.NodeKeyringR\x05nodes\"P\n" +
+	"\x14KeyringChangeRequest\x12&\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x16.quorumkv.v1.KeyringOpR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"G\n" +
+	"\x15KeyringChangeResponse\x12.\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x18.quorumkv.v1.NodeKeyringR\x05nodes\"P\n" +
+	"\vNodeKeyring\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error*o\n" +
 	"\aApplied\x12\x17\n" +
 	"\x13APPLIED_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fAPPLIED_NONE\x10\x01\x12\x13\n" +
@@ -2246,7 +2506,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x14LIVENESS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLIVENESS_ALIVE\x10\x01\x12\x14\n" +
 	"\x10LIVENESS_SUSPECT\x10\x02\x12\x11\n" +
-	"\rLIVENESS_DEAD\x10\x032\xf1\x06\n" +
+	"\rLIVENESS_DEAD\x10\x032\x9b\b\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.quorumkv.v1.GetRequest\x1a\x18.quorumkv.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.quorumkv.v1.PutRequest\x1a\x18.quorumkv.v1.PutResponse\x12A\n" +
@@ -2261,7 +2521,9 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x06Status\x12\x1a.quorumkv.v1.StatusRequest\x1a\x1b.quorumkv.v1.StatusResponse\x12A\n" +
 	"\x06Repair\x12\x1a.quorumkv.v1.RepairRequest\x1a\x1b.quorumkv.v1.RepairResponse\x12>\n" +
 	"\x05Leave\x12\x19.quorumkv.v1.LeaveRequest\x1a\x1a.quorumkv.v1.LeaveResponse\x12A\n" +
-	"\x06Remove\x12\x1a.quorumkv.v1.RemoveRequest\x1a\x1b.quorumkv.v1.RemoveResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
+	"\x06Remove\x12\x1a.quorumkv.v1.RemoveRequest\x1a\x1b.quorumkv.v1.RemoveResponse\x12P\n" +
+	"\vKeyringList\x12\x1f.quorumkv.v1.KeyringListRequest\x1a .quorumkv.v1.KeyringListResponse\x12V\n" +
+	"\rKeyringChange\x12!.quorumkv.v1.KeyringChangeRequest\x1a\".quorumkv.v1.KeyringChangeResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
 
 var (
 	file_quorumkv_v1_kv_proto_rawDescOnce sync.Once
@@ -2276,7 +2538,7 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(Applied)(0),                  // 0: quorumkv.v1.Applied
 	(Liveness)(0),                 // 1: quorumkv.v1.Liveness
@@ -2313,66 +2575,79 @@ var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(*LeaveResponse)(nil),         // 32: quorumkv.v1.LeaveResponse
 	(*RemoveRequest)(nil),         // 33: quorumkv.v1.RemoveRequest
 	(*RemoveResponse)(nil),        // 34: quorumkv.v1.RemoveResponse
-	(Consistency)(0),              // 35: quorumkv.v1.Consistency
-	(RingState)(0),                // 36: quorumkv.v1.RingState
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*KeyringListRequest)(nil),    // 35: quorumkv.v1.KeyringListRequest
+	(*KeyringListResponse)(nil),   // 36: quorumkv.v1.KeyringListResponse
+	(*KeyringChangeRequest)(nil),  // 37: quorumkv.v1.KeyringChangeRequest
+	(*KeyringChangeResponse)(nil), // 38: quorumkv.v1.KeyringChangeResponse
+	(*NodeKeyring)(nil),           // 39: quorumkv.v1.NodeKeyring
+	(Consistency)(0),              // 40: quorumkv.v1.Consistency
+	(RingState)(0),                // 41: quorumkv.v1.RingState
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(KeyringOp)(0),                // 43: quorumkv.v1.KeyringOp
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
-	35, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
+	40, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
 	3,  // 1: quorumkv.v1.Receipt.failed:type_name -> quorumkv.v1.ReplicaFailure
 	0,  // 2: quorumkv.v1.Receipt.applied:type_name -> quorumkv.v1.Applied
-	35, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 4: quorumkv.v1.GetResponse.receipt:type_name -> quorumkv.v1.Receipt
-	35, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 6: quorumkv.v1.PutResponse.receipt:type_name -> quorumkv.v1.Receipt
-	35, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 8: quorumkv.v1.DeleteResponse.receipt:type_name -> quorumkv.v1.Receipt
-	35, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 10: quorumkv.v1.SetAddResponse.receipt:type_name -> quorumkv.v1.Receipt
-	35, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 12: quorumkv.v1.SetRemoveResponse.receipt:type_name -> quorumkv.v1.Receipt
-	35, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
+	40, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 14: quorumkv.v1.SetMembersResponse.receipt:type_name -> quorumkv.v1.Receipt
 	18, // 15: quorumkv.v1.MembersResponse.members:type_name -> quorumkv.v1.Member
 	1,  // 16: quorumkv.v1.Member.state:type_name -> quorumkv.v1.Liveness
-	36, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
+	41, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
 	23, // 18: quorumkv.v1.RingTableResponse.partitions_replicas:type_name -> quorumkv.v1.PartitionReplicas
 	24, // 19: quorumkv.v1.RingTableResponse.nodes:type_name -> quorumkv.v1.NodeAddress
 	28, // 20: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
 	27, // 21: quorumkv.v1.StatusResponse.partition_roots:type_name -> quorumkv.v1.PartitionRoot
-	37, // 22: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
+	42, // 22: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
 	3,  // 23: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
-	4,  // 24: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	6,  // 25: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	8,  // 26: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	10, // 27: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
-	12, // 28: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
-	14, // 29: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
-	16, // 30: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
-	19, // 31: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
-	21, // 32: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
-	25, // 33: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
-	29, // 34: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
-	31, // 35: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
-	33, // 36: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
-	5,  // 37: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	7,  // 38: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	9,  // 39: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
-	11, // 40: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
-	13, // 41: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
-	15, // 42: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
-	17, // 43: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
-	20, // 44: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
-	22, // 45: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
-	26, // 46: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
-	30, // 47: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
-	32, // 48: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
-	34, // 49: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
-	37, // [37:50] is the sub-list for method output_type
-	24, // [24:37] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	39, // 24: quorumkv.v1.KeyringListResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
+	43, // 25: quorumkv.v1.KeyringChangeRequest.op:type_name -> quorumkv.v1.KeyringOp
+	39, // 26: quorumkv.v1.KeyringChangeResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
+	4,  // 27: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	6,  // 28: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	8,  // 29: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	10, // 30: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
+	12, // 31: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
+	14, // 32: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
+	16, // 33: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
+	19, // 34: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
+	21, // 35: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
+	25, // 36: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
+	29, // 37: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
+	31, // 38: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
+	33, // 39: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
+	35, // 40: quorumkv.v1.KV.KeyringList:input_type -> quorumkv.v1.KeyringListRequest
+	37, // 41: quorumkv.v1.KV.KeyringChange:input_type -> quorumkv.v1.KeyringChangeRequest
+	5,  // 42: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	7,  // 43: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	9,  // 44: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
+	11, // 45: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
+	13, // 46: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
+	15, // 47: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
+	17, // 48: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
+	20, // 49: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
+	22, // 50: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
+	26, // 51: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
+	30, // 52: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
+	32, // 53: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
+	34, // 54: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
+	36, // 55: quorumkv.v1.KV.KeyringList:output_type -> quorumkv.v1.KeyringListResponse
+	38, // 56: quorumkv.v1.KV.KeyringChange:output_type -> quorumkv.v1.KeyringChangeResponse
+	42, // [42:57] is the sub-list for method output_type
+	27, // [27:42] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -2387,7 +2662,7 @@ func file_quorumkv_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,19 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KV_Get_FullMethodName        = "/quorumkv.v1.KV/Get"
-	KV_Put_FullMethodName        = "/quorumkv.v1.KV/Put"
-	KV_Delete_FullMethodName     = "/quorumkv.v1.KV/Delete"
-	KV_SetAdd_FullMethodName     = "/quorumkv.v1.KV/SetAdd"
-	KV_SetRemove_FullMethodName  = "/quorumkv.v1.KV/SetRemove"
-	KV_SetMembers_FullMethodName = "/quorumkv.v1.KV/SetMembers"
-	KV_Members_FullMethodName    = "/quorumkv.v1.KV/Members"
-	KV_Ring_FullMethodName       = "/quorumkv.v1.KV/Ring"
-	KV_RingTable_FullMethodName  = "/quorumkv.v1.KV/RingTable"
-	KV_Status_FullMethodName     = "/quorumkv.v1.KV/Status"
-	KV_Repair_FullMethodName     = "/quorumkv.v1.KV/Repair"
-	KV_Leave_FullMethodName      = "/quorumkv.v1.KV/Leave"
-	KV_Remove_FullMethodName     = "/quorumkv.v1.KV/Remove"
+	KV_Get_FullMethodName           = "/quorumkv.v1.KV/Get"
+	KV_Put_FullMethodName           = "/quorumkv.v1.KV/Put"
+	KV_Delete_FullMethodName        = "/quorumkv.v1.KV/Delete"
+	KV_SetAdd_FullMethodName        = "/quorumkv.v1.KV/SetAdd"
+	KV_SetRemove_FullMethodName     = "/quorumkv.v1.KV/SetRemove"
+	KV_SetMembers_FullMethodName    = "/quorumkv.v1.KV/SetMembers"
+	KV_Members_FullMethodName       = "/quorumkv.v1.KV/Members"
+	KV_Ring_FullMethodName          = "/quorumkv.v1.KV/Ring"
+	KV_RingTable_FullMethodName     = "/quorumkv.v1.KV/RingTable"
+	KV_Status_FullMethodName        = "/quorumkv.v1.KV/Status"
+	KV_Repair_FullMethodName        = "/quorumkv.v1.KV/Repair"
+	KV_Leave_FullMethodName         = "/quorumkv.v1.KV/Leave"
+	KV_Remove_FullMethodName        = "/quorumkv.v1.KV/Remove"
+	KV_KeyringList_FullMethodName   = "/quorumkv.v1.KV/KeyringList"
+	KV_KeyringChange_FullMethodName = "/quorumkv.v1.KV/KeyringChange"
 )
 
 // KVClient is the client API for KV service.
@@ -106,6 +108,19 @@ type KVClient interface {
 	// alive or, unless forced, if the cluster would drop below the replication
 	// factor.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
+	// KeyringList reports the gossip encryption keys of the answering node
+	// and of every alive member (admin). It fails with FAILED_PRECONDITION
+	// when gossip is not encrypted.
+	KeyringList(ctx context.Context, in *KeyringListRequest, opts ...grpc.CallOption) (*KeyringListResponse, error)
+	// KeyringChange applies one keyring change on the answering node, then
+	// on every alive member (Replica.KeyringApply), each persisting its
+	// keyring; it reports every member's keys or error (admin). A rotation is
+	// install the new key, use it, remove the old one, each done everywhere
+	// before the next. It fails with INVALID_ARGUMENT for a key that is not
+	// 32 bytes, with FAILED_PRECONDITION when gossip is not encrypted or the
+	// answering node refuses the change (using a key not installed, removing
+	// the primary); a member's refusal is reported in its entry.
+	KeyringChange(ctx context.Context, in *KeyringChangeRequest, opts ...grpc.CallOption) (*KeyringChangeResponse, error)
 }
 
 type kVClient struct {
@@ -246,6 +261,26 @@ func (c *kVClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *kVClient) KeyringList(ctx context.Context, in *KeyringListRequest, opts ...grpc.CallOption) (*KeyringListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringListResponse)
+	err := c.cc.Invoke(ctx, KV_KeyringList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kVClient) KeyringChange(ctx context.Context, in *KeyringChangeRequest, opts ...grpc.CallOption) (*KeyringChangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringChangeResponse)
+	err := c.cc.Invoke(ctx, KV_KeyringChange_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -318,6 +353,19 @@ type KVServer interface {
 	// alive or, unless forced, if the cluster would drop below the replication
 	// factor.
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
+	// KeyringList reports the gossip encryption keys of the answering node
+	// and of every alive member (admin). It fails with FAILED_PRECONDITION
+	// when gossip is not encrypted.
+	KeyringList(context.Context, *KeyringListRequest) (*KeyringListResponse, error)
+	// KeyringChange applies one keyring change on the answering node, then
+	// on every alive member (Replica.KeyringApply), each persisting its
+	// keyring; it reports every member's keys or error (admin). A rotation is
+	// install the new key, use it, remove the old one, each done everywhere
+	// before the next. It fails with INVALID_ARGUMENT for a key that is not
+	// 32 bytes, with FAILED_PRECONDITION when gossip is not encrypted or the
+	// answering node refuses the change (using a key not installed, removing
+	// the primary); a member's refusal is reported in its entry.
+	KeyringChange(context.Context, *KeyringChangeRequest) (*KeyringChangeResponse, error)
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -366,6 +414,12 @@ func (UnimplementedKVServer) Leave(context.Context, *LeaveRequest) (*LeaveRespon
 }
 func (UnimplementedKVServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedKVServer) KeyringList(context.Context, *KeyringListRequest) (*KeyringListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KeyringList not implemented")
+}
+func (UnimplementedKVServer) KeyringChange(context.Context, *KeyringChangeRequest) (*KeyringChangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KeyringChange not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -622,6 +676,42 @@ func _KV_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_KeyringList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).KeyringList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_KeyringList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).KeyringList(ctx, req.(*KeyringListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KV_KeyringChange_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringChangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).KeyringChange(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_KeyringChange_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).KeyringChange(ctx, req.(*KeyringChangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -680,6 +770,14 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _KV_Remove_Handler,
+		},
+		{
+			MethodName: "KeyringList",
+			Handler:    _KV_KeyringList_Handler,
+		},
+		{
+			MethodName: "KeyringChange",
+			Handler:    _KV_KeyringChange_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

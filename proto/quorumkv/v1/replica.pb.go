@@ -1331,7 +1331,14 @@ type JoinRequest struct {
 	// The settings the joining node was started with. The cluster id is empty
 	// for a node that has not joined before. Zero fields mean "no
 	// preference"; any other value must equal the cluster's setting.
-	Proposed      *ClusterSettings `protobuf:"bytes,3,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	Proposed *ClusterSettings `protobuf:"bytes,3,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// When key_proof was made, in Unix seconds; the receiver refuses a proof
+	// more than a few minutes from its own clock.
+	UnixTime int64 `protobuf:"varint,4,opt,name=unix_time,json=unixTime,proto3" json:"unix_time,omitempty"`
+	// HMAC-SHA256, keyed with one of the cluster's gossip keys, of
+	// "quorumkv join v1", cluster_name, node_id and unix_time: it proves that
+	// the caller holds a gossip key. Empty when gossip is not encrypted.
+	KeyProof      []byte `protobuf:"bytes,5,opt,name=key_proof,json=keyProof,proto3" json:"key_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1383,6 +1390,20 @@ func (x *JoinRequest) GetClusterName() string {
 func (x *JoinRequest) GetProposed() *ClusterSettings {
 	if x != nil {
 		return x.Proposed
+	}
+	return nil
+}
+
+func (x *JoinRequest) GetUnixTime() int64 {
+	if x != nil {
+		return x.UnixTime
+	}
+	return 0
+}
+
+func (x *JoinRequest) GetKeyProof() []byte {
+	if x != nil {
+		return x.KeyProof
 	}
 	return nil
 }
@@ -1709,15 +1730,7 @@ type GossipState struct {
 	ClusterId []byte `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// The sender's member table; in a broadcast, only the entries that
 	// changed.
-	Table *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
-	// The cluster's settings. Set only in the state a member sends when a
-	// node joins it (memberlist LocalState with join set), so that a node
-	// started with --join on an empty data dir can adopt them; empty in
-	// periodic push/pull and in broadcasts.
-	Settings *ClusterSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The cluster secret, which authenticates context tokens. Set together
-	// with settings and only then. It is confidential.
-	Secret        []byte `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	Table         *MemberTable `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1766,16 +1779,140 @@ func (x *GossipState) GetTable() *MemberTable {
 	return nil
 }
 
-func (x *GossipState) GetSettings() *ClusterSettings {
+// KeyringApplyRequest is one keyring change sent to a member.
+type KeyringApplyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The change; KEYRING_OP_UNSPECIFIED only reads the keys.
+	Op KeyringOp `protobuf:"varint,1,opt,name=op,proto3,enum=quorumkv.v1.KeyringOp" json:"op,omitempty"`
+	// The 32-byte key it applies to; empty for KEYRING_OP_UNSPECIFIED.
+	Key []byte `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The calling member's id.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The calling member's cluster name.
+	ClusterName string `protobuf:"bytes,4,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	// When key_proof was made, in Unix seconds.
+	UnixTime int64 `protobuf:"varint,5,opt,name=unix_time,json=unixTime,proto3" json:"unix_time,omitempty"`
+	// HMAC-SHA256, keyed with one of the cluster's gossip keys, of
+	// "quorumkv keyring v1", cluster_name, node_id, unix_time, op and key.
+	KeyProof      []byte `protobuf:"bytes,6,opt,name=key_proof,json=keyProof,proto3" json:"key_proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringApplyRequest) Reset() {
+	*x = KeyringApplyRequest{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringApplyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringApplyRequest) ProtoMessage() {}
+
+func (x *KeyringApplyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[28]
 	if x != nil {
-		return x.Settings
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringApplyRequest.ProtoReflect.Descriptor instead.
+func (*KeyringApplyRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *KeyringApplyRequest) GetOp() KeyringOp {
+	if x != nil {
+		return x.Op
+	}
+	return KeyringOp_KEYRING_OP_UNSPECIFIED
+}
+
+func (x *KeyringApplyRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
 	}
 	return nil
 }
 
-func (x *GossipState) GetSecret() []byte {
+func (x *KeyringApplyRequest) GetNodeId() string {
 	if x != nil {
-		return x.Secret
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *KeyringApplyRequest) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *KeyringApplyRequest) GetUnixTime() int64 {
+	if x != nil {
+		return x.UnixTime
+	}
+	return 0
+}
+
+func (x *KeyringApplyRequest) GetKeyProof() []byte {
+	if x != nil {
+		return x.KeyProof
+	}
+	return nil
+}
+
+// KeyringApplyResponse is the receiver's keyring after the change.
+type KeyringApplyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its keys, the primary first.
+	Keys          [][]byte `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringApplyResponse) Reset() {
+	*x = KeyringApplyResponse{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringApplyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringApplyResponse) ProtoMessage() {}
+
+func (x *KeyringApplyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringApplyResponse.ProtoReflect.Descriptor instead.
+func (*KeyringApplyResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *KeyringApplyResponse) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
 	}
 	return nil
 }
@@ -1855,11 +1992,13 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0fmax_batch_bytes\x18\x03 \x01(\rR\rmaxBatchBytes\"V\n" +
 	"\x0eKeyObjectBatch\x120\n" +
 	"\aobjects\x18\x01 \x03(\v2\x16.quorumkv.v1.KeyObjectR\aobjects\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done\"\x83\x01\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\"\xbd\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x128\n" +
-	"\bproposed\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bproposed\"\x94\x01\n" +
+	"\bproposed\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bproposed\x12\x1b\n" +
+	"\tunix_time\x18\x04 \x01(\x03R\bunixTime\x12\x1b\n" +
+	"\tkey_proof\x18\x05 \x01(\fR\bkeyProof\"\x94\x01\n" +
 	"\fJoinResponse\x128\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\fR\x06secret\x122\n" +
@@ -1884,13 +2023,20 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"gossipAddr\x12\x16\n" +
 	"\x06vnodes\x18\x04 \x01(\rR\x06vnodes\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\xae\x01\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"z\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
-	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05table\x128\n" +
-	"\bsettings\x18\x03 \x01(\v2\x1c.quorumkv.v1.ClusterSettingsR\bsettings\x12\x16\n" +
-	"\x06secret\x18\x04 \x01(\fR\x06secret2\xb3\x04\n" +
+	"\x05table\x18\x02 \x01(\v2\x18.quorumkv.v1.MemberTableR\x05tableJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\bsettingsR\x06secret\"\xc5\x01\n" +
+	"\x13KeyringApplyRequest\x12&\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x16.quorumkv.v1.KeyringOpR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12!\n" +
+	"\fcluster_name\x18\x04 \x01(\tR\vclusterName\x12\x1b\n" +
+	"\tunix_time\x18\x05 \x01(\x03R\bunixTime\x12\x1b\n" +
+	"\tkey_proof\x18\x06 \x01(\fR\bkeyProof\"*\n" +
+	"\x14KeyringApplyResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys2\x88\x05\n" +
 	"\aReplica\x12I\n" +
 	"\bExchange\x12\x19.quorumkv.v1.ReplicaBatch\x1a\x1e.quorumkv.v1.ReplicaReplyBatch(\x010\x01\x12P\n" +
 	"\vMerkleRoots\x12\x1f.quorumkv.v1.MerkleRootsRequest\x1a .quorumkv.v1.MerkleRootsResponse\x12P\n" +
@@ -1898,7 +2044,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\vLeafEntries\x12\x1f.quorumkv.v1.LeafEntriesRequest\x1a .quorumkv.v1.LeafEntriesResponse\x12S\n" +
 	"\fFetchObjects\x12 .quorumkv.v1.FetchObjectsRequest\x1a!.quorumkv.v1.FetchObjectsResponse\x12U\n" +
 	"\x0fStreamPartition\x12#.quorumkv.v1.StreamPartitionRequest\x1a\x1b.quorumkv.v1.KeyObjectBatch0\x01\x12;\n" +
-	"\x04Join\x12\x18.quorumkv.v1.JoinRequest\x1a\x19.quorumkv.v1.JoinResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
+	"\x04Join\x12\x18.quorumkv.v1.JoinRequest\x1a\x19.quorumkv.v1.JoinResponse\x12S\n" +
+	"\fKeyringApply\x12 .quorumkv.v1.KeyringApplyRequest\x1a!.quorumkv.v1.KeyringApplyResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
 
 var (
 	file_quorumkv_v1_replica_proto_rawDescOnce sync.Once
@@ -1912,7 +2059,7 @@ func file_quorumkv_v1_replica_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_replica_proto_rawDescData
 }
 
-var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*ReplicaBatch)(nil),           // 0: quorumkv.v1.ReplicaBatch
 	(*ReplicaOp)(nil),              // 1: quorumkv.v1.ReplicaOp
@@ -1942,8 +2089,11 @@ var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*MemberTable)(nil),            // 25: quorumkv.v1.MemberTable
 	(*MemberEntry)(nil),            // 26: quorumkv.v1.MemberEntry
 	(*GossipState)(nil),            // 27: quorumkv.v1.GossipState
-	(ConflictPolicy)(0),            // 28: quorumkv.v1.ConflictPolicy
-	(RingState)(0),                 // 29: quorumkv.v1.RingState
+	(*KeyringApplyRequest)(nil),    // 28: quorumkv.v1.KeyringApplyRequest
+	(*KeyringApplyResponse)(nil),   // 29: quorumkv.v1.KeyringApplyResponse
+	(ConflictPolicy)(0),            // 30: quorumkv.v1.ConflictPolicy
+	(RingState)(0),                 // 31: quorumkv.v1.RingState
+	(KeyringOp)(0),                 // 32: quorumkv.v1.KeyringOp
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.ReplicaBatch.ops:type_name -> quorumkv.v1.ReplicaOp
@@ -1960,11 +2110,11 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	24, // 11: quorumkv.v1.JoinRequest.proposed:type_name -> quorumkv.v1.ClusterSettings
 	24, // 12: quorumkv.v1.JoinResponse.settings:type_name -> quorumkv.v1.ClusterSettings
 	25, // 13: quorumkv.v1.JoinResponse.members:type_name -> quorumkv.v1.MemberTable
-	28, // 14: quorumkv.v1.ClusterSettings.conflict:type_name -> quorumkv.v1.ConflictPolicy
+	30, // 14: quorumkv.v1.ClusterSettings.conflict:type_name -> quorumkv.v1.ConflictPolicy
 	26, // 15: quorumkv.v1.MemberTable.members:type_name -> quorumkv.v1.MemberEntry
-	29, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
+	31, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
 	25, // 17: quorumkv.v1.GossipState.table:type_name -> quorumkv.v1.MemberTable
-	24, // 18: quorumkv.v1.GossipState.settings:type_name -> quorumkv.v1.ClusterSettings
+	32, // 18: quorumkv.v1.KeyringApplyRequest.op:type_name -> quorumkv.v1.KeyringOp
 	0,  // 19: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
 	9,  // 20: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
 	12, // 21: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
@@ -1972,15 +2122,17 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	17, // 23: quorumkv.v1.Replica.FetchObjects:input_type -> quorumkv.v1.FetchObjectsRequest
 	20, // 24: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
 	22, // 25: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
-	4,  // 26: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
-	10, // 27: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
-	13, // 28: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
-	15, // 29: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
-	18, // 30: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
-	21, // 31: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
-	23, // 32: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
+	28, // 26: quorumkv.v1.Replica.KeyringApply:input_type -> quorumkv.v1.KeyringApplyRequest
+	4,  // 27: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
+	10, // 28: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
+	13, // 29: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
+	15, // 30: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
+	18, // 31: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
+	21, // 32: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
+	23, // 33: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
+	29, // 34: quorumkv.v1.Replica.KeyringApply:output_type -> quorumkv.v1.KeyringApplyResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2007,7 +2159,7 @@ func file_quorumkv_v1_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

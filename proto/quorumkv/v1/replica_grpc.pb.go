@@ -26,6 +26,7 @@ const (
 	Replica_FetchObjects_FullMethodName    = "/quorumkv.v1.Replica/FetchObjects"
 	Replica_StreamPartition_FullMethodName = "/quorumkv.v1.Replica/StreamPartition"
 	Replica_Join_FullMethodName            = "/quorumkv.v1.Replica/Join"
+	Replica_KeyringApply_FullMethodName    = "/quorumkv.v1.Replica/KeyringApply"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -65,12 +66,24 @@ type ReplicaClient interface {
 	// order, in batches, ending with a batch marked done. A caller that loses
 	// the stream resumes with a new call after the last key it received.
 	StreamPartition(ctx context.Context, in *StreamPartitionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[KeyObjectBatch], error)
-	// Join admits a node into the receiver's cluster: it returns the cluster's
-	// id, settings, secret and member table. It fails with FAILED_PRECONDITION
-	// naming the setting when the proposal conflicts with the cluster's
-	// settings or cluster name, with PERMISSION_DENIED for a removed node id,
-	// and with UNAVAILABLE when the receiver has not joined a cluster itself.
+	// Join hands a node started with --join on an empty data dir its
+	// cluster's id, settings, secret and member table; the joining node
+	// checks the settings against its flags and refuses itself if the table
+	// lists its id removed. The receiver answers only a caller it trusts
+	// (DESIGN.md, Security): with TLS, a node certificate; without TLS, a
+	// key_proof made with a gossip key when gossip is encrypted, else a
+	// caller on loopback; otherwise PERMISSION_DENIED. It fails with
+	// FAILED_PRECONDITION when the cluster name differs, and with
+	// UNAVAILABLE when the receiver has not joined a cluster itself.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// KeyringApply applies one gossip keyring change on the receiver (op
+	// KEYRING_OP_UNSPECIFIED: none) and returns its keys; a member calls it
+	// on every alive member for KV.KeyringChange and KV.KeyringList. The
+	// receiver trusts the caller as for Join, except that a key proof is
+	// always required (a keyring exists only with encrypted gossip) and
+	// covers op and key. It fails with PERMISSION_DENIED for an untrusted
+	// caller and FAILED_PRECONDITION for a refused change.
+	KeyringApply(ctx context.Context, in *KeyringApplyRequest, opts ...grpc.CallOption) (*KeyringApplyResponse, error)
 }
 
 type replicaClient struct {
@@ -163,6 +176,16 @@ func (c *replicaClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *replicaClient) KeyringApply(ctx context.Context, in *KeyringApplyRequest, opts ...grpc.CallOption) (*KeyringApplyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringApplyResponse)
+	err := c.cc.Invoke(ctx, Replica_KeyringApply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicaServer is the server API for Replica service.
 // All implementations must embed UnimplementedReplicaServer
 // for forward compatibility.
@@ -200,12 +223,24 @@ type ReplicaServer interface {
 	// order, in batches, ending with a batch marked done. A caller that loses
 	// the stream resumes with a new call after the last key it received.
 	StreamPartition(*StreamPartitionRequest, grpc.ServerStreamingServer[KeyObjectBatch]) error
-	// Join admits a node into the receiver's cluster: it returns the cluster's
-	// id, settings, secret and member table. It fails with FAILED_PRECONDITION
-	// naming the setting when the proposal conflicts with the cluster's
-	// settings or cluster name, with PERMISSION_DENIED for a removed node id,
-	// and with UNAVAILABLE when the receiver has not joined a cluster itself.
+	// Join hands a node started with --join on an empty data dir its
+	// cluster's id, settings, secret and member table; the joining node
+	// checks the settings against its flags and refuses itself if the table
+	// lists its id removed. The receiver answers only a caller it trusts
+	// (DESIGN.md, Security): with TLS, a node certificate; without TLS, a
+	// key_proof made with a gossip key when gossip is encrypted, else a
+	// caller on loopback; otherwise PERMISSION_DENIED. It fails with
+	// FAILED_PRECONDITION when the cluster name differs, and with
+	// UNAVAILABLE when the receiver has not joined a cluster itself.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// KeyringApply applies one gossip keyring change on the receiver (op
+	// KEYRING_OP_UNSPECIFIED: none) and returns its keys; a member calls it
+	// on every alive member for KV.KeyringChange and KV.KeyringList. The
+	// receiver trusts the caller as for Join, except that a key proof is
+	// always required (a keyring exists only with encrypted gossip) and
+	// covers op and key. It fails with PERMISSION_DENIED for an untrusted
+	// caller and FAILED_PRECONDITION for a refused change.
+	KeyringApply(context.Context, *KeyringApplyRequest) (*KeyringApplyResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -236,6 +271,9 @@ func (UnimplementedReplicaServer) StreamPartition(*StreamPartitionRequest, grpc.
 }
 func (UnimplementedReplicaServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedReplicaServer) KeyringApply(context.Context, *KeyringApplyRequest) (*KeyringApplyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KeyringApply not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
 func (UnimplementedReplicaServer) testEmbeddedByValue()                 {}
@@ -366,6 +404,24 @@ func _Replica_Join_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_KeyringApply_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringApplyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).KeyringApply(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_KeyringApply_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).KeyringApply(ctx, req.(*KeyringApplyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replica_ServiceDesc is the grpc.ServiceDesc for Replica service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -392,6 +448,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Join",
 			Handler:    _Replica_Join_Handler,
+		},
+		{
+			MethodName: "KeyringApply",
+			Handler:    _Replica_KeyringApply_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
