@@ -1,9 +1,11 @@
 package client
 
 import (
+	"crypto/tls"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // DefaultTimeout is how long one attempt on one endpoint may take unless
@@ -89,6 +91,17 @@ func (o dialOption) applyClient(c *clientConfig) { c.dialOptions = append(c.dial
 // after the client's own (insecure transport credentials and 80 MiB message
 // limits), so they can override them.
 func WithDialOptions(opts ...grpc.DialOption) Option { return dialOption(opts) }
+
+// WithTLS connects to every endpoint (and, with WithTokenAware, every
+// replica) with TLS as cfg says: the cluster's CA in RootCAs and, for a
+// cluster that requires it, the client's certificate in Certificates. Nil
+// keeps the plain connection.
+func WithTLS(cfg *tls.Config) Option {
+	if cfg == nil {
+		return dialOption(nil)
+	}
+	return dialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
+}
 
 type tokenAwareOption time.Duration
 

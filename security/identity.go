@@ -56,10 +56,18 @@ const uriScheme = "quorumkv"
 // namePattern is what node ids and client names may be.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// CheckName reports whether s may name a node or client in a certificate.
+// NameError is a node id or client name a certificate cannot carry.
+type NameError struct{ Name string }
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("%q is not a name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", e.Name)
+}
+
+// CheckName returns a *NameError unless s may name a node or client in a
+// certificate.
 func CheckName(s string) error {
 	if !namePattern.MatchString(s) {
-		return fmt.Errorf("%q is not a name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s)
+		return &NameError{Name: s}
 	}
 	return nil
 }
