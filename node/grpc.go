@@ -26,11 +26,10 @@ func (n *node) grpcServer() (*grpc.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer(
+	srv := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(max(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(n.metrics.unaryInterceptor),
-	)
+	}, n.securityServerOptions(n.metrics.unaryInterceptor)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle})
 	return srv, nil

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
+	"github.com/quorumkv/quorumkv/security"
+)
+
+// tlsCluster is two kvnode processes with mutual TLS and
+// --replication-factor 1, so every key lives on one of them and a request
+// sent to the other is forwarded.
+type tlsCluster struct {
+	t     *testing.T
+	certs string
+	nodes [2]*nodeProc
+}
+
+// certs runs kvctl certs with args, which must succeed.
+func certs(t *testing.T, args ...string) {
+	t.Helper()
+	r := kvctl(t, "127.0.0.1:1", nil, append([]string{"certs"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("kvctl certs %v: %v", args, r)
+	}
+}
+
+func startTLSCluster(t *testing.T) *tlsCluster {
+	t.Helper()
+	c := &tlsCluster{t: t, certs: filepath.Join(t.TempDir(), "certs")}
+	certs(t, "create-ca", "--dir", c.certs)
+	certs(t, "create-gossip-key", "--dir", c.certs)
+	for _, id := range []string{"n1", "n2"} {
+		certs(t, "create-node", id, "--host", "127.0.0.1,localhost", "--dir", c.certs)
+	}
+	for _, role := range []string{"read", "write", "admin"} {
+		certs(t, "create-client", role, "--role", role, "--dir", c.certs)
+	}
+	gossip1 := freeAddr(t)
+	for i, id := range []string{"n1", "n2"} {
+		args := []string{"--node-id", id, "--replication-factor", "1",
+			"--tls-cert", filepath.Join(c.certs, security.NodeCertFile(id)),
+			"--tls-key", filepath.Join(c.certs, security.NodeKeyFile(id)),
+			"--tls-ca", filepath.Join(c.certs, security.CACertFile),
+			"--gossip-key-file", filepath.Join(c.certs, security.GossipKeyFile)}
+		if i == 0 {
+			args = append(args, "--gossip-addr", gossip1)
+		} else {
+			args = append(args, "--join", gossip1)
+		}
+		c.nodes[i] = startNode(t, nodeOpts{args: args})
+	}
+	eventually(t, 30*time.Second, "both nodes alive and normal on both", func() bool {
+		for i := range c.nodes {
+			r := c.ctl(i, "admin", "-o", "json", "members")
+			var out struct{ Members []member }
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || len(out.Members) != 2 {
+				return false
+			}
+			for _, m := range out.Members {
+				if m.State != "alive" || m.RingState != "normal" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// tlsArgs are kvctl's flags for client certificate name (none when empty).
+func (c *tlsCluster) tlsArgs(name string) []string {
+	if name == "" {
+		return nil
+	}
+	return []string{"--cacert", filepath.Join(c.certs, security.CACertFile),
+		"--cert", filepath.Join(c.certs, security.ClientCertFile(name)),
+		"--key", filepath.Join(c.certs, security.ClientKeyFile(name))}
+}
+
+// ctl runs kvctl against node i with client certificate name.
+func (c *tlsCluster) ctl(i int, name string, args ...string) result {
+	c.t.Helper()
+	return kvctl(c.t, c.nodes[i].grpc, nil, append(c.tlsArgs(name), args...)...)
+}
+
+// keyOn returns a key whose one replica is node id.
+func (c *tlsCluster) keyOn(id string) string {
+	c.t.Helper()
+	for i := 0; i < 1000; i++ {
+		k := fmt.Sprintf("key-%d", i)
+		r := c.ctl(0, "read", "-o", "json", "ring", k)
+		if r.code != 0 {
+			c.t.Fatalf("ring %s: %v", k, r)
+		}
+		var out struct{ Replicas []string }
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			c.t.Fatal(err)
+		}
+		if len(out.Replicas) == 1 && out.Replicas[0] == id {
+			return k
+		}
+	}
+	c.t.Fatalf("no key on %s", id)
+	return ""
+}
+
+func TestTLS_rolesAndRefusals(t *testing.T) {
+	c := startTLSCluster(t)
+	remote := c.keyOn("n2") // sent to n1, forwarded to n2
+
+	t.Run("refused certificates", func(t *testing.T) {
+		other := filepath.Join(t.TempDir(), "other")
+		if err := security.CreateCA(other, security.CertOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := security.CreateClient(other, "admin", security.RoleAdmin, security.CertOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		past := func() time.Time { return time.Now().Add(-48 * time.Hour) }
+		if err := security.CreateClient(c.certs, "expired", security.RoleAdmin, security.CertOptions{Now: past, Lifetime: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		ca := filepath.Join(c.certs, security.CACertFile)
+		for name, args := range map[string][]string{
+			"no TLS at all":       nil,
+			"no certificate":      {"--cacert", ca},
+			"another CA's client": {"--cacert", ca, "--cert", filepath.Join(other, "client-admin.crt"), "--key", filepath.Join(other, "client-admin.key")},
+			"another CA's server": {"--cacert", filepath.Join(other, security.CACertFile), "--cert", filepath.Join(other, "client-admin.crt"), "--key", filepath.Join(other, "client-admin.key")},
+			"expired":             c.tlsArgs("expired"),
+		} {
+			t.Run(name, func(t *testing.T) {
+				r := kvctl(t, c.nodes[0].grpc, nil, append(args, "--timeout", "1s", "get", remote)...)
+				if r.code != 4 && r.code != 6 {
+					t.Fatalf("want exit 4 or 6, got %v", r)
+				}
+				checkResult(t, r, r.code, nil, args)
+				t.Logf("%s: exit %d: %s", name, r.code, strings.TrimSpace(r.stderr))
+			})
+		}
+	})
+
+	t.Run("read cannot write, also through a forwarding node", func(t *testing.T) {
+		for i := range c.nodes {
+			r := c.ctl(i, "read", "put", remote, "v")
+			checkResult(t, r, 6, []string{"put needs the write role; this certificate has read"}, []string{"put", remote})
+			r = c.ctl(i, "read", "sadd", "s-"+remote, "m")
+			checkResult(t, r, 6, []string{"sadd needs the write role; this certificate has read"}, []string{"sadd"})
+		}
+		// Reads and writes that n1 forwards to n2 run with the client's
+		// identity on n2.
+		if r := c.ctl(0, "write", "put", remote, "v1"); r.code != 0 {
+			t.Fatalf("write put through n1: %v", r)
+		}
+		if r := c.ctl(0, "read", "get", remote); r.code != 0 || r.stdout != "v1\n" {
+			t.Fatalf("read get through n1: %v", r)
+		}
+	})
+
+	t.Run("write cannot repair, admin can and is audited", func(t *testing.T) {
+		r := c.ctl(0, "write", "repair")
+		checkResult(t, r, 6, []string{"repair needs the admin role; this certificate has write"}, []string{"repair"})
+		if r := c.ctl(0, "admin", "repair", "--wait"); r.code != 0 {
+			t.Fatalf("admin repair: %v", r)
+		}
+		eventually(t, 5*time.Second, "audit line", func() bool {
+			return strings.Contains(c.nodes[0].stderr.String(), "msg=audit identity=\"client admin (admin)\" command=repair target=n1")
+		})
+	})
+
+	t.Run("replica service needs a node certificate", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			cert, key string
+			denied    bool
+		}{
+			"admin client": {security.ClientCertFile("admin"), security.ClientKeyFile("admin"), true},
+			"node n1":      {security.NodeCertFile("n1"), security.NodeKeyFile("n1"), false},
+		} {
+			t.Run(name, func(t *testing.T) {
+				cfg, err := security.ClientConfig(filepath.Join(c.certs, security.CACertFile),
+					filepath.Join(c.certs, tc.cert), filepath.Join(c.certs, tc.key))
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := grpc.NewClient(c.nodes[1].grpc, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err = pb.NewReplicaClient(conn).MerkleRoots(ctx, &pb.MerkleRootsRequest{})
+				code := status.Code(err)
+				if denied := code == codes.PermissionDenied; denied != tc.denied {
+					t.Fatalf("MerkleRoots as %s: %v, want denied %v", name, err, tc.denied)
+				}
+				if tc.denied && !strings.Contains(err.Error(), "needs the node role; this certificate has admin") {
+					t.Fatalf("message %q names no role", err)
+				}
+				if code == codes.Unauthenticated || code == codes.Unavailable {
+					t.Fatalf("MerkleRoots as %s: %v", name, err)
+				}
+			})
+		}
+	})
+}
