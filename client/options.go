@@ -44,6 +44,8 @@ type clientConfig struct {
 	// ringRefresh is the ring table's refresh interval; zero: not
 	// token-aware.
 	ringRefresh time.Duration
+	// tls is set by WithTLS.
+	tls bool
 }
 
 // callConfig is what one call runs with: the client's defaults overridden by
@@ -96,11 +98,16 @@ func WithDialOptions(opts ...grpc.DialOption) Option { return dialOption(opts) }
 // replica) with TLS as cfg says: the cluster's CA in RootCAs and, for a
 // cluster that requires it, the client's certificate in Certificates. Nil
 // keeps the plain connection.
-func WithTLS(cfg *tls.Config) Option {
-	if cfg == nil {
-		return dialOption(nil)
+func WithTLS(cfg *tls.Config) Option { return tlsOption{cfg} }
+
+type tlsOption struct{ cfg *tls.Config }
+
+func (o tlsOption) applyClient(c *clientConfig) {
+	if o.cfg == nil {
+		return
 	}
-	return dialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
+	c.tls = true
+	c.dialOptions = append(c.dialOptions, grpc.WithTransportCredentials(credentials.NewTLS(o.cfg)))
 }
 
 type tokenAwareOption time.Duration
