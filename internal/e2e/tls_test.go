@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,4 +218,60 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestTLS_makeCluster starts a cluster as make cluster does, with TLS (the
+// default), and uses it through the lines make cluster-env prints.
+func TestTLS_makeCluster(t *testing.T) {
+	c := launchWith(t, "1", 2)
+	for _, f := range []string{"ca.crt", "ca.key", "gossip.key", "node-n1.crt", "node-n2.key", "client-admin.crt", "client-admin.key"} {
+		if _, err := os.Stat(filepath.Join(c.dir, "certs", f)); err != nil {
+			t.Fatalf("make cluster made no %s: %v", f, err)
+		}
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(c.script("env")), "\n") {
+		for _, kv := range strings.Fields(strings.TrimPrefix(line, "export ")) {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"KVCTL_ENDPOINTS", "KVCTL_CACERT", "KVCTL_CERT", "KVCTL_KEY"} {
+		if env[k] == "" {
+			t.Fatalf("cluster-env sets no %s: %v", k, env)
+		}
+	}
+	run := func(withEnv bool, args ...string) result {
+		cmd := exec.Command(bins.kvctl, args...)
+		cmd.Env = append(os.Environ(), "KVCTL_ENDPOINTS="+env["KVCTL_ENDPOINTS"], "KVCTL_CACERT=", "KVCTL_CERT=", "KVCTL_KEY=")
+		if withEnv {
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := run(true, "put", "greeting", "hello"); r.code != 0 {
+		t.Fatalf("put with the cluster-env lines: %v", r)
+	}
+	if r := run(true, "get", "greeting"); r.code != 0 || r.stdout != "hello\n" {
+		t.Fatalf("get: %v", r)
+	}
+	if r := run(false, "--timeout", "1s", "get", "greeting"); r.code != 4 {
+		t.Fatalf("get without certificates: want exit 4, got %v", r)
+	}
+	// A second start finds the certificates and the nodes as they are.
+	if out := c.script("start"); !strings.Contains(out, "found running") {
+		t.Fatalf("second start: %s", out)
+	}
 }
