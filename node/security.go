@@ -26,8 +26,14 @@ const (
 // once.
 func (n *node) openTLS() error {
 	if n.cfg.TLSCert == "" {
-		n.log.Warn("TLS is off: gRPC is plain and every caller may do everything (give --tls-cert, --tls-key and --tls-ca to require certificates)",
-			"grpc_addr", n.cfg.GRPCAddr, "loopback", isLoopback(n.cfg.GRPCAddr))
+		if err := checkPlainAllowed(n.cfg); err != nil {
+			return err
+		}
+		if n.cfg.Insecure {
+			n.log.Warn("TLS is off and --insecure allows plain traffic off loopback: anyone who reaches the node may read and change every key and the membership")
+		} else {
+			n.log.Info("TLS is off: plain gRPC on loopback, every caller may do everything (give --tls-cert, --tls-key, --tls-ca and --gossip-key-file to require certificates)")
+		}
 		return nil
 	}
 	files, err := security.LoadFiles(n.cfg.TLSCert, n.cfg.TLSKey, n.cfg.TLSCA, n.log)
@@ -66,6 +72,23 @@ func (n *node) securityServerOptions(unary grpc.UnaryServerInterceptor) []grpc.S
 		grpc.ChainUnaryInterceptor(unary, authz.Unary),
 		grpc.ChainStreamInterceptor(authz.Stream),
 	}
+}
+
+// checkPlainAllowed refuses, unless --insecure, to listen without TLS on
+// an address other machines may reach.
+func checkPlainAllowed(cfg Config) error {
+	if cfg.Insecure {
+		return nil
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"grpc-addr", cfg.GRPCAddr}, {"gossip-addr", cfg.GossipAddr}, {"peer-addr", cfg.PeerAddr}, {"resp-addr", cfg.RESPAddr},
+	} {
+		if a.addr != "" && !isLoopback(a.addr) {
+			return flagErr("insecure", "--%s %s is not a loopback address: without TLS anyone who reaches it may read and change every key; give --tls-cert, --tls-key, --tls-ca and --gossip-key-file, or --insecure to allow plain traffic",
+				a.flag, a.addr)
+		}
+	}
+	return nil
 }
 
 // isLoopback reports whether addr's host is a loopback address or

@@ -70,7 +70,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "the cluster's CA certificate (PEM): callers and peers must present a certificate it signed")
 	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys, the first one primary; required with --tls-*"+notYet+"gossip encryption)")
-	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow plain traffic on non-loopback addresses"+notYet+"security)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow plain traffic (no TLS) on addresses other than loopback, which kvnode refuses otherwise")
 	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
 	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)")
 	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww)", func(s string) error {

@@ -275,3 +275,26 @@ func TestTLS_makeCluster(t *testing.T) {
 		t.Fatalf("second start: %s", out)
 	}
 }
+
+func TestTLS_kvnodeRefusals(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	certs(t, "create-ca", "--dir", dir)
+	certs(t, "create-gossip-key", "--dir", dir)
+	certs(t, "create-node", "n2", "--host", "127.0.0.1", "--dir", dir)
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"another node's certificate": {[]string{"--tls-cert", filepath.Join(dir, "node-n2.crt"), "--tls-key", filepath.Join(dir, "node-n2.key"),
+			"--tls-ca", filepath.Join(dir, "ca.crt"), "--gossip-key-file", filepath.Join(dir, "gossip.key")},
+			"--tls-cert: " + filepath.Join(dir, "node-n2.crt") + " is the certificate of node n2, not of node n1"},
+		"plain on every address": {[]string{"--grpc-addr", "0.0.0.0:0"}, "--insecure: --grpc-addr 0.0.0.0:0 is not a loopback address"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := spawn(t, nodeOpts{args: tc.args})
+			if code := p.exitCode(20 * time.Second); code != 2 || !strings.Contains(p.stderr.String(), tc.want) {
+				t.Fatalf("exit %d, want 2 and %q in:\n%s", code, tc.want, p.stderr)
+			}
+		})
+	}
+}
