@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/security"
 )
 
@@ -65,7 +66,10 @@ func (n *node) securityServerOptions(unary grpc.UnaryServerInterceptor) []grpc.S
 	if n.tls == nil {
 		return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary)}
 	}
-	authz := &security.Authorizer{NodeID: n.cfg.NodeID, Log: n.log}
+	authz := &security.Authorizer{NodeID: n.cfg.NodeID, Log: n.log, Removed: func(id string) bool {
+		m, ok := n.member(id)
+		return ok && m.State == ring.Removed
+	}}
 	return []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(n.tls.ServerConfig())),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: maxConnectionAge, MaxConnectionAgeGrace: maxConnectionAgeGrace}),

@@ -40,6 +40,9 @@ type Authorizer struct {
 	Log *slog.Logger
 	// Now is the clock certificates' expiry is judged by; nil: time.Now.
 	Now func() time.Time
+	// Removed reports whether a node id was removed from the cluster: its
+	// certificate is refused. Nil: no id is.
+	Removed func(nodeID string) bool
 }
 
 type identityKey struct{}
@@ -120,6 +123,9 @@ func (a *Authorizer) authorize(ctx context.Context, fullMethod string, req any) 
 	conn, err := PeerIdentity(ctx, now())
 	if err != nil {
 		return Identity{}, err
+	}
+	if conn.Node && a.Removed != nil && a.Removed(conn.Name) {
+		return Identity{}, status.Errorf(codes.PermissionDenied, "node %s was removed from the cluster: its certificate is refused", conn.Name)
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	id, err := effectiveIdentity(conn, md)

@@ -44,6 +44,10 @@ func TestAuthorizer_authorize(t *testing.T) {
 	writer := leafOf(t, filepath.Join(dir, ClientCertFile("writer")))
 	root := leafOf(t, filepath.Join(dir, ClientCertFile("root")))
 	n1 := leafOf(t, filepath.Join(dir, NodeCertFile("n1")))
+	if err := CreateNode(dir, "n3", []string{"127.0.0.1"}, CertOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n3 := leafOf(t, filepath.Join(dir, NodeCertFile("n3")))
 	readerURI := "quorumkv://client/reader?role=read"
 
 	for name, tc := range map[string]struct {
@@ -70,11 +74,12 @@ func TestAuthorizer_authorize(t *testing.T) {
 		"client identity ignored":     {certContext(reader, ForwardedIdentityHeader, "quorumkv://client/x?role=admin"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "this certificate has read", false},
 		"client cannot forward":       {certContext(writer, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "only node certificates may", false},
 		"remove audited with target":  {certContext(root), "/quorumkv.v1.KV/Remove", &pb.RemoveRequest{NodeId: "n3"}, codes.OK, "", true},
+		"removed node":                {certContext(n3), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "node n3 was removed from the cluster", false},
 		"unknown service":             {certContext(n1), "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", nil, codes.PermissionDenied, "not permitted to any certificate", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var logs bytes.Buffer
-			a := &Authorizer{NodeID: "n1", Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			a := &Authorizer{NodeID: "n1", Log: slog.New(slog.NewTextHandler(&logs, nil)), Removed: func(id string) bool { return id == "n3" }}
 			_, err := a.authorize(tc.ctx, tc.method, tc.req)
 			st := status.Convert(err)
 			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
