@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
@@ -119,6 +120,22 @@ func (c *tlsCluster) keyOn(id string) string {
 	return ""
 }
 
+// dial connects to node i with the certificate and key files of c.certs;
+// the connection is closed when the test ends.
+func (c *tlsCluster) dial(t *testing.T, cert, key string, i int) *grpc.ClientConn {
+	t.Helper()
+	cfg, err := security.ClientConfig(filepath.Join(c.certs, security.CACertFile), filepath.Join(c.certs, cert), filepath.Join(c.certs, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(c.nodes[i].grpc, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func TestTLS_rolesAndRefusals(t *testing.T) {
 	c := startTLSCluster(t)
 	remote := c.keyOn("n2") // sent to n1, forwarded to n2
@@ -172,6 +189,32 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("a forwarded request is judged by the client's role", func(t *testing.T) {
+		conn := c.dial(t, security.NodeCertFile("n1"), security.NodeKeyFile("n1"), 1)
+		kv := pb.NewKVClient(conn)
+		for name, tc := range map[string]struct {
+			md   []string
+			code codes.Code
+			want string
+		}{
+			"read client via n1": {[]string{security.ForwardedByHeader, "n1", security.ForwardedIdentityHeader, "quorumkv://client/read?role=read"},
+				codes.PermissionDenied, "put needs the write role; this certificate has read (forwarded by node n1)"},
+			"write client via n1": {[]string{security.ForwardedByHeader, "n1", security.ForwardedIdentityHeader, "quorumkv://client/write?role=write"},
+				codes.OK, ""},
+			"n1 claiming to be n2": {[]string{security.ForwardedByHeader, "n2", security.ForwardedIdentityHeader, "quorumkv://client/write?role=write"},
+				codes.PermissionDenied, "the certificate of node n1 cannot speak for node n2"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), tc.md...), 5*time.Second)
+				defer cancel()
+				_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte(remote), Value: []byte("v2")})
+				if st := status.Convert(err); st.Code() != tc.code || !strings.Contains(st.Message(), tc.want) {
+					t.Fatalf("got %v %q, want %v %q", st.Code(), st.Message(), tc.code, tc.want)
+				}
+			})
+		}
+	})
+
 	t.Run("write cannot repair, admin can and is audited", func(t *testing.T) {
 		r := c.ctl(0, "write", "repair")
 		checkResult(t, r, 6, []string{"repair needs the admin role; this certificate has write"}, []string{"repair"})
@@ -192,19 +235,10 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 			"node n1":      {security.NodeCertFile("n1"), security.NodeKeyFile("n1"), false},
 		} {
 			t.Run(name, func(t *testing.T) {
-				cfg, err := security.ClientConfig(filepath.Join(c.certs, security.CACertFile),
-					filepath.Join(c.certs, tc.cert), filepath.Join(c.certs, tc.key))
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := grpc.NewClient(c.nodes[1].grpc, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := c.dial(t, tc.cert, tc.key, 1)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				_, err = pb.NewReplicaClient(conn).MerkleRoots(ctx, &pb.MerkleRootsRequest{})
+				_, err := pb.NewReplicaClient(conn).MerkleRoots(ctx, &pb.MerkleRootsRequest{})
 				code := status.Code(err)
 				if denied := code == codes.PermissionDenied; denied != tc.denied {
 					t.Fatalf("MerkleRoots as %s: %v, want denied %v", name, err, tc.denied)
