@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,6 +253,41 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 			})
 		}
 	})
+}
+
+func TestTLS_certificateReloadedWithoutRestart(t *testing.T) {
+	c := startTLSCluster(t)
+	served := func() string {
+		t.Helper()
+		cfg, err := security.ClientConfig(filepath.Join(c.certs, security.CACertFile),
+			filepath.Join(c.certs, security.ClientCertFile("read")), filepath.Join(c.certs, security.ClientKeyFile("read")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.NextProtos = []string{"h2"}
+		conn, err := tls.Dial("tcp", c.nodes[0].grpc, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
+	for _, f := range []string{security.NodeCertFile("n1"), security.NodeKeyFile("n1")} {
+		if err := os.Remove(filepath.Join(c.certs, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certs(t, "create-node", "n1", "--host", "127.0.0.1,localhost", "--dir", c.certs)
+	if after := served(); after == before {
+		t.Fatalf("n1 still serves certificate %s after it was renewed on disk", before)
+	}
+	if r := c.ctl(0, "write", "put", "after-renewal", "v"); r.code != 0 {
+		t.Fatalf("put after renewal: %v", r)
+	}
+	if !strings.Contains(c.nodes[0].stderr.String(), "TLS certificate reloaded") {
+		t.Fatalf("no reload logged:\n%s", c.nodes[0].stderr)
+	}
 }
 
 // TestTLS_makeCluster starts a cluster as make cluster does, with TLS (the
