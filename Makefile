@@ -62,12 +62,16 @@ tidy-check: ## fail if go mod tidy would change go.mod or go.sum
 	cd tools && $(GO) mod tidy -diff
 
 .PHONY: cluster
-cluster: build ## start a local cluster in the background (CLUSTER_DIR, PORT_BASE)
+cluster: build ## start a local cluster in the background, with mutual TLS unless CLUSTER_TLS=0 (CLUSTER_DIR, PORT_BASE)
 	@scripts/cluster.sh start
 
 .PHONY: cluster-status
 cluster-status: ## show each local node's pid and state, then kvctl members
 	@scripts/cluster.sh status
+
+.PHONY: cluster-env
+cluster-env: ## print the export lines pointing kvctl at the local cluster: eval "$$(make -s cluster-env)"
+	@scripts/cluster.sh env
 
 .PHONY: cluster-stop
 cluster-stop: ## stop the local cluster

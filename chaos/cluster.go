@@ -137,6 +137,7 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 		"--metrics-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), metricsPort),
 		"--conflict", c.cfg.Conflict, "--max-clock-offset", c.cfg.MaxClockOffset.String(),
 		"--shutdown-timeout", shutdownTimeout.String(),
+		"--insecure", // plain gRPC and gossip between the namespaces' addresses
 	}
 	if i > 0 {
 		a = append(a, "--join", c.gossipAddr(0))

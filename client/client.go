@@ -24,6 +24,7 @@ type Client struct {
 	defaults  callConfig
 	router    *router // nil unless WithTokenAware
 	dial      []grpc.DialOption
+	tls       bool // connections use TLS (WithTLS)
 
 	current   atomic.Int64 // index of the endpoint that answered last
 	closeOnce sync.Once
@@ -46,7 +47,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if cfg.call.consistency == 0 {
 		cfg.call.consistency = Quorum
 	}
-	c := &Client{defaults: cfg.call}
+	c := &Client{defaults: cfg.call, tls: cfg.tls}
 	for _, ep := range endpoints {
 		if ep = strings.TrimSpace(ep); ep != "" {
 			c.endpoints = append(c.endpoints, ep)
@@ -209,7 +210,7 @@ func (c *Client) attempt(ctx context.Context, cc callConfig, addr string, kv quo
 	if err == nil {
 		return nil
 	}
-	e := fromStatus(err, addr)
+	e := tlsRefusal(fromStatus(err, addr), c.tls)
 	if errors.Is(e, errNoAnswer) && !e.notGRPC && timedOut && e.Code == codes.DeadlineExceeded {
 		e.Message = fmt.Sprintf("no answer within %s", cc.timeout)
 	}

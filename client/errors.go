@@ -172,6 +172,47 @@ func notGRPC(msg string) bool {
 	return false
 }
 
+// tlsRefusal rewords the failed connection of an attempt that TLS refused:
+// with TLS on, a handshake that failed, or a connection the node closed
+// right after it (a node refuses a client certificate that way), is
+// ErrPermissionDenied; without TLS, a node that closes the plain
+// connection is still no answer, with a hint that it may require TLS.
+func tlsRefusal(e *Error, usesTLS bool) *Error {
+	if e == nil || e.Receipt != nil || (e.Code != codes.Unavailable && e.Code != codes.Unknown) {
+		return e
+	}
+	msg := e.Message
+	switch {
+	case !usesTLS:
+		if e.notGRPC && (strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")) {
+			e.Message = strings.TrimSuffix(msg, ")") + "; a node with TLS on closes plain connections: connect with the cluster's CA and a client certificate)"
+		}
+		return e
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		e.Message = e.Endpoint + " does not speak TLS (" + msg + ")"
+		return e
+	case strings.Contains(msg, "tls: ") || strings.Contains(msg, "x509: "):
+		e.Message = e.Endpoint + ": TLS handshake refused: " + transportDetail(e.cause)
+	case e.notGRPC:
+		e.Message = e.Endpoint + " closed the connection after the TLS handshake: it refused this client's certificate (none, another CA's, or expired)"
+	default:
+		return e
+	}
+	e.Code, e.kind, e.notGRPC = codes.PermissionDenied, ErrPermissionDenied, false
+	return e
+}
+
+// transportDetail is the gist of grpc-go's message for a failed
+// connection, without its layers of prefixes and quoting.
+func transportDetail(err error) string {
+	m := status.Convert(err).Message()
+	m = strings.TrimSuffix(strings.TrimPrefix(m, connErrorPrefix), `"`)
+	for _, p := range []string{"transport: authentication handshake failed: ", "transport: Error while dialing: ", "error reading server preface: "} {
+		m = strings.TrimPrefix(m, p)
+	}
+	return oneLine(strings.ReplaceAll(m, `\"`, `"`))
+}
+
 // noEndpointError reports that every endpoint was tried and none answered,
 // or that ctx ended first.
 func noEndpointError(ctx context.Context, attempts []*Error) *Error {

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"crypto/tls"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // DefaultTimeout is how long one attempt on one endpoint may take unless
@@ -42,6 +44,8 @@ type clientConfig struct {
 	// ringRefresh is the ring table's refresh interval; zero: not
 	// token-aware.
 	ringRefresh time.Duration
+	// tls is set by WithTLS.
+	tls bool
 }
 
 // callConfig is what one call runs with: the client's defaults overridden by
@@ -89,6 +93,22 @@ func (o dialOption) applyClient(c *clientConfig) { c.dialOptions = append(c.dial
 // after the client's own (insecure transport credentials and 80 MiB message
 // limits), so they can override them.
 func WithDialOptions(opts ...grpc.DialOption) Option { return dialOption(opts) }
+
+// WithTLS connects to every endpoint (and, with WithTokenAware, every
+// replica) with TLS as cfg says: the cluster's CA in RootCAs and, for a
+// cluster that requires it, the client's certificate in Certificates. Nil
+// keeps the plain connection.
+func WithTLS(cfg *tls.Config) Option { return tlsOption{cfg} }
+
+type tlsOption struct{ cfg *tls.Config }
+
+func (o tlsOption) applyClient(c *clientConfig) {
+	if o.cfg == nil {
+		return
+	}
+	c.tls = true
+	c.dialOptions = append(c.dialOptions, grpc.WithTransportCredentials(credentials.NewTLS(o.cfg)))
+}
 
 type tokenAwareOption time.Duration
 

@@ -51,7 +51,8 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	// GossipKeyFile (--gossip-key-file) holds the gossip encryption keys.
 	GossipKeyFile string
-	// Insecure (--insecure) allows plain traffic off loopback.
+	// Insecure (--insecure) allows plain traffic off loopback: without it
+	// and without TLS, a listen address other than loopback is refused.
 	Insecure bool
 	// ReplicationFactor (--replication-factor) is N, at least 1.
 	ReplicationFactor int

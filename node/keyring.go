@@ -64,7 +64,7 @@ func (n *node) dialPeer(addr string) (*grpc.ClientConn, error) {
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(replication.MaxMessageBytes)),
-	}, n.peerDialOptions...)
+	}, n.peerDialOptions()...)
 	return grpc.NewClient(addr, opts...)
 }
 

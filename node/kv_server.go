@@ -17,6 +17,7 @@ import (
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // kvServer is the client API's gRPC edge: it converts, calls the
@@ -107,7 +108,7 @@ func toStatus(err error, r *pb.Receipt) error {
 // forwardedHeader marks a client request forwarded by a node that is not a
 // replica of its key; the receiver coordinates it or fails, never forwards
 // again.
-const forwardedHeader = "quorumkv-forwarded-by"
+const forwardedHeader = security.ForwardedByHeader
 
 // forwarded reports whether the request was forwarded by another node.
 func forwarded(ctx context.Context) bool { return forwardedBy(ctx) != "" }
@@ -149,7 +150,7 @@ func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClien
 		if err != nil {
 			continue
 		}
-		return pb.NewKVClient(conn), metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.n.cfg.NodeID), nil
+		return pb.NewKVClient(conn), security.ForwardContext(ctx, s.n.cfg.NodeID), nil
 	}
 	return nil, ctx, fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNoReplicaAlive, replicas)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/antientropy"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/storage"
 )
 
@@ -46,14 +47,12 @@ type node struct {
 	exchange  *replication.ExchangeServer
 	fromPeers *antientropy.GraceStore
 	settings  *cluster.Settings // as persisted at start; nil until adopted
+	tls       *security.Files   // the node's certificate, key and CA; nil without --tls-*
 
 	// peerAuth, when set (TLS on), checks that the caller of a peer RPC
 	// such as Join presented a node certificate; nil without TLS (see
 	// join.go for the trust rule).
 	peerAuth func(context.Context) error
-	// peerDialOptions are added to the options of node-to-node dials
-	// outside the peer pool (Join): TLS credentials. Nil: plain.
-	peerDialOptions []grpc.DialOption
 
 	lis      net.Listener // client and peer gRPC
 	grpcAddr string       // the address lis is bound to
@@ -106,7 +105,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 			n.close()
 		}
 	}()
-	for _, build := range []func() error{n.openStorage, n.openClock, n.listen, n.openReplication, n.openMembership, n.openServers} {
+	for _, build := range []func() error{n.openTLS, n.openStorage, n.openClock, n.listen, n.openReplication, n.openMembership, n.openServers} {
 		if err := build(); err != nil {
 			return nil, err
 		}
@@ -216,7 +215,7 @@ func (n *node) openReplication() error {
 	if err != nil {
 		return err
 	}
-	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{}, replication.ResolverFunc(n.resolve)); err != nil {
+	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{DialOptions: n.peerDialOptions()}, replication.ResolverFunc(n.resolve)); err != nil {
 		return err
 	}
 	n.onClose(func() { _ = n.conns.Close() }) // after every user of the pool; reports no error

@@ -49,6 +49,7 @@ trap 'exit 130' INT TERM
 
 echo "bench: starting a 3-node cluster in $CLUSTER_DIR on ports $((base + 1))-$((base + 3))" >&2
 scripts/cluster.sh start >/dev/null
+eval "$(scripts/cluster.sh env)" # the cluster's CA and admin certificate for kvctl
 
 mkdir -p "$BENCH_RESULTS"
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)

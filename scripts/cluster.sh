@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, shows or stops a local quorumkv cluster in the background.
 #
-#   scripts/cluster.sh start|stop|status
+#   scripts/cluster.sh start|stop|status|env
 #
 # Environment:
 #   CLUSTER_DIR  data and logs (default .cluster)
@@ -13,6 +13,12 @@
 #   KVNODE_ARGS  extra kvnode flags for every node
 #   STOP_TIMEOUT seconds stop waits for the nodes before it kills them
 #                (default 15)
+#   CLUSTER_TLS  1 (default): mutual TLS with a development CA, node
+#                certificates, an admin client certificate and a gossip key
+#                made once under CLUSTER_DIR/certs; 0: plain gRPC
+#
+#   scripts/cluster.sh env prints the export lines that point kvctl at the
+#   cluster (endpoints and, with TLS, its CA and admin certificate).
 set -euo pipefail
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
@@ -20,6 +26,8 @@ PORT_BASE=${PORT_BASE:-7000}
 NODES=${NODES:-3}
 BIN=${BIN:-bin}
 KVNODE_ARGS=${KVNODE_ARGS:-}
+CLUSTER_TLS=${CLUSTER_TLS:-1}
+CERTS="$CLUSTER_DIR/certs"
 
 grpc_port()    { echo $((PORT_BASE + $1)); }
 gossip_port()  { echo $((PORT_BASE + 100 + $1)); }
@@ -43,8 +51,57 @@ endpoints() {
   (IFS=,; echo "${eps[*]}")
 }
 
+tls_on() { [ "$CLUSTER_TLS" = 1 ]; }
+
+# certs makes, once, the development CA, the gossip key, a certificate for
+# each node (hosts 127.0.0.1 and localhost) and an admin client certificate.
+certs() {
+  local i
+  [ -f "$CERTS/ca.crt" ] || "$BIN/kvctl" certs create-ca --dir "$CERTS" >/dev/null
+  [ -f "$CERTS/gossip.key" ] || "$BIN/kvctl" certs create-gossip-key --dir "$CERTS" >/dev/null
+  for i in $(seq 1 "$NODES"); do
+    [ -f "$CERTS/node-n$i.crt" ] ||
+      "$BIN/kvctl" certs create-node "n$i" --host 127.0.0.1,localhost --dir "$CERTS" >/dev/null
+  done
+  [ -f "$CERTS/client-admin.crt" ] ||
+    "$BIN/kvctl" certs create-client admin --role admin --dir "$CERTS" >/dev/null
+}
+
+tls_node_args() { # node number -> kvnode's TLS flags
+  tls_on || return 0
+  echo --tls-cert "$CERTS/node-n$1.crt" --tls-key "$CERTS/node-n$1.key" --tls-ca "$CERTS/ca.crt" \
+    --gossip-key-file "$CERTS/gossip.key"
+}
+
+# ctl runs kvctl with the cluster's admin certificate when TLS is on.
+ctl() {
+  if tls_on; then
+    "$BIN/kvctl" --cacert "$CERTS/ca.crt" --cert "$CERTS/client-admin.crt" --key "$CERTS/client-admin.key" "$@"
+  else
+    "$BIN/kvctl" "$@"
+  fi
+}
+
+abspath() { # path -> absolute path (the directory exists)
+  echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+}
+
+# env prints the export lines that point kvctl at the cluster.
+env_lines() {
+  echo "export KVCTL_ENDPOINTS=$(endpoints)"
+  if tls_on; then
+    local dir
+    mkdir -p "$CERTS"
+    dir=$(abspath "$CERTS")
+    echo "export KVCTL_CACERT=$dir/ca.crt KVCTL_CERT=$dir/client-admin.crt KVCTL_KEY=$dir/client-admin.key"
+  else
+    echo "unset KVCTL_CACERT KVCTL_CERT KVCTL_KEY"
+  fi
+}
+
 start() {
   mkdir -p "$CLUSTER_DIR"
+  tls_on && certs
   local i join=() how=()
   for i in $(seq 1 "$NODES"); do
     if alive "$CLUSTER_DIR/n$i.pid"; then how[i]="found running"; continue; fi
@@ -55,7 +112,7 @@ start() {
     # shellcheck disable=SC2086
     setsid "$BIN/kvnode" --node-id "n$i" --data-dir "$CLUSTER_DIR/n$i/data" --cluster-name dev \
       --grpc-addr "127.0.0.1:$(grpc_port "$i")" --gossip-addr "127.0.0.1:$(gossip_port "$i")" \
-      --metrics-addr "127.0.0.1:$(metrics_port "$i")" "${join[@]}" $KVNODE_ARGS \
+      --metrics-addr "127.0.0.1:$(metrics_port "$i")" "${join[@]}" $(tls_node_args "$i") $KVNODE_ARGS \
       >>"$CLUSTER_DIR/n$i.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_DIR/n$i.pid"
   done
@@ -70,7 +127,7 @@ start() {
         tail -n 5 "$CLUSTER_DIR/n$i.log" >&2
         return 1
       fi
-      st=$("$BIN/kvctl" --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json members 2>/dev/null || true)
+      st=$(ctl --endpoints "127.0.0.1:$(grpc_port "$i")" --timeout 1s -o json members 2>/dev/null || true)
       if [ "$(grep -c '"state": "alive"' <<<"$st")" != "$NODES" ] ||
          [ "$(grep -c '"ring_state": "normal"' <<<"$st")" != "$NODES" ]; then
         ok=0
@@ -93,8 +150,8 @@ start() {
     echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
   done
   cat <<TXT
-Try:
-  export KVCTL_ENDPOINTS=$(endpoints)
+Try (or: eval "\$(make -s cluster-env)"):
+$(env_lines | sed 's/^/  /')
   $BIN/kvctl put greeting hello
   $BIN/kvctl get greeting
   $BIN/kvctl sadd colors red green && $BIN/kvctl smembers colors
@@ -128,7 +185,7 @@ status() {
     return 1
   fi
   echo
-  if ! "$BIN/kvctl" --endpoints "$(IFS=,; echo "${eps[*]}")" --timeout 2s members; then
+  if ! ctl --endpoints "$(IFS=,; echo "${eps[*]}")" --timeout 2s members; then
     return 1
   fi
   return $rc
@@ -167,5 +224,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  env) env_lines ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
 esac

@@ -146,7 +146,7 @@ func (o *benchOptions) run(ctx context.Context, durationSet bool) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(o.endpointList(), client.WithTimeout(o.timeout), client.WithTokenAware(0))
+	c, err := o.client(client.WithTokenAware(0))
 	if err != nil {
 		return err
 	}

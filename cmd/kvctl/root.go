@@ -11,10 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 const (
 	endpointsEnv     = "KVCTL_ENDPOINTS"
+	cacertEnv        = "KVCTL_CACERT"
+	certEnv          = "KVCTL_CERT"
+	keyEnv           = "KVCTL_KEY"
 	defaultEndpoint  = "127.0.0.1:7001"
 	defaultTimeout   = 2 * time.Second
 	outputText       = "text"
@@ -36,6 +40,9 @@ type globalOptions struct {
 	endpoints string
 	timeout   time.Duration
 	output    string
+	// cacert, cert and key are the TLS files (--cacert, --cert, --key);
+	// empty: from $KVCTL_CACERT, $KVCTL_CERT, $KVCTL_KEY, then plain.
+	cacert, cert, key string
 
 	// started is set once cobra has parsed and validated the command line
 	// and the command's own code runs: errors before that are usage errors.
@@ -82,8 +89,8 @@ script (see kvctl completion --help).`,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.started = true
-			if isCompletion(cmd) {
-				return nil // needs no endpoint: a bad $KVCTL_ENDPOINTS must not break completion
+			if isCompletion(cmd) || isCerts(cmd) {
+				return nil // needs no endpoint: a bad $KVCTL_ENDPOINTS must not break completion or certs
 			}
 			return g.validate()
 		},
@@ -94,12 +101,15 @@ script (see kvctl completion --help).`,
 	f.StringVar(&g.endpoints, "endpoints", "", "comma-separated gRPC endpoints host:port, tried in turn (default $"+endpointsEnv+", then "+defaultEndpoint+")")
 	f.DurationVar(&g.timeout, "timeout", defaultTimeout, "how long to wait for each endpoint")
 	f.StringVarP(&g.output, "output", "o", outputText, "output format: text or json")
+	f.StringVar(&g.cacert, "cacert", "", "the cluster's CA certificate (PEM): connect with TLS (default $"+cacertEnv+")")
+	f.StringVar(&g.cert, "cert", "", "this client's certificate (PEM), with --key (default $"+certEnv+")")
+	f.StringVar(&g.key, "key", "", "this client's private key (PEM), with --cert (default $"+keyEnv+")")
 	root.AddCommand(
 		newPutCmd(g), newGetCmd(g), newDeleteCmd(g),
 		newSAddCmd(g), newSRemCmd(g), newSMembersCmd(g),
 		newMembersCmd(g), newRingCmd(g), newStatusCmd(g),
 		newRepairCmd(g), newLeaveCmd(g), newRemoveCmd(g),
-		newKeyringCmd(g), newBenchCmd(g),
+		newKeyringCmd(g), newBenchCmd(g), newCertsCmd(g),
 	)
 	return root
 }
@@ -122,6 +132,17 @@ func isCompletion(cmd *cobra.Command) bool {
 		switch c.Name() {
 		case "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
 			return c.Parent() != nil && !c.Parent().HasParent()
+		}
+	}
+	return false
+}
+
+// isCerts reports whether cmd is certs or one of its subcommands: they
+// write files and talk to no node.
+func isCerts(cmd *cobra.Command) bool {
+	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
+		if c.Name() == "certs" && !c.Parent().HasParent() {
+			return true
 		}
 	}
 	return false
@@ -150,7 +171,25 @@ func (g *globalOptions) validate() error {
 			return usageError{fmt.Errorf("--endpoints: %w%s", err, from)}
 		}
 	}
+	cacert, cert, key := g.tlsFiles()
+	if (cert == "") != (key == "") {
+		return usageError{errors.New("--cert and --key go together: give both or neither (or $" + certEnv + " and $" + keyEnv + ")")}
+	}
+	if cert != "" && cacert == "" {
+		return usageError{errors.New("--cert needs --cacert (or $" + cacertEnv + "): the CA the node's certificate is checked against")}
+	}
 	return nil
+}
+
+// tlsFiles resolves --cacert, --cert and --key, then their variables.
+func (g *globalOptions) tlsFiles() (cacert, cert, key string) {
+	pick := func(flag, env string) string {
+		if flag == "" && g.getenv != nil {
+			return strings.TrimSpace(g.getenv(env))
+		}
+		return flag
+	}
+	return pick(g.cacert, cacertEnv), pick(g.cert, certEnv), pick(g.key, keyEnv)
 }
 
 // endpointList resolves --endpoints, then $KVCTL_ENDPOINTS, then the default.
@@ -172,8 +211,16 @@ func (g *globalOptions) endpointList() []string {
 }
 
 // client connects to the endpoints; the caller closes it.
-func (g *globalOptions) client() (*client.Client, error) {
-	return client.New(g.endpointList(), client.WithTimeout(g.timeout))
+func (g *globalOptions) client(extra ...client.Option) (*client.Client, error) {
+	opts := []client.Option{client.WithTimeout(g.timeout)}
+	if cacert, cert, key := g.tlsFiles(); cacert != "" {
+		cfg, err := security.ClientConfig(cacert, cert, key)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("TLS: %w", err)}
+		}
+		opts = append(opts, client.WithTLS(cfg))
+	}
+	return client.New(g.endpointList(), append(opts, extra...)...)
 }
 
 func (g *globalOptions) json() bool { return g.output == outputJSON }

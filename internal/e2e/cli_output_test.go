@@ -165,7 +165,7 @@ func TestClusterScript_statusAndRestart(t *testing.T) {
 	}
 	// Stopped: status says so and exits 1.
 	sh := exec.Command("../../scripts/cluster.sh", "status")
-	sh.Env = append(sh.Environ(), "CLUSTER_DIR="+c.dir, "NODES=1", fmt.Sprintf("PORT_BASE=%d", c.base))
+	sh.Env = append(sh.Environ(), "CLUSTER_DIR="+c.dir, "NODES=1", fmt.Sprintf("PORT_BASE=%d", c.base), "CLUSTER_TLS=0")
 	b, err := sh.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "n1  pid -  grpc "+c.endpoint(1)+"  not running") {

@@ -23,6 +23,7 @@ type launched struct {
 	base int
 	n    int
 	args string // extra kvnode flags (KVNODE_ARGS)
+	tls  string // CLUSTER_TLS: "0" (plain) unless a test sets it
 }
 
 // portsFree reports whether every port the launcher would use is free.
@@ -41,7 +42,13 @@ func portsFree(base, n int) bool {
 
 func launch(t testing.TB, n int, args ...string) *launched {
 	t.Helper()
-	c := &launched{t: t, dir: t.TempDir(), n: n, args: strings.Join(args, " ")}
+	return launchWith(t, "0", n, args...)
+}
+
+// launchWith is launch with CLUSTER_TLS=tls.
+func launchWith(t testing.TB, tls string, n int, args ...string) *launched {
+	t.Helper()
+	c := &launched{t: t, dir: t.TempDir(), n: n, args: strings.Join(args, " "), tls: tls}
 	for {
 		c.base = 20000 + 10*rand.IntN(2000)
 		if portsFree(c.base, n) {
@@ -57,7 +64,7 @@ func (c *launched) script(cmd string) string {
 	c.t.Helper()
 	sh := exec.Command("../../scripts/cluster.sh", cmd)
 	sh.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir, "PORT_BASE="+strconv.Itoa(c.base), "NODES="+strconv.Itoa(c.n),
-		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args)
+		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args, "CLUSTER_TLS="+c.tls)
 	out, err := sh.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,11 +70,30 @@ type nodeProc struct {
 	args      []string
 	grpc      string
 	metrics   string
-	stderr    *bytes.Buffer
+	stderr    *logBuffer
 	done      chan struct{}
 	waitErr   error
 	dataDir   string
 	extraArgs []string
+}
+
+// logBuffer is a process's stderr: written by exec's copying goroutine,
+// read by the test while the process runs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // nodeOpts configures startNode.
@@ -89,7 +109,7 @@ func spawn(t *testing.T, o nodeOpts) *nodeProc {
 	if o.dataDir == "" {
 		o.dataDir = filepath.Join(t.TempDir(), "data")
 	}
-	p := &nodeProc{t: t, grpc: freeAddr(t), metrics: freeAddr(t), stderr: &bytes.Buffer{}, done: make(chan struct{}), dataDir: o.dataDir, extraArgs: o.args}
+	p := &nodeProc{t: t, grpc: freeAddr(t), metrics: freeAddr(t), stderr: &logBuffer{}, done: make(chan struct{}), dataDir: o.dataDir, extraArgs: o.args}
 	p.args = append([]string{
 		"--node-id", "n1", "--data-dir", o.dataDir, "--cluster-name", "e2e",
 		"--grpc-addr", p.grpc, "--gossip-addr", freeAddr(t), "--metrics-addr", p.metrics,
@@ -187,7 +207,7 @@ func (p *nodeProc) kill9() {
 // restart starts a new process on the same data dir and addresses.
 func (p *nodeProc) restart() *nodeProc {
 	p.t.Helper()
-	q := &nodeProc{t: p.t, grpc: p.grpc, metrics: p.metrics, args: p.args, stderr: &bytes.Buffer{}, done: make(chan struct{}), dataDir: p.dataDir}
+	q := &nodeProc{t: p.t, grpc: p.grpc, metrics: p.metrics, args: p.args, stderr: &logBuffer{}, done: make(chan struct{}), dataDir: p.dataDir}
 	q.cmd = exec.Command(bins.kvnode, p.args...)
 	q.cmd.Stderr = q.stderr
 	q.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
