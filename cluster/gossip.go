@@ -103,6 +103,9 @@ func (d *delegate) MergeRemoteState(b []byte, join bool) {
 	m.mu.Lock()
 	ph := m.phase
 	m.mu.Unlock()
+	if ph != phaseJoined && join && m.refuseIfDuplicate(g.entries) {
+		return
+	}
 	switch {
 	case ph == phaseJoined:
 		m.mergeGossip(g, "push/pull")
@@ -256,6 +259,9 @@ func (m *Membership) tryJoin(g gossip) {
 	if len(g.entries) == 0 {
 		return // the peer has not joined either
 	}
+	if m.refuseIfDuplicate(g.entries) {
+		return
+	}
 	if settings == nil {
 		if removedIn(g.entries, id) {
 			m.mu.Lock()
@@ -307,11 +313,6 @@ func (m *Membership) tryJoin(g gossip) {
 		m.mu.Unlock()
 		return
 	}
-	if by := m.claimedBy.Load(); known && by != nil && *by == prev.GossipAddr {
-		m.failLocked(&DuplicateIDError{ID: id, Addr: *by})
-		m.mu.Unlock()
-		return
-	}
 	m.mu.Unlock()
 
 	if known {
@@ -338,6 +339,31 @@ func (m *Membership) tryJoin(g gossip) {
 	m.phase = phaseJoined
 	m.log.Info("joined the cluster", "state", m.self.State.String(), "version", m.self.Version, "members", len(m.table))
 	m.changedLocked([]string{id})
+}
+
+// refuseIfDuplicate fails the membership with a *DuplicateIDError, and
+// reports true, when a live process was seen under this node's id
+// (NotifyMerge) at the gossip address the member table es gives the id:
+// this node, not joined yet, is the second one.
+func (m *Membership) refuseIfDuplicate(es []Entry) bool {
+	by := m.claimedBy.Load()
+	if by == nil || !claimedIn(es, m.cfg.NodeID, *by) {
+		return false
+	}
+	m.mu.Lock()
+	m.failLocked(&DuplicateIDError{ID: m.cfg.NodeID, Addr: *by})
+	m.mu.Unlock()
+	return true
+}
+
+// claimedIn reports whether es lists member id at gossip address addr.
+func claimedIn(es []Entry, id, addr string) bool {
+	for _, e := range es {
+		if e.ID == id && e.GossipAddr == addr && e.valid() {
+			return true
+		}
+	}
+	return false
 }
 
 func removedIn(es []Entry, id string) bool {

@@ -57,6 +57,16 @@ series:
 	return 0
 }
 
+// gauge returns the value of the unlabelled gauge name in fams.
+func gauge(t *testing.T, fams map[string]*dto.MetricFamily, name string) float64 {
+	t.Helper()
+	f, ok := fams[name]
+	if !ok || len(f.GetMetric()) != 1 {
+		t.Fatalf("no single-series metric family %s", name)
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}
+
 // sum adds counter over nodes.
 func (c *launched) sum(nodes []int, name string, labels map[string]string) float64 {
 	c.t.Helper()
@@ -139,5 +149,32 @@ func TestCluster_observability(t *testing.T) {
 	}
 	if after.InSync || len(after.Members) != 3 || after.Members[2]["digest"] != "" {
 		t.Fatalf("status --cluster with n3 killed: %+v", after)
+	}
+
+	// Writes n3 misses leave hints; once it is back they are delivered:
+	// pending falls to zero and delivered grows by as many.
+	for i := range 20 {
+		c.must(1+i%2, "put", fmt.Sprintf("h%d", i), "v", "-c", "quorum")
+	}
+	survivors := all[:2]
+	pendingOf := func() float64 {
+		n := 0.0
+		for _, i := range survivors {
+			n += gauge(t, c.scrape(i), "quorumkv_hints_pending")
+		}
+		return n
+	}
+	// The write to n3 that fails after each answer leaves its hint
+	// asynchronously: await all of them.
+	delivered := c.sum(survivors, "quorumkv_hints_delivered_total", map[string]string{})
+	var pending float64
+	eventually(t, 30*time.Second, "a hint for each write n3 missed", func() bool {
+		pending = pendingOf()
+		return pending >= 21 // the failed ALL write and the 20 QUORUM writes
+	})
+	c.script("start") // restarts n3
+	eventually(t, 60*time.Second, "hints delivered to n3", func() bool { return pendingOf() == 0 })
+	if got := c.sum(survivors, "quorumkv_hints_delivered_total", map[string]string{}) - delivered; got != pending {
+		t.Fatalf("%v hints were pending and %v delivered", pending, got)
 	}
 }
