@@ -44,7 +44,7 @@ func TestRun_workloadMixes(t *testing.T) {
 			if tol := 5*math.Sqrt(ops) + 1; math.Abs(float64(f.gets)-wantGets) > tol || math.Abs(float64(f.puts)-wantPuts) > tol {
 				t.Errorf("store got %d gets and %d puts, want about %.0f and %.0f", f.gets, f.puts, wantGets, wantPuts)
 			}
-			if w.Name == "f" && f.ctxPut != int(got["rmw"]*ops) {
+			if w.Name == "f" && f.ctxPut != int(math.Round(got["rmw"]*ops)) {
 				t.Errorf("workload f: %d puts carried a context token, want one per rmw (%.0f)", f.ctxPut, got["rmw"]*ops)
 			}
 			if w.Sets != (f.sadds > 0) {
