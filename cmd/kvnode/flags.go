@@ -40,7 +40,63 @@ func fromEnv(flagName string) bool { return !isTestKnob(flagName) && flagName !=
 // prints the version line on stdout and returns errVersion.
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (node.Config, error) {
 	cfg := node.DefaultConfig()
-	fs := flag.NewFlagSet("kvnode", flag.ContinueOnError)
+	fs, version, configPath := newFlagSet(&cfg)
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stdout)
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%s (see kvnode --help)", strings.TrimPrefix(err.Error(), "invalid value "))
+	}
+	if *version {
+		if _, err := fmt.Fprintln(stdout, versionLine()); err != nil {
+			return cfg, err
+		}
+		return cfg, errVersion
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q: kvnode takes flags only (see kvnode --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] || !fromEnv(f.Name) {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			given[f.Name] = true
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("--%s: %s=%q: %w", f.Name, envName(f.Name), v, e)
+			}
+		}
+	})
+	if err != nil || *configPath == "" {
+		return cfg, err
+	}
+	values, err := configValues(*configPath, fs)
+	if err != nil {
+		return cfg, err
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := values[f.Name]
+		if err != nil || given[f.Name] || !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
+		}
+	})
+	return cfg, err
+}
+
+// newFlagSet defines every kvnode flag on a new FlagSet, bound to cfg (whose
+// values are the defaults), and returns it with the --version and --config
+// values. parseFlags parses with it; the documentation test renders
+// docs/configuration.md's flag table from it.
+func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *string) {
+	fs = flag.NewFlagSet("kvnode", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.NodeID, "node-id", "", "node id, unique in the cluster (required)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
@@ -103,8 +159,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 		return fmt.Errorf("%q is not a log format: use text or json", s)
 	})
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on --metrics-addr")
-	version := fs.Bool(versionFlag, false, "print the version (module version, VCS commit, Go version) and exit")
-	configPath := fs.String(configFlag, "", "read flag values from this TOML `file`, one key per flag (node-id = \"n1\"); flags and KVNODE_* variables override it")
+	version = fs.Bool(versionFlag, false, "print the version (module version, VCS commit, Go version) and exit")
+	configPath = fs.String(configFlag, "", "read flag values from this TOML `file`, one key per flag (node-id = \"n1\"); flags and KVNODE_* variables override it")
 	// Test knobs: for the chaos suite and tests only, not listed in --help.
 	fs.DurationVar(&cfg.TestClockOffset, "test-clock-offset", 0, "")
 	fs.BoolVar(&cfg.TestNoBlockingRepair, "test-no-blocking-repair", false, "")
@@ -114,54 +170,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 	// is printed here, once, and only when asked for; a bad flag is one
 	// error line.
 	fs.Usage = func() {}
-
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(fs, stdout)
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%s (see kvnode --help)", strings.TrimPrefix(err.Error(), "invalid value "))
-	}
-	if *version {
-		if _, err := fmt.Fprintln(stdout, versionLine()); err != nil {
-			return cfg, err
-		}
-		return cfg, errVersion
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q: kvnode takes flags only (see kvnode --help)", fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] || !fromEnv(f.Name) {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			given[f.Name] = true
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("--%s: %s=%q: %w", f.Name, envName(f.Name), v, e)
-			}
-		}
-	})
-	if err != nil || *configPath == "" {
-		return cfg, err
-	}
-	values, err := configValues(*configPath, fs)
-	if err != nil {
-		return cfg, err
-	}
-	fs.VisitAll(func(f *flag.Flag) {
-		v, ok := values[f.Name]
-		if err != nil || given[f.Name] || !ok {
-			return
-		}
-		if e := fs.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
-		}
-	})
-	return cfg, err
+	return fs, version, configPath
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {
