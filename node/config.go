@@ -35,8 +35,9 @@ type Config struct {
 	// RESPMaxClients (--resp-max-clients) caps RESP connections; at least 1.
 	RESPMaxClients int
 
-	// Accepted and validated, not built yet (the peer listener, advertised
-	// addresses, replace, security): zero values mean off.
+	// The peer listener, advertised addresses and replace are accepted and
+	// validated, not built yet; TLS and the gossip key are built. Zero
+	// values mean off.
 	//
 	// PeerAddr (--peer-addr) is the node-to-node listen address.
 	PeerAddr string

@@ -20,7 +20,7 @@ func newLeaveCmd(g *globalOptions) *cobra.Command {
 	o := &leaveOptions{globalOptions: g}
 	cmd := &cobra.Command{
 		Use:   "leave",
-		Short: "Decommission the node at the first endpoint",
+		Short: "Decommission the node at the first endpoint (not built yet: exits 5)",
 		Long: `Decommission the node at the first endpoint: it streams every partition to
 its new replicas, becomes left and exits. kvctl never sends leave to another
 endpoint: if the first does not answer, it exits 4. Refused if the cluster

@@ -20,7 +20,7 @@ func newRemoveCmd(g *globalOptions) *cobra.Command {
 	o := &removeOptions{globalOptions: g}
 	cmd := &cobra.Command{
 		Use:   "remove NODE",
-		Short: "Take a dead node out of the ring",
+		Short: "Take a dead node out of the ring (not built yet: exits 5)",
 		Long: `Mark the dead node NODE (its id) removed: its partitions are re-replicated
 from the remaining replicas and its id is refused from then on. Refused for
 an unknown or alive node and, unless --force, if the cluster would drop
