@@ -62,8 +62,9 @@ func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport 
 }
 
 // Apply implements Transport.
-func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj *conflict.Object, hint bool) (*conflict.Object, error) {
+func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj *conflict.Object, hint bool) (_ *conflict.Object, err error) {
 	const op = "apply"
+	defer t.observe(peer, op, time.Now(), &err)
 	if obj == nil {
 		return nil, peerErr(peer, op, errors.New("nil object"), ErrInvalidArgument)
 	}
@@ -88,8 +89,9 @@ func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj 
 }
 
 // Read implements Transport.
-func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (*conflict.Object, bool, error) {
+func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (_ *conflict.Object, _ bool, err error) {
 	const op = "read"
+	defer t.observe(peer, op, time.Now(), &err)
 	msg := &quorumkvv1.ReplicaOp{Op: &quorumkvv1.ReplicaOp_Read{Read: &quorumkvv1.ReadOp{Key: bytes.Clone(key)}}}
 	r, err := t.do(ctx, peer, op, msg, len(key))
 	if err != nil {
@@ -186,7 +188,7 @@ func (t *GRPCTransport) peer(id string) (*grpcPeer, error) {
 	}
 	p := &grpcPeer{slots: make([]*grpcSlot, t.cfg.StreamsPerPeer)}
 	for i := range p.slots {
-		p.slots[i] = &grpcSlot{t: t, peer: id, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
+		p.slots[i] = &grpcSlot{t: t, peer: id, counters: &p.counters, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
 	}
 	got, _ := t.peers.LoadOrStore(id, p)
 	return got.(*grpcPeer), nil
@@ -209,8 +211,9 @@ func (t *GRPCTransport) goSession(s *grpcSlot) bool {
 
 // grpcPeer is the streams to one peer.
 type grpcPeer struct {
-	slots []*grpcSlot
-	next  atomic.Uint32
+	slots    []*grpcSlot
+	next     atomic.Uint32
+	counters peerCounters
 }
 
 // pick returns the slot for the next request: the next one round robin
@@ -268,17 +271,19 @@ const (
 // grpcSlot is one stream to a peer, opened by a session (run) when a
 // request needs it, and the requests queued for it or waiting on it.
 type grpcSlot struct {
-	t    *GRPCTransport
-	peer string
-	lane int           // its connection in the PeerConns
-	wake chan struct{} // tells the sender there is something queued
-	up   atomic.Bool   // state == slotUp, read without the mutex
+	t        *GRPCTransport
+	peer     string
+	counters *peerCounters // its peer's
+	lane     int           // its connection in the PeerConns
+	wake     chan struct{} // tells the sender there is something queued
+	up       atomic.Bool   // state == slotUp, read without the mutex
 
 	mu       sync.Mutex
 	state    int
 	queue    []*grpcCall          // not sent yet
 	pending  map[uint64]*grpcCall // sent, waiting for the reply
 	nextID   uint64
+	opened   bool      // a stream has been open before (the next is a reconnect)
 	failures int       // consecutive failures to open a working stream
 	retryAt  time.Time // while idle, no stream is opened before
 	lastErr  error
@@ -352,6 +357,10 @@ func (s *grpcSlot) run() {
 	s.mu.Lock()
 	s.state = slotUp
 	s.up.Store(true)
+	if s.opened {
+		s.counters.reconnects.Add(1)
+	}
+	s.opened = true
 	s.mu.Unlock()
 
 	var healthy atomic.Bool

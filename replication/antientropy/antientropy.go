@@ -34,6 +34,8 @@ type AntiEntropy struct {
 	// oversized counts the keys a round skipped because the peer could
 	// not send the object in one response (see OversizedSkipped).
 	oversized atomic.Uint64
+	rounds    roundCounters // see Stats
+	started   time.Time
 
 	mu     sync.Mutex
 	closed bool
@@ -60,7 +62,7 @@ func New(cfg Config, store Store, rv replication.RingView, dial PeerDialer,
 	return &AntiEntropy{
 		cfg: cfg, store: store, ring: rv, dial: dial, observe: observe, push: push,
 		limiter: newThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Clock.Now),
-		bg:      bg, cancel: cancel,
+		bg:      bg, cancel: cancel, started: cfg.Clock.Now(),
 		last: map[string]Round{}, busy: map[string]chan struct{}{},
 	}, nil
 }
