@@ -25,6 +25,7 @@ type metrics struct {
 	quorumFailures *prometheus.CounterVec
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
+	components     *componentMetrics
 }
 
 // Label values of the client request families.
@@ -76,6 +77,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.commits, m.batchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.components = newComponentMetrics(m.reg)
 	return m
 }
 
