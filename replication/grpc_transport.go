@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/internal/lograte"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -35,7 +37,8 @@ type GRPCTransport struct {
 	ctx      context.Context // done once Close is called
 	cancel   context.CancelFunc
 	closed   atomic.Bool
-	peers    sync.Map // peer id -> *grpcPeer
+	peers    sync.Map         // peer id -> *grpcPeer
+	logLimit *lograte.Limiter // stream failures, per peer
 
 	mu       sync.Mutex // orders wg.Add against Close
 	shutdown bool
@@ -54,6 +57,7 @@ func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport 
 	ctx, cancel := context.WithCancel(context.Background())
 	return &GRPCTransport{
 		cfg:      cfg,
+		logLimit: lograte.New(lograte.DefaultInterval, cfg.Clock.Now),
 		resolver: conns.resolver,
 		conns:    conns,
 		ctx:      ctx,
@@ -525,14 +529,14 @@ func (s *grpcSlot) fail(cause error, healthy bool) {
 	failures := s.failures
 	s.mu.Unlock()
 
+	// One line per peer and interval, with the count of those held back:
+	// a peer down logs neither per request nor per retry.
 	switch {
 	case closing:
 	case healthy:
-		s.t.cfg.Logger.Info("replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
-	case failures == 1:
-		s.t.cfg.Logger.Warn("cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait)
+		s.t.logLimit.Log(s.t.cfg.Logger, slog.LevelInfo, "lost "+s.peer, "replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
 	default:
-		s.t.cfg.Logger.Debug("cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
+		s.t.logLimit.Log(s.t.cfg.Logger, slog.LevelWarn, "unreachable "+s.peer, "cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
 	}
 	for _, c := range queue {
 		if c.state.CompareAndSwap(callQueued, callFailed) {
