@@ -149,6 +149,36 @@ func (m *metrics) watchComponents(t *replication.GRPCTransport, ae *antientropy.
 	counter("quorumkv_tombstones_purged_total", "Tombstones removed once every replica confirmed it after the grace period.", p.Purged)
 }
 
+// watchHintTargets exports the bytes of the hints held for each peer,
+// read from storage at scrape time (a walk over that peer's hints only:
+// there are some only while it is or was down).
+func (m *metrics) watchHintTargets(hintBytes func(target string) (int64, error)) {
+	cm := m.components
+	m.reg.MustRegister(&hintTargetsCollector{hintBytes: hintBytes, peers: func() []string { return cm.peers() },
+		desc: prometheus.NewDesc("quorumkv_hints_pending_bytes",
+			"Bytes of the hints waiting for delivery to each member (their keys and stored objects), by target.", []string{"target"}, nil)})
+}
+
+// hintTargetsCollector exports the hint bytes by target.
+type hintTargetsCollector struct {
+	hintBytes func(string) (int64, error)
+	peers     func() []string
+	desc      *prometheus.Desc
+}
+
+func (hc *hintTargetsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hc.desc }
+
+func (hc *hintTargetsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range hc.peers() {
+		n, err := hc.hintBytes(p)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(hc.desc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(hc.desc, prometheus.GaugeValue, float64(n), p)
+	}
+}
+
 // peerHistogram is a histogram by peer and kind with a series for every
 // known peer, zero included.
 type peerHistogram struct {
