@@ -534,9 +534,9 @@ func (s *grpcSlot) fail(cause error, healthy bool) {
 	switch {
 	case closing:
 	case healthy:
-		s.t.logLimit.Log(s.t.cfg.Logger, slog.LevelInfo, "lost "+s.peer, "replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
+		s.t.logLimit.Log(context.Background(), s.t.cfg.Logger, slog.LevelInfo, "lost "+s.peer, "replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
 	default:
-		s.t.logLimit.Log(s.t.cfg.Logger, slog.LevelWarn, "unreachable "+s.peer, "cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
+		s.t.logLimit.Log(context.Background(), s.t.cfg.Logger, slog.LevelWarn, "unreachable "+s.peer, "cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
 	}
 	for _, c := range queue {
 		if c.state.CompareAndSwap(callQueued, callFailed) {

@@ -64,7 +64,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			case own:
 				// Our clock runs ahead: no hint (it would be retried
 				// until the replica's clock caught up), and we are fenced.
-				c.logLimit.Log(c.cfg.Logger, slog.LevelWarn, "clock refused "+id, "a replica refused this node's timestamp: clock fenced",
+				c.logLimit.Log(wctx, c.cfg.Logger, slog.LevelWarn, "clock refused "+id, "a replica refused this node's timestamp: clock fenced",
 					"replica", id, "key", fmt.Sprintf("%q", key), "err", err)
 			case c.addHint(id, key, obj):
 				hints.Add(1)

@@ -73,11 +73,12 @@ func (l *Limiter) Reset(key string) {
 	l.mu.Unlock()
 }
 
-// Log logs msg with args at level through log when Allow(key) lets it,
-// adding "suppressed" with the count of lines held back since the last,
-// when there were any.
-func (l *Limiter) Log(log *slog.Logger, level slog.Level, key, msg string, args ...any) {
-	if !log.Enabled(context.Background(), level) {
+// Log logs msg with args at level through log, with ctx, when Allow(key)
+// lets it, adding "suppressed" with the count of lines held back since the
+// last, when there were any. A line below log's level is neither logged
+// nor counted.
+func (l *Limiter) Log(ctx context.Context, log *slog.Logger, level slog.Level, key, msg string, args ...any) {
+	if !log.Enabled(ctx, level) {
 		return
 	}
 	ok, suppressed := l.Allow(key)
@@ -87,5 +88,5 @@ func (l *Limiter) Log(log *slog.Logger, level slog.Level, key, msg string, args 
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
-	log.Log(context.Background(), level, msg, args...)
+	log.Log(ctx, level, msg, args...)
 }

@@ -2,6 +2,7 @@ package lograte
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -68,11 +69,11 @@ func TestLimiter_Log_onePerPeerPerInterval(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	for range 100 { // a peer down: 100 failed requests
-		l.Log(log, slog.LevelWarn, "unreachable n2", "cannot reach peer", "peer", "n2")
+		l.Log(context.Background(), log, slog.LevelWarn, "unreachable n2", "cannot reach peer", "peer", "n2")
 	}
-	l.Log(log, slog.LevelDebug, "debug", "below the level: neither logged nor counted")
+	l.Log(context.Background(), log, slog.LevelDebug, "debug", "below the level: neither logged nor counted")
 	clock.advance(time.Minute)
-	l.Log(log, slog.LevelWarn, "unreachable n2", "cannot reach peer", "peer", "n2")
+	l.Log(context.Background(), log, slog.LevelWarn, "unreachable n2", "cannot reach peer", "peer", "n2")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("logged %d lines, want 2:\n%s", len(lines), buf.String())

@@ -198,7 +198,7 @@ func (a *AntiEntropy) roundAll(ctx context.Context, peers []string) ([]Round, []
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, err)
-			a.logLimit.Log(a.cfg.Logger, slog.LevelWarn, "round "+peers[i], "anti-entropy round failed", "peer", peers[i], "keys_exchanged", r.KeysExchanged, "err", err)
+			a.logLimit.Log(ctx, a.cfg.Logger, slog.LevelWarn, "round "+peers[i], "anti-entropy round failed", "peer", peers[i], "keys_exchanged", r.KeysExchanged, "err", err)
 			return
 		}
 		rounds = append(rounds, r)

@@ -124,7 +124,7 @@ func (x *exchange) confirm(ctx context.Context, parts []keyspace.Partition) {
 			return
 		}
 	}
-	x.a.logLimit.Log(x.a.cfg.Logger, slog.LevelWarn, "confirm "+x.peer, "anti-entropy: cannot confirm repaired partitions", "peer", x.peer, "err", err)
+	x.a.logLimit.Log(ctx, x.a.cfg.Logger, slog.LevelWarn, "confirm "+x.peer, "anti-entropy: cannot confirm repaired partitions", "peer", x.peer, "err", err)
 }
 
 func (x *exchange) synced(p keyspace.Partition, at time.Time) {
