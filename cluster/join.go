@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -134,7 +135,7 @@ func (m *Membership) joinByRPC(ml *memberlist.Memberlist) {
 		resp, err := m.cfg.Join(ctx, meta.GetGrpcAddr(), m.JoinRequest())
 		cancel()
 		if err != nil {
-			m.log.Warn("a member refused or failed to hand this node the cluster's settings",
+			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "join "+p.Name, "a member refused or failed to hand this node the cluster's settings",
 				"member", p.Name, "grpc_addr", meta.GetGrpcAddr(), "err", err)
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/internal/lograte"
 )
 
 // phase is how far a Membership got towards being a member.
@@ -45,6 +46,8 @@ type Membership struct {
 	store  TableStore
 	log    *slog.Logger
 	holder *ring.Holder
+	// logLimit rate-limits repeated lines about a peer.
+	logLimit *lograte.Limiter
 	// hearing tells suspect peers from alive ones (memberlist hides it).
 	hearing *hearing
 	seeds   []string // cfg.Seeds without this node's own address
@@ -127,6 +130,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 		cfg:      cfg,
 		store:    store,
 		log:      cfg.Logger.With("node", cfg.NodeID),
+		logLimit: lograte.New(lograte.DefaultInterval, cfg.Wall),
 		holder:   ring.NewHolder(nil),
 		hearing:  newHearing(cfg.ProbeInterval, cfg.ProbeTimeout, time.Now),
 		table:    table{},

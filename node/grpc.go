@@ -27,13 +27,14 @@ func (n *node) grpcServer() (*grpc.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer(append([]grpc.ServerOption{
+	srv := grpc.NewServer(append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(max(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
-	}, n.securityServerOptions(n.metrics.unaryInterceptor)...)...)
+	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
 	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply})
+	n.metrics.components.grpcServer.InitializeMetrics(srv)
 	return srv, nil
 }
 

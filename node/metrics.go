@@ -25,6 +25,7 @@ type metrics struct {
 	quorumFailures *prometheus.CounterVec
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
+	components     *componentMetrics
 }
 
 // Label values of the client request families.
@@ -76,6 +77,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.commits, m.batchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.components = newComponentMetrics(m.reg)
 	return m
 }
 
@@ -96,6 +98,7 @@ func (m *metrics) watchStorage(e *storage.Engine) {
 	gauge("quorumkv_hidden_parts", "Objects whose part of the other type stays stored, hidden by the part they read as.", func(s storage.Stats) float64 { return float64(s.HiddenParts) })
 	gauge("quorumkv_hints_pending", "Hints waiting for delivery.", func(s storage.Stats) float64 { return float64(s.HintsPending) })
 	gauge("quorumkv_storage_bytes", "Size of the data file.", func(s storage.Stats) float64 { return float64(s.StorageBytes) })
+	m.watchHintTargets(e.HintBytes)
 }
 
 // watchCoordinator exports the coordinator's hinted handoff and read

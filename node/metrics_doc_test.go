@@ -25,6 +25,9 @@ func TestMetricsDoc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The families by peer have a series for each peer; one stands in.
+	peers := func() []string { return []string{"n2"} }
+	n.metrics.components.peers, n.metrics.components.aePeers = peers, peers
 	fams, err := n.metrics.reg.Gather()
 	n.close()
 	if err != nil {

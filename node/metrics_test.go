@@ -34,6 +34,20 @@ func TestNode_clientRequestMetrics(t *testing.T) {
 	if _, err := c.Put(ctx, []byte(""), []byte("v"), client.WithConsistency(client.All)); err == nil {
 		t.Fatal("put of an empty key succeeded")
 	}
+	if _, err := c.SAdd(ctx, []byte("k"), [][]byte{[]byte("m")}); err == nil {
+		t.Fatal("sadd to a register succeeded")
+	}
+	if _, err := c.Put(ctx, []byte("big"), make([]byte, tn.n.cfg.MaxValueBytes+1)); err == nil {
+		t.Fatal("put over the value limit succeeded")
+	}
+	for reason, want := range map[string]float64{refusedType: 1, refusedSize: 1, refusedClockOffset: 0} {
+		if got := value(t, m.reg, "quorumkv_objects_refused_total", reason); got != want {
+			t.Errorf("objects_refused_total{%s} = %v, want %v", reason, got, want)
+		}
+	}
+	if got := value(t, m.reg, "grpc_server_handled_total", "OK", "Put", "quorumkv.v1.KV", "unary"); got != 3 {
+		t.Errorf("grpc_server_handled_total{Put, OK} = %v, want 3", got)
+	}
 	for _, tc := range []struct {
 		op, level, outcome string
 		want               float64

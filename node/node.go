@@ -215,11 +215,11 @@ func (n *node) openReplication() error {
 	if err != nil {
 		return err
 	}
-	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{DialOptions: n.peerDialOptions()}, replication.ResolverFunc(n.resolve)); err != nil {
+	if n.conns, err = replication.NewPeerConns(replication.PeerConnsConfig{DialOptions: append(n.peerDialOptions(), n.metrics.components.clientDialOptions()...)}, replication.ResolverFunc(n.resolve)); err != nil {
 		return err
 	}
 	n.onClose(func() { _ = n.conns.Close() }) // after every user of the pool; reports no error
-	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{Clock: n.wall, OnPeerClock: n.fence.ObserveRoundTrip}, n.conns)
+	n.transport = replication.NewGRPCTransport(replication.GRPCTransportConfig{Clock: n.wall, OnPeerClock: n.fence.ObserveRoundTrip, OnMessage: n.metrics.components.observeReplicaMessage}, n.conns)
 	n.onClose(func() {
 		if err := n.transport.Close(); err != nil {
 			n.log.Error("close peer transport", "err", err)
@@ -305,11 +305,13 @@ func (n *node) openServers() error {
 	aeCfg.Interval = n.cfg.AntiEntropyInterval
 	aeCfg.Clock = n.wall
 	aeCfg.Logger = n.log
+	aeCfg.OnRound = n.metrics.components.observeRound
 	n.ae, err = antientropy.New(aeCfg, aeStore{Engine: n.store, fromPeers: n.fromPeers}, ringView{n}, n.conns, n.clock.Update, n.transport)
 	if err != nil {
 		return err
 	}
 	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
+	n.metrics.watchComponents(n.transport, n.ae, n.purger, n.peerIDs, n.ae.Peers, n.wall.Now)
 	n.exchange, err = replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: n.log, Wall: n.wall},
 		replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey))
 	if err != nil {

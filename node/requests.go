@@ -37,6 +37,7 @@ var keyOps = map[string]string{
 type requestRecord struct {
 	outcome    string
 	quorumKind string // "read" or "write" for a quorum failure
+	refusal    string // the reason the object was refused, if it was
 	forwarded  bool
 }
 
@@ -82,6 +83,9 @@ func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.Unar
 	if rec.quorumKind != "" {
 		m.quorumFailures.WithLabelValues(level, rec.quorumKind).Inc()
 	}
+	if rec.refusal != "" {
+		m.components.refused.WithLabelValues(rec.refusal).Inc()
+	}
 	return resp, err
 }
 
@@ -93,6 +97,7 @@ func record(ctx context.Context, err error) {
 		return
 	}
 	rec.outcome = outcomeOf(err)
+	rec.refusal = refusalReason(err)
 	var qe *replication.QuorumError
 	if errors.As(err, &qe) {
 		rec.quorumKind = "read" // a delete or srem whose read failed, too

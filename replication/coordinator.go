@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/internal/lograte"
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/storage"
 )
@@ -216,6 +217,7 @@ type Coordinator struct {
 	hintCount   hintCounters
 	hintBytes   hintBudget
 	repairCount repairCounters
+	logLimit    *lograte.Limiter // repeated lines about a peer
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and
@@ -229,6 +231,7 @@ func NewCoordinator(cfg Config, cl Cluster, store Store, hints HintStore, dots *
 		return nil, fmt.Errorf("coordinator: unknown conflict policy %d", cl.Policy)
 	}
 	c := &Coordinator{cfg: cfg.withDefaults(), store: store, hints: hints, dots: dots, clock: clock, ring: rv, transport: transport}
+	c.logLimit = lograte.New(lograte.DefaultInterval, c.cfg.Clock.Now)
 	c.cluster.Store(&cl)
 	c.bg, c.bgCancel = context.WithCancel(context.Background())
 	return c, nil

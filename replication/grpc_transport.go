@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/internal/lograte"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -35,7 +37,8 @@ type GRPCTransport struct {
 	ctx      context.Context // done once Close is called
 	cancel   context.CancelFunc
 	closed   atomic.Bool
-	peers    sync.Map // peer id -> *grpcPeer
+	peers    sync.Map         // peer id -> *grpcPeer
+	logLimit *lograte.Limiter // stream failures, per peer
 
 	mu       sync.Mutex // orders wg.Add against Close
 	shutdown bool
@@ -54,6 +57,7 @@ func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport 
 	ctx, cancel := context.WithCancel(context.Background())
 	return &GRPCTransport{
 		cfg:      cfg,
+		logLimit: lograte.New(lograte.DefaultInterval, cfg.Clock.Now),
 		resolver: conns.resolver,
 		conns:    conns,
 		ctx:      ctx,
@@ -62,8 +66,9 @@ func NewGRPCTransport(cfg GRPCTransportConfig, conns *PeerConns) *GRPCTransport 
 }
 
 // Apply implements Transport.
-func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj *conflict.Object, hint bool) (*conflict.Object, error) {
+func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj *conflict.Object, hint bool) (_ *conflict.Object, err error) {
 	const op = "apply"
+	defer t.observe(peer, op, time.Now(), &err)
 	if obj == nil {
 		return nil, peerErr(peer, op, errors.New("nil object"), ErrInvalidArgument)
 	}
@@ -88,8 +93,9 @@ func (t *GRPCTransport) Apply(ctx context.Context, peer string, key []byte, obj 
 }
 
 // Read implements Transport.
-func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (*conflict.Object, bool, error) {
+func (t *GRPCTransport) Read(ctx context.Context, peer string, key []byte) (_ *conflict.Object, _ bool, err error) {
 	const op = "read"
+	defer t.observe(peer, op, time.Now(), &err)
 	msg := &quorumkvv1.ReplicaOp{Op: &quorumkvv1.ReplicaOp_Read{Read: &quorumkvv1.ReadOp{Key: bytes.Clone(key)}}}
 	r, err := t.do(ctx, peer, op, msg, len(key))
 	if err != nil {
@@ -186,7 +192,7 @@ func (t *GRPCTransport) peer(id string) (*grpcPeer, error) {
 	}
 	p := &grpcPeer{slots: make([]*grpcSlot, t.cfg.StreamsPerPeer)}
 	for i := range p.slots {
-		p.slots[i] = &grpcSlot{t: t, peer: id, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
+		p.slots[i] = &grpcSlot{t: t, peer: id, counters: &p.counters, lane: i, pending: map[uint64]*grpcCall{}, wake: make(chan struct{}, 1)}
 	}
 	got, _ := t.peers.LoadOrStore(id, p)
 	return got.(*grpcPeer), nil
@@ -209,8 +215,9 @@ func (t *GRPCTransport) goSession(s *grpcSlot) bool {
 
 // grpcPeer is the streams to one peer.
 type grpcPeer struct {
-	slots []*grpcSlot
-	next  atomic.Uint32
+	slots    []*grpcSlot
+	next     atomic.Uint32
+	counters peerCounters
 }
 
 // pick returns the slot for the next request: the next one round robin
@@ -268,17 +275,19 @@ const (
 // grpcSlot is one stream to a peer, opened by a session (run) when a
 // request needs it, and the requests queued for it or waiting on it.
 type grpcSlot struct {
-	t    *GRPCTransport
-	peer string
-	lane int           // its connection in the PeerConns
-	wake chan struct{} // tells the sender there is something queued
-	up   atomic.Bool   // state == slotUp, read without the mutex
+	t        *GRPCTransport
+	peer     string
+	counters *peerCounters // its peer's
+	lane     int           // its connection in the PeerConns
+	wake     chan struct{} // tells the sender there is something queued
+	up       atomic.Bool   // state == slotUp, read without the mutex
 
 	mu       sync.Mutex
 	state    int
 	queue    []*grpcCall          // not sent yet
 	pending  map[uint64]*grpcCall // sent, waiting for the reply
 	nextID   uint64
+	opened   bool      // a stream has been open before (the next is a reconnect)
 	failures int       // consecutive failures to open a working stream
 	retryAt  time.Time // while idle, no stream is opened before
 	lastErr  error
@@ -352,6 +361,10 @@ func (s *grpcSlot) run() {
 	s.mu.Lock()
 	s.state = slotUp
 	s.up.Store(true)
+	if s.opened {
+		s.counters.reconnects.Add(1)
+	}
+	s.opened = true
 	s.mu.Unlock()
 
 	var healthy atomic.Bool
@@ -516,14 +529,14 @@ func (s *grpcSlot) fail(cause error, healthy bool) {
 	failures := s.failures
 	s.mu.Unlock()
 
+	// One line per peer and interval, with the count of those held back:
+	// a peer down logs neither per request nor per retry.
 	switch {
 	case closing:
 	case healthy:
-		s.t.cfg.Logger.Info("replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
-	case failures == 1:
-		s.t.cfg.Logger.Warn("cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait)
+		s.t.logLimit.Log(context.Background(), s.t.cfg.Logger, slog.LevelInfo, "lost "+s.peer, "replica stream to peer lost; reopening at the next request", "peer", s.peer, "err", cause)
 	default:
-		s.t.cfg.Logger.Debug("cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
+		s.t.logLimit.Log(context.Background(), s.t.cfg.Logger, slog.LevelWarn, "unreachable "+s.peer, "cannot reach peer", "peer", s.peer, "err", cause, "retry_in", wait, "failures", failures)
 	}
 	for _, c := range queue {
 		if c.state.CompareAndSwap(callQueued, callFailed) {

@@ -42,6 +42,13 @@ type GRPCTransportConfig struct {
 	// it answers was sent and when the batch arrived, for the clock fence.
 	// It is called from the stream's receiver and must not block.
 	OnPeerClock func(peer string, peerWall, sent, recv time.Time)
+	// OnMessage, when set, is given every replica message's peer, op
+	// ("apply" or "read"), error (nil once answered without one) and
+	// latency, when its caller gets the outcome (for the latency
+	// histogram; the counts are in Stats). It is called on the caller's
+	// goroutine and must not block. A message to a peer the resolver does
+	// not know is not reported.
+	OnMessage func(peer, op string, err error, latency time.Duration)
 }
 
 // DefaultGRPCTransportConfig returns the defaults.

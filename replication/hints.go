@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,13 +116,14 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 				c.hintBytes.release(target, int64(len(h.Key))+int64(h.Object.PayloadBytes()))
 				c.hintCount.dropped.Add(1)
 				c.hintCount.clockRefused.Add(1)
-				c.cfg.Logger.Warn("dropped a hint its target refused for clock offset", "target", target, "key", fmt.Sprintf("%q", h.Key), "err", err)
+				c.logLimit.Log(ctx, c.cfg.Logger, slog.LevelWarn, "hint clock refused "+target, "dropped a hint its target refused for clock offset",
+					"target", target, "key", fmt.Sprintf("%q", h.Key), "err", err)
 				continue
 			}
 			var re *RemoteError
 			if errors.As(err, &re) {
 				c.hintCount.refused.Add(1)
-				c.cfg.Logger.Warn("hint refused by its target; delivering the others", "target", target, "err", err)
+				c.logLimit.Log(ctx, c.cfg.Logger, slog.LevelWarn, "hint refused "+target, "hint refused by its target; delivering the others", "target", target, "err", err)
 				continue
 			}
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -63,7 +64,8 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			case own:
 				// Our clock runs ahead: no hint (it would be retried
 				// until the replica's clock caught up), and we are fenced.
-				c.cfg.Logger.Warn("a replica refused this node's timestamp: clock fenced", "replica", id, "key", fmt.Sprintf("%q", key), "err", err)
+				c.logLimit.Log(wctx, c.cfg.Logger, slog.LevelWarn, "clock refused "+id, "a replica refused this node's timestamp: clock fenced",
+					"replica", id, "key", fmt.Sprintf("%q", key), "err", err)
 			case c.addHint(id, key, obj):
 				hints.Add(1)
 			}

@@ -14,13 +14,14 @@ var allowed = map[string][]string{
 	"keyspace":          {},
 	"conflict":          {},
 	"cluster/ring":      {},
+	"internal/lograte":  {},
 	"proto/quorumkv/v1": {},
 	"storage":           {"conflict", "keyspace"},
-	"cluster":           {"cluster/ring", "keyspace", "proto/quorumkv/v1"},
-	"replication":       {"conflict", "keyspace", "storage", "cluster", "cluster/ring", "proto/quorumkv/v1"},
+	"cluster":           {"cluster/ring", "internal/lograte", "keyspace", "proto/quorumkv/v1"},
+	"replication":       {"conflict", "internal/lograte", "keyspace", "storage", "cluster", "cluster/ring", "proto/quorumkv/v1"},
 	// antientropy uses replication's vocabulary (RingView, Clock,
 	// ErrNotJoined, ReplicaFailure); replication never imports it.
-	"replication/antientropy": {"conflict", "keyspace", "storage", "cluster/ring", "proto/quorumkv/v1", "replication"},
+	"replication/antientropy": {"conflict", "internal/lograte", "keyspace", "storage", "cluster/ring", "proto/quorumkv/v1", "replication"},
 	"client":                  {"keyspace", "proto/quorumkv/v1"},
 	"bench":                   {"client", "keyspace", "proto/quorumkv/v1"},
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/internal/lograte"
 	"github.com/quorumkv/quorumkv/replication"
 )
 
@@ -34,6 +36,9 @@ type AntiEntropy struct {
 	// oversized counts the keys a round skipped because the peer could
 	// not send the object in one response (see OversizedSkipped).
 	oversized atomic.Uint64
+	rounds    roundCounters    // see Stats
+	logLimit  *lograte.Limiter // repeated lines about a peer
+	started   time.Time
 
 	mu     sync.Mutex
 	closed bool
@@ -60,7 +65,7 @@ func New(cfg Config, store Store, rv replication.RingView, dial PeerDialer,
 	return &AntiEntropy{
 		cfg: cfg, store: store, ring: rv, dial: dial, observe: observe, push: push,
 		limiter: newThrottle(cfg.MaxKeysPerSecond, cfg.MaxBytesPerSecond, cfg.Clock.Now),
-		bg:      bg, cancel: cancel,
+		bg:      bg, cancel: cancel, started: cfg.Clock.Now(), logLimit: lograte.New(lograte.DefaultInterval, cfg.Clock.Now),
 		last: map[string]Round{}, busy: map[string]chan struct{}{},
 	}, nil
 }
@@ -193,7 +198,7 @@ func (a *AntiEntropy) roundAll(ctx context.Context, peers []string) ([]Round, []
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, err)
-			a.cfg.Logger.Warn("anti-entropy round failed", "peer", peers[i], "keys_exchanged", r.KeysExchanged, "err", err)
+			a.logLimit.Log(ctx, a.cfg.Logger, slog.LevelWarn, "round "+peers[i], "anti-entropy round failed", "peer", peers[i], "keys_exchanged", r.KeysExchanged, "err", err)
 			return
 		}
 		rounds = append(rounds, r)

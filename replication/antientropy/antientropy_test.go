@@ -73,6 +73,10 @@ func TestAntiEntropy_RoundWith_convergesBothWays(t *testing.T) {
 	if len(b.ae.Last()) != 0 {
 		t.Errorf("b ran no round, Last() = %+v", b.ae.Last())
 	}
+	if st := a.ae.Stats(); st.RoundsOK != 1 || st.RoundsFailed != 0 || st.PartitionsCompared != uint64(r.PartitionsCompared) ||
+		st.KeysExchanged != uint64(r.KeysExchanged) || st.BytesExchanged != uint64(r.BytesExchanged) || st.BytesExchanged == 0 {
+		t.Errorf("a's Stats() = %+v after the round %+v", st, r)
+	}
 	// In sync: a second round exchanges nothing.
 	if r2 := mustRound(t, b, "a"); r2.KeysExchanged != 0 || r2.PartitionsDiffering != 0 {
 		t.Errorf("second round: %+v", r2)
@@ -373,6 +377,9 @@ func TestAntiEntropy_RoundWith_observeRefusesObjects(t *testing.T) {
 	}
 	if len(a.ae.Last()) != 0 {
 		t.Fatal("a failed round was recorded")
+	}
+	if st := a.ae.Stats(); st.RoundsFailed != 1 || st.RoundsOK != 0 {
+		t.Errorf("Stats() = %+v, want one failed round", st)
 	}
 }
 

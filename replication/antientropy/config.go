@@ -54,6 +54,12 @@ type Config struct {
 	// Logger receives round summaries (debug) and failures (warn); nil
 	// discards them.
 	Logger *slog.Logger
+	// OnRound, when set, is given every round that reached its peer's
+	// client (periodic, on demand and joining fills) when it ends, with its
+	// error (nil on success), for the round duration histogram; the counts
+	// are in Stats. It is called on the round's goroutine and must not
+	// block. Nil means none.
+	OnRound func(r Round, err error)
 	// Clock is the clock of round times (and of OnPartitionInSync's at)
 	// and of the rate limits. Nil means the real clock.
 	Clock replication.Clock

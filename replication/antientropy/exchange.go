@@ -3,6 +3,7 @@ package antientropy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,7 +124,7 @@ func (x *exchange) confirm(ctx context.Context, parts []keyspace.Partition) {
 			return
 		}
 	}
-	x.a.cfg.Logger.Warn("anti-entropy: cannot confirm repaired partitions", "peer", x.peer, "err", err)
+	x.a.logLimit.Log(ctx, x.a.cfg.Logger, slog.LevelWarn, "confirm "+x.peer, "anti-entropy: cannot confirm repaired partitions", "peer", x.peer, "err", err)
 }
 
 func (x *exchange) synced(p keyspace.Partition, at time.Time) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -81,7 +82,7 @@ func (m *merge) fetchObjects(ctx context.Context, keys []string) ([]fetched, err
 		// limit, or under a larger one): skip it rather than let it stop
 		// the rest of its partition from converging.
 		m.x.a.oversized.Add(1)
-		m.x.a.cfg.Logger.Warn("anti-entropy: skipping a key whose object the peer cannot send in one response",
+		m.x.a.logLimit.Log(ctx, m.x.a.cfg.Logger, slog.LevelWarn, "oversized "+m.x.peer, "anti-entropy: skipping a key whose object the peer cannot send in one response",
 			"peer", m.x.peer, "partition", m.p, "key", fmt.Sprintf("%.64q", keys[0]), "err", err)
 		m.fails.add(fmt.Errorf("key %.64q skipped: %w", keys[0], err))
 		return nil, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/conflict"
@@ -82,11 +83,16 @@ func (c PurgeConfig) withDefaults() PurgeConfig {
 // which drops a tombstone older than the grace period for a key the replica
 // does not hold, a purged key never comes back.
 type Purger struct {
-	cfg   PurgeConfig
-	store PurgeStore
-	ring  replication.RingView
-	dial  PeerDialer
+	cfg    PurgeConfig
+	store  PurgeStore
+	ring   replication.RingView
+	dial   PeerDialer
+	purged atomic.Uint64 // see Purged
 }
+
+// Purged returns how many tombstones the purger has removed since it was
+// created, for metrics.
+func (p *Purger) Purged() uint64 { return p.purged.Load() }
 
 // purgeBatch is how many candidate keys one confirmation call carries.
 const purgeBatch = 256
@@ -175,6 +181,7 @@ func (p *Purger) Sweep(ctx context.Context) (int, error) {
 				}
 				if ok {
 					purged++
+					p.purged.Add(1)
 				}
 			}
 		}

@@ -105,6 +105,10 @@ func (a *AntiEntropy) round(ctx context.Context, peer string, partitions func(*r
 	err = x.run(ctx, partitions(r))
 	end := a.cfg.Clock.Now()
 	round := x.summary(start, end)
+	a.rounds.add(round, err)
+	if a.cfg.OnRound != nil {
+		a.cfg.OnRound(round, err)
+	}
 	if err != nil {
 		return round, &RoundError{Peer: peer, Err: err}
 	}
