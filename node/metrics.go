@@ -23,6 +23,8 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
 	quorumFailures *prometheus.CounterVec
+	siblingReads   prometheus.Counter
+	siblings       prometheus.Counter
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
 	components     *componentMetrics
@@ -52,6 +54,14 @@ func newMetrics() *metrics {
 			Name: "quorumkv_quorum_failures_total",
 			Help: "Reads and writes that did not reach their consistency level, by level and kind (read, write).",
 		}, []string{"level", "kind"}),
+		siblingReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quorumkv_sibling_reads_total",
+			Help: "Gets coordinated by this node that answered with more than one sibling (concurrent writes under --conflict siblings).",
+		}),
+		siblings: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quorumkv_siblings_returned_total",
+			Help: "Sibling values returned by those gets.",
+		}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quorumkv_storage_commits_total",
 			Help: "Durable (fsync'd) storage transactions.",
@@ -75,7 +85,7 @@ func newMetrics() *metrics {
 			m.quorumFailures.WithLabelValues(level, kind)
 		}
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.commits, m.batchSize,
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.components = newComponentMetrics(m.reg)
 	return m
@@ -154,6 +164,26 @@ func (m *metrics) watchMembership(self string, members func() *cluster.Membershi
 			return r.Ownership(self)
 		}
 		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quorumkv_partitions_moving",
+		Help: "Partitions with a replica being filled (joining nodes it moves to), in this node's view of the ring.",
+	}, func() float64 {
+		ms := members()
+		if ms == nil {
+			return 0
+		}
+		r := ms.Ring().Load()
+		if r == nil {
+			return 0
+		}
+		n := 0
+		for p := range r.Q() {
+			if len(r.Pending(p)) > 0 {
+				n++
+			}
+		}
+		return float64(n)
 	}))
 }
 

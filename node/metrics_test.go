@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/conflict"
 )
 
 // Client key requests are counted by op, level and outcome, and the
@@ -121,4 +122,39 @@ func value(t *testing.T, reg *prometheus.Registry, name string, values ...string
 	}
 	t.Fatalf("no series %s%v", name, values)
 	return 0
+}
+
+// A get that answers with siblings is counted, with the siblings it
+// returned.
+func TestNode_siblingMetrics(t *testing.T) {
+	t.Cleanup(func() { awaitMemberlistGone(t) })
+	cfg := testConfig(t, t.TempDir(), "n1")
+	cfg.Conflict = conflict.Siblings
+	tn := start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.New([]string{tn.n.grpcAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, v := range []string{"a", "b"} { // blind writes: concurrent
+		if _, err := c.Put(ctx, []byte("k"), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Put(ctx, []byte("single"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k", "single"} {
+		if _, err := c.Get(ctx, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := value(t, tn.n.metrics.reg, "quorumkv_sibling_reads_total"); got != 1 {
+		t.Errorf("sibling_reads_total = %v, want 1", got)
+	}
+	if got := value(t, tn.n.metrics.reg, "quorumkv_siblings_returned_total"); got != 2 {
+		t.Errorf("siblings_returned_total = %v, want 2", got)
+	}
 }

@@ -86,6 +86,10 @@ func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.Unar
 	if rec.refusal != "" {
 		m.components.refused.WithLabelValues(rec.refusal).Inc()
 	}
+	if g, ok := resp.(*pb.GetResponse); ok && err == nil && len(g.GetValues()) > 1 {
+		m.siblingReads.Inc()
+		m.siblings.Add(float64(len(g.GetValues())))
+	}
 	return resp, err
 }
 
