@@ -2,8 +2,6 @@ package node
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -25,18 +23,7 @@ var (
 // dashboard (deploy/grafana/quorumkv.json) queries is a family a node's
 // registry exports, so the dashboard cannot drift from the code.
 func TestDashboard_MetricsExported(t *testing.T) {
-	t.Cleanup(func() { awaitMemberlistGone(t) })
-	n, err := newNode(testConfig(t, t.TempDir(), "n1"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	peers := func() []string { return []string{"n2"} }
-	n.metrics.components.peers, n.metrics.components.aePeers = peers, peers
-	fams, err := n.metrics.reg.Gather()
-	n.close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := exportedFamilies(t)
 	exported := map[string]bool{}
 	for _, f := range fams {
 		exported[f.GetName()] = true

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 var update = flag.Bool("update", false, "rewrite the metrics list in README.md (TestMetricsDoc)")
@@ -20,19 +22,7 @@ var metricsDocRE = regexp.MustCompile(`(?s)(<!-- metrics:begin[^\n]*-->\n).*?(<!
 // a node exports, each with its help line, as generated from a node's
 // registry; -update rewrites the list.
 func TestMetricsDoc(t *testing.T) {
-	t.Cleanup(func() { awaitMemberlistGone(t) })
-	n, err := newNode(testConfig(t, t.TempDir(), "n1"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The families by peer have a series for each peer; one stands in.
-	peers := func() []string { return []string{"n2"} }
-	n.metrics.components.peers, n.metrics.components.aePeers = peers, peers
-	fams, err := n.metrics.reg.Gather()
-	n.close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := exportedFamilies(t)
 	var b strings.Builder
 	b.WriteString("| metric | type | meaning |\n|---|---|---|\n")
 	for _, f := range fams {
@@ -74,4 +64,24 @@ func TestMetricsDoc(t *testing.T) {
 		return
 	}
 	t.Errorf("README.md's metrics list is out of date: run go test ./node -run TestMetricsDoc -update\nwant:\n%s", b.String())
+}
+
+// exportedFamilies builds a node (not served) and gathers its registry:
+// every family a node exports from the start. The families by peer have a
+// series for each peer; one, n2, stands in.
+func exportedFamilies(t *testing.T) []*dto.MetricFamily {
+	t.Helper()
+	t.Cleanup(func() { awaitMemberlistGone(t) })
+	n, err := newNode(testConfig(t, t.TempDir(), "n1"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := func() []string { return []string{"n2"} }
+	n.metrics.components.peers, n.metrics.components.aePeers = peers, peers
+	fams, err := n.metrics.reg.Gather()
+	n.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
 }
