@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // shutdownTimeout is every node's --shutdown-timeout: restarts stay short.
@@ -51,6 +53,11 @@ type ClusterConfig struct {
 	Args []string
 	// OpTimeout bounds each client request; zero means 1.5s.
 	OpTimeout time.Duration
+	// Plain runs the nodes without TLS and gossip encryption
+	// (--insecure). By default every run is secured as production is: a
+	// CA, a certificate per node for its address, an admin certificate for
+	// the clients and a gossip key, all made for the run under DataDir.
+	Plain bool
 }
 
 // Cluster is a running set of kvnode processes, one per host namespace,
@@ -83,8 +90,16 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		cfg.OpTimeout = 1500 * time.Millisecond
 	}
 	c := &Cluster{cfg: cfg, sp: newSpawner(), procs: make([]*proc, cfg.Nodes), paused: make([]bool, cfg.Nodes), offset: make([]time.Duration, cfg.Nodes)}
+	opts := []client.Option{client.WithTimeout(cfg.OpTimeout)}
+	if !cfg.Plain {
+		tlsCfg, err := c.makeCerts()
+		if err != nil {
+			return nil, fmt.Errorf("certificates: %w", err)
+		}
+		opts = append(opts, client.WithTLS(tlsCfg))
+	}
 	for i := range cfg.Nodes {
-		cl, err := client.New([]string{c.GRPCAddr(i)}, client.WithTimeout(cfg.OpTimeout))
+		cl, err := client.New([]string{c.GRPCAddr(i)}, opts...)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -106,6 +121,31 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// certDir holds the run's CA, certificates and gossip key.
+func (c *Cluster) certDir() string { return filepath.Join(c.cfg.DataDir, "certs") }
+
+// makeCerts makes the run's CA, a certificate per node for its address,
+// an admin client certificate and a gossip key, and returns the clients'
+// TLS configuration.
+func (c *Cluster) makeCerts() (*tls.Config, error) {
+	d := c.certDir()
+	if err := security.CreateCA(d, security.CertOptions{}); err != nil {
+		return nil, err
+	}
+	for i := range c.cfg.Nodes {
+		if err := security.CreateNode(d, ID(i), []string{c.cfg.Hosts.IP(i)}, security.CertOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	if err := security.CreateClient(d, "chaos", security.RoleAdmin, security.CertOptions{}); err != nil {
+		return nil, err
+	}
+	if err := security.CreateGossipKey(d); err != nil {
+		return nil, err
+	}
+	return security.ClientConfig(filepath.Join(d, "ca.crt"), filepath.Join(d, security.ClientCertFile("chaos")), filepath.Join(d, security.ClientKeyFile("chaos")))
 }
 
 // ID is node i's id: n1, n2, ...
@@ -137,7 +177,14 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 		"--metrics-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), metricsPort),
 		"--conflict", c.cfg.Conflict, "--max-clock-offset", c.cfg.MaxClockOffset.String(),
 		"--shutdown-timeout", shutdownTimeout.String(),
-		"--insecure", // plain gRPC and gossip between the namespaces' addresses
+	}
+	if c.cfg.Plain {
+		a = append(a, "--insecure") // plain gRPC and gossip between the namespaces' addresses
+	} else {
+		d := c.certDir()
+		a = append(a, "--tls-cert", filepath.Join(d, security.NodeCertFile(ID(i))),
+			"--tls-key", filepath.Join(d, security.NodeKeyFile(ID(i))),
+			"--tls-ca", filepath.Join(d, "ca.crt"), "--gossip-key-file", filepath.Join(d, "gossip.key"))
 	}
 	if i > 0 {
 		a = append(a, "--join", c.gossipAddr(0))
