@@ -111,8 +111,8 @@ func newTestCluster(t *testing.T) *testCluster {
 // survive restarts, and the running Membership.
 type node struct {
 	id, gossip, grpc, peer string
-	seeds            []string
-	store            *memStore
+	seeds                  []string
+	store                  *memStore
 
 	m          *Membership
 	adopted    atomic.Int32 // AdoptSettings calls

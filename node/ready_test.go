@@ -150,8 +150,10 @@ func TestNode_readiness(t *testing.T) {
 	awaitReadiness(t, n3, http.StatusOK, "ok")
 
 	// With no replica serving gRPC, a joiner cannot fill and stays joining.
-	n2.n.srv.Stop()
-	n3.n.srv.Stop()
+	for _, tn := range []*testNode{n2, n3} {
+		tn.n.srv.Stop()
+		tn.n.peerSrv.Stop()
+	}
 	n4 := start(t, testConfig(t, dir, "n4", n2.n.cfg.GossipAddr))
 	await(t, 30*time.Second, "n4 joined", func() error {
 		if !n4.n.joined() {
