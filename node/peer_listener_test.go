@@ -148,4 +148,3 @@ func TestPeerAddrs(t *testing.T) {
 		})
 	}
 }
-
