@@ -149,12 +149,11 @@ func TestNode_readiness(t *testing.T) {
 	awaitReadiness(t, n2, http.StatusOK, "ok")
 	awaitReadiness(t, n3, http.StatusOK, "ok")
 
-	// With no replica serving gRPC, a joiner cannot fill and stays joining.
-	for _, tn := range []*testNode{n2, n3} {
-		tn.n.srv.Stop()
-		tn.n.peerSrv.Stop()
-	}
+	// A joiner that reaches no replica to fill from stays joining: its
+	// pool of peer connections is closed before its first fill, while
+	// Join, on a connection of its own, still gets it the settings.
 	n4 := start(t, testConfig(t, dir, "n4", n2.n.cfg.GossipAddr))
+	_ = n4.n.conns.Close()
 	await(t, 30*time.Second, "n4 joined", func() error {
 		if !n4.n.joined() {
 			return fmt.Errorf("not joined")
