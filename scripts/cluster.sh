@@ -150,7 +150,7 @@ start() {
   done
   echo "quorumkv: $NODES node(s) running in $CLUSTER_DIR"
   for i in $(seq 1 "$NODES"); do
-    echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  peer 127.0.0.1:$(peer_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
+    echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
   done
   cat <<TXT
 Try (or: eval "\$(make -s cluster-env)"):
