@@ -40,9 +40,8 @@ type Config struct {
 	// empty means the GRPCAddr host on an ephemeral port.
 	PeerAddr string
 	// AdvertisePeerAddr (--advertise-peer-addr) is the peer address put in
-	// the member table; empty means the address PeerAddr is bound to, with
-	// the AdvertiseGRPCAddr host when that is given and the bound host is
-	// unspecified.
+	// the member table; empty means the port PeerAddr is bound to on the
+	// AdvertiseGRPCAddr host (by default the bound host).
 	AdvertisePeerAddr string
 
 	// Accepted and validated, not built yet (advertised addresses other

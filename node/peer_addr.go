@@ -16,9 +16,9 @@ func peerBindAddr(cfg Config) string {
 }
 
 // advertisedPeerAddr is the peer address published in the member table,
-// which other nodes dial: --advertise-peer-addr, or the address the peer
-// listener is bound to (bound), with the host of --advertise-grpc-addr
-// when bound's host is unspecified (0.0.0.0, ::) and that flag is given.
+// which other nodes dial: --advertise-peer-addr, or the port the peer
+// listener is bound to (bound) on the advertised gRPC host (that of
+// --advertise-grpc-addr, by default the bound host).
 func advertisedPeerAddr(cfg Config, bound string) string {
 	if cfg.AdvertisePeerAddr != "" {
 		return cfg.AdvertisePeerAddr
@@ -27,10 +27,8 @@ func advertisedPeerAddr(cfg Config, bound string) string {
 	if err != nil {
 		return bound
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && cfg.AdvertiseGRPCAddr != "" {
-		if ahost, _, err := net.SplitHostPort(cfg.AdvertiseGRPCAddr); err == nil {
-			return net.JoinHostPort(ahost, port)
-		}
+	if ahost, _, err := net.SplitHostPort(cfg.AdvertiseGRPCAddr); err == nil && ahost != "" {
+		host = ahost
 	}
 	return net.JoinHostPort(host, port)
 }

@@ -135,6 +135,7 @@ func TestPeerAddrs(t *testing.T) {
 		"given":                              {Config{GRPCAddr: "127.0.0.1:7001", PeerAddr: "127.0.0.1:7301"}, "127.0.0.1:7301", "127.0.0.1:7301", "127.0.0.1:7301"},
 		"advertised":                         {Config{GRPCAddr: "0.0.0.0:7001", PeerAddr: "0.0.0.0:7301", AdvertisePeerAddr: "10.0.0.1:7301"}, "0.0.0.0:7301", "0.0.0.0:7301", "10.0.0.1:7301"},
 		"unspecified: advertised grpc host":  {Config{GRPCAddr: "0.0.0.0:7001", AdvertiseGRPCAddr: "10.0.0.2:7001"}, "[::]:41234", "0.0.0.0:0", "10.0.0.2:41234"},
+		"advertised grpc host":               {Config{GRPCAddr: "10.0.0.9:7001", AdvertiseGRPCAddr: "203.0.113.7:7001"}, "10.0.0.9:41234", "10.0.0.9:0", "203.0.113.7:41234"},
 		"ipv6 grpc host":                     {Config{GRPCAddr: "[::1]:7001"}, "[::1]:41234", "[::1]:0", "[::1]:41234"},
 	}
 	for name, tc := range tests {

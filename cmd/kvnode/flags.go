@@ -62,7 +62,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once"+notYet+"RESP listener)")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address: replication, anti-entropy, streaming, join and forwarded requests; node certificates only with TLS (default: the --grpc-addr host on an ephemeral port)")
 	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address other machines reach this node at (default: --grpc-addr)"+notYet+"advertised addresses)")
-	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr, with the --advertise-grpc-addr host if it binds an unspecified address)")
+	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")
 	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at (default: --gossip-addr)"+notYet+"advertised addresses)")
 	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at"+notYet+"advertised addresses)")
 	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed node whose place this new node takes"+notYet+"ring changes)")
