@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 // delegate is Membership's side of memberlist: it carries the member table
@@ -151,6 +153,12 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if !joined {
 			addr := p.Address()
 			m.claimedBy.Store(&addr)
+			var meta quorumkvv1.MemberEntry
+			if err := proto.Unmarshal(p.Meta, &meta); err == nil {
+				if at := entryFromProto(&meta).DialAddr(); at != "" {
+					m.claimedAt.Store(&at)
+				}
+			}
 			return nil
 		}
 		m.log.Warn("another process claims this node's id; refusing its state", "addr", p.Address())

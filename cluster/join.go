@@ -123,6 +123,8 @@ func (m *Membership) Admit(req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinRespons
 // answer. A node without settings calls it after each memberlist join;
 // with encrypted gossip, those peers hold the cluster's key.
 func (m *Membership) joinByRPC(ml *memberlist.Memberlist) {
+	type target struct{ name, addr string }
+	var targets []target
 	for _, p := range ml.Members() {
 		if p.Name == m.cfg.NodeID || p.State != memberlist.StateAlive {
 			continue
@@ -131,16 +133,23 @@ func (m *Membership) joinByRPC(ml *memberlist.Memberlist) {
 		if err := proto.Unmarshal(p.Meta, &meta); err != nil {
 			continue
 		}
-		addr := entryFromProto(&meta).DialAddr()
-		if addr == "" {
-			continue
+		if addr := entryFromProto(&meta).DialAddr(); addr != "" {
+			targets = append(targets, target{p.Name, addr})
 		}
+	}
+	// Another live process under this node's id is not in ml.Members()
+	// (memberlist keys nodes by name): its answer tells whether the
+	// cluster knows the id at its address, and tryJoin then refuses.
+	if at := m.claimedAt.Load(); at != nil {
+		targets = append(targets, target{m.cfg.NodeID, *at})
+	}
+	for _, tg := range targets {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StreamTimeout)
-		resp, err := m.cfg.Join(ctx, addr, m.JoinRequest())
+		resp, err := m.cfg.Join(ctx, tg.addr, m.JoinRequest())
 		cancel()
 		if err != nil {
 			m.log.Warn("a member refused or failed to hand this node the cluster's settings",
-				"member", p.Name, "peer_addr", addr, "err", err)
+				"member", tg.name, "peer_addr", tg.addr, "err", err)
 			continue
 		}
 		m.tryJoin(gossip{

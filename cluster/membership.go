@@ -60,6 +60,10 @@ type Membership struct {
 	// claimedBy is the gossip address of a live process seen under this
 	// node's id before it joined (see delegate.NotifyMerge).
 	claimedBy atomic.Pointer[string]
+	// claimedAt is the peer address that process announces in its node
+	// meta: a node without settings asks it over Join too, whose table
+	// then shows whether the id is that process's (see tryJoin).
+	claimedAt atomic.Pointer[string]
 
 	// adoptMu serializes tryJoin: settings are adopted at most once.
 	adoptMu sync.Mutex
