@@ -27,6 +27,7 @@ const (
 const (
 	grpcPort    = 7001
 	gossipPort  = 7101
+	peerPort    = 7301
 	metricsPort = 9101
 )
 
@@ -174,6 +175,7 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 	a := []string{
 		"--node-id", ID(i), "--data-dir", c.dataDir(i), "--cluster-name", "chaos",
 		"--grpc-addr", c.GRPCAddr(i), "--gossip-addr", c.gossipAddr(i),
+		"--peer-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), peerPort),
 		"--metrics-addr", fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), metricsPort),
 		"--conflict", c.cfg.Conflict, "--max-clock-offset", c.cfg.MaxClockOffset.String(),
 		"--shutdown-timeout", shutdownTimeout.String(),

@@ -12,11 +12,14 @@ import (
 // Member is one node of the cluster as the answering node sees it. Its JSON
 // form is the member object of kvctl members -o json.
 type Member struct {
-	ID         string    `json:"id"`
-	GRPCAddr   string    `json:"grpc_addr"`
-	GossipAddr string    `json:"gossip_addr"`
-	State      Liveness  `json:"state"`
-	RingState  RingState `json:"ring_state"`
+	ID         string `json:"id"`
+	GRPCAddr   string `json:"grpc_addr"`
+	GossipAddr string `json:"gossip_addr"`
+	// PeerAddr is the node's node-to-node address; empty when the node
+	// announced none.
+	PeerAddr  string    `json:"peer_addr,omitempty"`
+	State     Liveness  `json:"state"`
+	RingState RingState `json:"ring_state"`
 	// Ownership is the node's share of the ring, between 0 and 1.
 	Ownership float64 `json:"ownership"`
 }
@@ -153,6 +156,7 @@ func (c *Client) Members(ctx context.Context, opts ...CallOption) ([]Member, err
 			ID:         m.GetId(),
 			GRPCAddr:   m.GetGrpcAddr(),
 			GossipAddr: m.GetGossipAddr(),
+			PeerAddr:   m.GetPeerAddr(),
 			State:      Liveness(m.GetState()),
 			RingState:  RingState(m.GetRingState()),
 			Ownership:  m.GetOwnership(),

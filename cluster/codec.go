@@ -46,6 +46,7 @@ func entryToProto(e Entry) *quorumkvv1.MemberEntry {
 		Id:         e.ID,
 		GrpcAddr:   e.GRPCAddr,
 		GossipAddr: e.GossipAddr,
+		PeerAddr:   e.PeerAddr,
 		Vnodes:     uint32(e.VNodes),
 		State:      stateToProto(e.State),
 		Version:    e.Version,
@@ -60,6 +61,7 @@ func entryFromProto(p *quorumkvv1.MemberEntry) Entry {
 		ID:         p.GetId(),
 		GRPCAddr:   p.GetGrpcAddr(),
 		GossipAddr: p.GetGossipAddr(),
+		PeerAddr:   p.GetPeerAddr(),
 		VNodes:     vn,
 		State:      stateFromProto(p.GetState()),
 		Version:    p.GetVersion(),
@@ -124,10 +126,10 @@ func decodeGossip(b []byte) (gossip, error) {
 	return gossip{clusterID: st.GetClusterId(), entries: entriesFromProto(st.GetTable())}, nil
 }
 
-// nodeMeta is the memberlist node meta: the node's id and gRPC address,
-// as a MemberEntry with only those fields set.
-func nodeMeta(id, grpcAddr string) []byte {
-	b, err := proto.Marshal(&quorumkvv1.MemberEntry{Id: id, GrpcAddr: grpcAddr})
+// nodeMeta is the memberlist node meta: the node's id, gRPC and peer
+// addresses, as a MemberEntry with only those fields set.
+func nodeMeta(id, grpcAddr, peerAddr string) []byte {
+	b, err := proto.Marshal(&quorumkvv1.MemberEntry{Id: id, GrpcAddr: grpcAddr, PeerAddr: peerAddr})
 	if err != nil {
 		panic(fmt.Sprintf("cluster: encoding node meta: %v", err))
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestCodec_tableRoundTrip(t *testing.T) {
 	es := []Entry{
-		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", VNodes: 64, State: ring.Normal, Version: 3},
+		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", PeerAddr: "127.0.0.1:7301", VNodes: 64, State: ring.Normal, Version: 3},
 		{ID: "n2", GRPCAddr: "127.0.0.1:7002", GossipAddr: "127.0.0.1:7102", VNodes: 0, State: ring.Removed, Version: 9},
 		{ID: "n3", GRPCAddr: "127.0.0.1:7003", GossipAddr: "127.0.0.1:7103", VNodes: 8, State: ring.Joining, Version: 1},
 	}

@@ -33,6 +33,11 @@ type Config struct {
 	// GRPCAddr is the host:port of this node's gRPC server, published in
 	// its member entry and node meta. Required.
 	GRPCAddr string
+	// PeerAddr is the host:port of this node's peer gRPC server, which
+	// other nodes dial for node-to-node RPCs (Join among them), published
+	// in its member entry and node meta. Empty means the node serves its
+	// peers on GRPCAddr.
+	PeerAddr string
 	// GossipAddr is the host:port memberlist binds to and advertises
 	// (when Transport is nil), and the gossip address published in the
 	// member entry, which other nodes re-join. Required, and not an
@@ -195,6 +200,11 @@ func (c Config) Validate() error {
 	}
 	if err := checkHostPort(c.GRPCAddr); err != nil {
 		return bad("GRPCAddr: %v", err)
+	}
+	if c.PeerAddr != "" {
+		if err := checkHostPort(c.PeerAddr); err != nil {
+			return bad("PeerAddr: %v", err)
+		}
 	}
 	if err := checkHostPort(c.GossipAddr); err != nil {
 		return bad("GossipAddr: %v", err)

@@ -15,7 +15,8 @@ import (
 //  1. a Removed entry beats any other (Removed is final);
 //  2. then the higher Version;
 //  3. then the later state: Removed > Left > Leaving > Normal > Joining;
-//  4. then bytewise on GRPCAddr, then GossipAddr, then VNodes.
+//  4. then bytewise on GRPCAddr, then GossipAddr, then PeerAddr, then
+//     VNodes.
 //
 // Merging keeps the maximum, so it is commutative, associative and
 // idempotent: nodes that saw the same entries hold the same table, in
@@ -29,12 +30,25 @@ type Entry struct {
 	GRPCAddr string
 	// GossipAddr is the node's memberlist address (host:port).
 	GossipAddr string
+	// PeerAddr is the node's peer gRPC address (host:port), which serves
+	// node-to-node traffic; empty in entries of nodes that announced none
+	// (older data), whose peers dial GRPCAddr instead (see DialAddr).
+	PeerAddr string
 	// VNodes is the node's ring weight.
 	VNodes int
 	// State is the node's ring state.
 	State ring.State
 	// Version increases with every change of the entry.
 	Version uint64
+}
+
+// DialAddr is the address other nodes reach this one at for node-to-node
+// RPCs: PeerAddr, or GRPCAddr for an entry without one.
+func (e Entry) DialAddr() string {
+	if e.PeerAddr != "" {
+		return e.PeerAddr
+	}
+	return e.GRPCAddr
 }
 
 // stateRank orders ring states for the merge tie-break.
@@ -74,6 +88,9 @@ func compareEntries(a, b Entry) int {
 		return c
 	}
 	if c := cmp.Compare(a.GossipAddr, b.GossipAddr); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.PeerAddr, b.PeerAddr); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.VNodes, b.VNodes)

@@ -15,6 +15,7 @@ func randomEntry(rng *rand.Rand, ids int) Entry {
 		ID:         fmt.Sprintf("n%d", rng.IntN(ids)),
 		GRPCAddr:   fmt.Sprintf("10.0.0.%d:7001", rng.IntN(3)),
 		GossipAddr: fmt.Sprintf("10.0.0.%d:7101", rng.IntN(3)),
+		PeerAddr:   fmt.Sprintf("10.0.0.%d:7301", rng.IntN(3)),
 		VNodes:     1 + rng.IntN(3),
 		State:      allStates[rng.IntN(len(allStates))],
 		Version:    uint64(rng.IntN(4)),
@@ -126,6 +127,9 @@ func TestCompareEntries_order(t *testing.T) {
 		"then gossip address bytewise": {
 			newer: with(func(e *Entry) { e.GossipAddr = "b:2" }), older: base,
 		},
+		"then peer address bytewise": {
+			newer: with(func(e *Entry) { e.PeerAddr = "b:3" }), older: base,
+		},
 		"then vnodes": {
 			newer: with(func(e *Entry) { e.VNodes = 9 }), older: base,
 		},
@@ -160,6 +164,24 @@ func TestTable_merge_dropsInvalidEntries(t *testing.T) {
 			tb := table{}
 			if tb.merge(e) || len(tb) != 0 {
 				t.Fatalf("invalid entry %+v was merged", e)
+			}
+		})
+	}
+}
+
+func TestEntry_DialAddr(t *testing.T) {
+	tests := map[string]struct {
+		e    Entry
+		want string
+	}{
+		"peer address":                    {Entry{GRPCAddr: "a:1", PeerAddr: "a:3"}, "a:3"},
+		"older entry falls back to gRPC":  {Entry{GRPCAddr: "a:1"}, "a:1"},
+		"no address at all stays unknown": {Entry{}, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.e.DialAddr(); got != tc.want {
+				t.Errorf("DialAddr() = %q, want %q", got, tc.want)
 			}
 		})
 	}

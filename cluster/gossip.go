@@ -53,7 +53,7 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration,
 
 // NodeMeta returns this node's id and gRPC address.
 func (d *delegate) NodeMeta(limit int) []byte {
-	b := nodeMeta(d.m.cfg.NodeID, d.m.cfg.GRPCAddr)
+	b := nodeMeta(d.m.cfg.NodeID, d.m.cfg.GRPCAddr, d.m.cfg.PeerAddr)
 	if len(b) > limit {
 		return nil
 	}

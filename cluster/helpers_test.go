@@ -96,7 +96,7 @@ type testCluster struct {
 	keys [][]byte
 
 	mu     sync.Mutex
-	byGRPC map[string]*Membership // the running Membership at each gRPC address
+	byPeer map[string]*Membership // the running Membership at each peer address
 	joins  atomic.Int32           // Join calls answered
 }
 
@@ -110,9 +110,9 @@ func newTestCluster(t *testing.T) *testCluster {
 // node is one test node: an id, its addresses and its store, which
 // survive restarts, and the running Membership.
 type node struct {
-	id, gossip, grpc string
-	seeds            []string
-	store            *memStore
+	id, gossip, grpc, peer string
+	seeds                  []string
+	store                  *memStore
 
 	m          *Membership
 	adopted    atomic.Int32 // AdoptSettings calls
@@ -128,6 +128,7 @@ func (c *testCluster) node(i int, seeds ...*node) *node {
 		id:     fmt.Sprintf("n%d", i),
 		gossip: fmt.Sprintf("127.0.0.1:%d", 7100+i),
 		grpc:   fmt.Sprintf("127.0.0.1:%d", 7000+i),
+		peer:   fmt.Sprintf("127.0.0.1:%d", 7300+i),
 		store:  &memStore{},
 	}
 	for _, s := range seeds {
@@ -150,6 +151,7 @@ func (c *testCluster) config(n *node) Config {
 	cfg.NodeID = n.id
 	cfg.ClusterName = "test"
 	cfg.GRPCAddr = n.grpc
+	cfg.PeerAddr = n.peer
 	cfg.GossipAddr = n.gossip
 	cfg.VNodes = 16
 	cfg.Seeds = n.seeds
@@ -183,14 +185,14 @@ func (c *testCluster) config(n *node) Config {
 }
 
 // join is the test nodes' JoinFunc: it answers from the Membership
-// running at grpcAddr, with the node's trust rule for a caller without a
+// running at peerAddr (Join goes to the peer address), with the node's trust rule for a caller without a
 // certificate: a key proof when gossip is encrypted.
-func (c *testCluster) join(_ context.Context, grpcAddr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error) {
+func (c *testCluster) join(_ context.Context, peerAddr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error) {
 	c.mu.Lock()
-	m := c.byGRPC[grpcAddr]
+	m := c.byPeer[peerAddr]
 	c.mu.Unlock()
 	if m == nil {
-		return nil, fmt.Errorf("nothing listens on %s", grpcAddr)
+		return nil, fmt.Errorf("nothing listens on %s", peerAddr)
 	}
 	if m.Encrypted() {
 		if err := m.VerifyJoinProof(req); err != nil {
@@ -220,10 +222,10 @@ func (c *testCluster) tryStart(n *node, settings *Settings) error {
 	}
 	n.m = m
 	c.mu.Lock()
-	if c.byGRPC == nil {
-		c.byGRPC = map[string]*Membership{}
+	if c.byPeer == nil {
+		c.byPeer = map[string]*Membership{}
 	}
-	c.byGRPC[n.grpc] = m
+	c.byPeer[n.peer] = m
 	c.mu.Unlock()
 	c.t.Cleanup(func() { _ = m.Close() })
 	return nil

@@ -16,12 +16,13 @@ import (
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
-// JoinFunc calls Replica.Join on the gRPC server at grpcAddr, a member's
-// address learnt from its memberlist node meta, and returns its answer.
+// JoinFunc calls Replica.Join on the peer gRPC server at addr, a member's
+// address learnt from its memberlist node meta (its peer address, or its
+// gRPC address when it announces none), and returns its answer.
 // Membership calls it from its join loop, one call at a time, only while
 // the node has no settings; it must return when ctx is done. Membership
 // owns neither req nor the answer after the call.
-type JoinFunc func(ctx context.Context, grpcAddr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error)
+type JoinFunc func(ctx context.Context, addr string, req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinResponse, error)
 
 // maxProofSkew is how far a Join key proof's time may be from the
 // receiver's clock.
@@ -123,20 +124,27 @@ func (m *Membership) Admit(req *quorumkvv1.JoinRequest) (*quorumkvv1.JoinRespons
 // answer. A node without settings calls it after each memberlist join;
 // with encrypted gossip, those peers hold the cluster's key.
 func (m *Membership) joinByRPC(ml *memberlist.Memberlist) {
+	type target struct{ name, addr string }
+	var targets []target
 	for _, p := range ml.Members() {
 		if p.Name == m.cfg.NodeID || p.State != memberlist.StateAlive {
 			continue
 		}
 		var meta quorumkvv1.MemberEntry
-		if err := proto.Unmarshal(p.Meta, &meta); err != nil || meta.GetGrpcAddr() == "" {
+		if err := proto.Unmarshal(p.Meta, &meta); err != nil {
 			continue
 		}
+		if addr := entryFromProto(&meta).DialAddr(); addr != "" {
+			targets = append(targets, target{p.Name, addr})
+		}
+	}
+	for _, tg := range targets {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StreamTimeout)
-		resp, err := m.cfg.Join(ctx, meta.GetGrpcAddr(), m.JoinRequest())
+		resp, err := m.cfg.Join(ctx, tg.addr, m.JoinRequest())
 		cancel()
 		if err != nil {
-			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "join "+p.Name, "a member refused or failed to hand this node the cluster's settings",
-				"member", p.Name, "grpc_addr", meta.GetGrpcAddr(), "err", err)
+			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "join "+tg.name, "a member refused or failed to hand this node the cluster's settings",
+				"member", tg.name, "peer_addr", tg.addr, "err", err)
 			continue
 		}
 		m.tryJoin(gossip{

@@ -143,6 +143,7 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 			ID:         cfg.NodeID,
 			GRPCAddr:   cfg.GRPCAddr,
 			GossipAddr: cfg.GossipAddr,
+			PeerAddr:   cfg.PeerAddr,
 			VNodes:     cfg.VNodes,
 			State:      ring.Joining,
 		},
@@ -223,7 +224,7 @@ func (m *Membership) load(settings *Settings) error {
 		if e != m.self {
 			m.self.Version++
 			m.table[id] = m.self
-			m.log.Info("member entry changed since last run", "grpc_addr", m.self.GRPCAddr,
+			m.log.Info("member entry changed since last run", "grpc_addr", m.self.GRPCAddr, "peer_addr", m.self.PeerAddr,
 				"gossip_addr", m.self.GossipAddr, "vnodes", m.self.VNodes)
 		}
 		m.phase = phaseJoined

@@ -24,7 +24,7 @@ func TestMembership_bootstrapFormsClusterOfOne(t *testing.T) {
 		t.Fatal("bootstrap node is not joined")
 	}
 	self := n1.m.Self()
-	want := Entry{ID: "n1", GRPCAddr: n1.grpc, GossipAddr: n1.gossip, VNodes: 16, State: ring.Normal, Version: 1}
+	want := Entry{ID: "n1", GRPCAddr: n1.grpc, GossipAddr: n1.gossip, PeerAddr: n1.peer, VNodes: 16, State: ring.Normal, Version: 1}
 	if self != want {
 		t.Fatalf("Self = %+v, want %+v", self, want)
 	}
@@ -372,7 +372,7 @@ func TestMembership_ignoresAnotherCluster(t *testing.T) {
 	b1.id = "b1"
 	b1.store = &memStore{}
 	seed, err := encodeTable([]Entry{
-		{ID: "b1", GRPCAddr: b1.grpc, GossipAddr: b1.gossip, VNodes: 16, State: ring.Normal, Version: 1},
+		{ID: "b1", GRPCAddr: b1.grpc, GossipAddr: b1.gossip, PeerAddr: b1.peer, VNodes: 16, State: ring.Normal, Version: 1},
 		{ID: "b9", GRPCAddr: "127.0.0.1:7999", GossipAddr: n1.gossip, VNodes: 16, State: ring.Normal, Version: 1},
 	})
 	if err != nil {

@@ -15,6 +15,11 @@ var (
 	ErrTokenTampered  = errors.New("context token failed authentication (tampered or issued with another secret)")
 )
 
+// MaxTokenBytes is the largest context token accepted: a version vector
+// of thousands of actors fits. Open refuses a larger one as malformed; a
+// node's client listener bounds its messages with it.
+const MaxTokenBytes = 64 << 10
+
 const (
 	tokenVersion = 1
 	tokenMACSize = 16
@@ -76,6 +81,9 @@ func (k *Keyring) mac(b []byte) []byte {
 // authenticated by this cluster's secret, each with its own error.
 func (k *Keyring) Open(key, token []byte) (TokenState, error) {
 	const head = 1 + ClusterIDSize + 8
+	if len(token) > MaxTokenBytes {
+		return TokenState{}, fmt.Errorf("%w: it is %d bytes, the limit is %d", ErrTokenMalformed, len(token), MaxTokenBytes)
+	}
 	if len(token) < head+tokenMACSize || token[0] != tokenVersion {
 		return TokenState{}, ErrTokenMalformed
 	}

@@ -102,6 +102,7 @@ func TestKeyring_Open_refuses(t *testing.T) {
 		"empty":                  {k: k, key: key, tok: nil, want: conflict.ErrTokenMalformed},
 		"badVersion":             {k: k, key: key, tok: append([]byte{2}, tok[1:]...), want: conflict.ErrTokenMalformed},
 		"trailingByte":           {k: k, key: key, tok: append(bytes.Clone(tok), 0), want: conflict.ErrTokenMalformed},
+		"overMaxTokenBytes":      {k: k, key: key, tok: append(bytes.Clone(tok), make([]byte, conflict.MaxTokenBytes)...), want: conflict.ErrTokenMalformed},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -18,7 +18,8 @@ type Config struct {
 	DataDir string
 	// ClusterName (--cluster-name) is the memberlist label; required.
 	ClusterName string
-	// GRPCAddr (--grpc-addr) is the client and peer gRPC listen address.
+	// GRPCAddr (--grpc-addr) is the client gRPC listen address: the KV and
+	// health services only.
 	GRPCAddr string
 	// GossipAddr (--gossip-addr) is the memberlist listen address.
 	GossipAddr string
@@ -35,16 +36,24 @@ type Config struct {
 	// RESPMaxClients (--resp-max-clients) caps RESP connections; at least 1.
 	RESPMaxClients int
 
-	// The peer listener, advertised addresses and replace are accepted and
-	// validated, not built yet; TLS and the gossip key are built. Zero
-	// values mean off.
+	// Advertised addresses (but the peer address) and replace are accepted
+	// and validated, not built yet. Zero values mean off.
 	//
-	// PeerAddr (--peer-addr) is the node-to-node listen address.
+	// PeerAddr (--peer-addr) is the node-to-node gRPC listen address;
+	// empty means the GRPCAddr host on an ephemeral port.
 	PeerAddr string
-	// AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr and
-	// AdvertiseRESPAddr (--advertise-*-addr) are the addresses other
-	// machines reach the listeners at.
-	AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
+	// AdvertisePeerAddr (--advertise-peer-addr) is the peer address put in
+	// the member table; empty means the port PeerAddr is bound to on the
+	// AdvertiseGRPCAddr host (by default the bound host).
+	AdvertisePeerAddr string
+
+	// Accepted and validated, not built yet (advertised addresses other
+	// than the peer's, replace): zero values mean off.
+	//
+	// AdvertiseGRPCAddr, AdvertiseGossipAddr and AdvertiseRESPAddr
+	// (--advertise-*-addr) are the addresses other machines reach the
+	// listeners at.
+	AdvertiseGRPCAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
 	// Replace (--replace) names a removed node this one takes the place of.
 	Replace string
 	// TLSCert, TLSKey and TLSCA (--tls-cert, --tls-key, --tls-ca) are the

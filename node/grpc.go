@@ -7,19 +7,48 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quorumkv/quorumkv/cluster"
+	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/antientropy"
 )
 
-// grpcOverhead is the room left above the largest value in a gRPC message,
-// for the key, the token and framing.
-const grpcOverhead = 1 << 20
+// clientOverhead is the room a client request has above its key, value
+// and context token: the other fields and the protobuf framing.
+const clientOverhead = 64 << 10
 
-// grpcServer returns the gRPC server of the client API and the peer
-// services, nothing served yet.
-func (n *node) grpcServer() (*grpc.Server, error) {
+// clientMaxRecvBytes is the client listener's receive limit: the largest
+// key, value and context token and clientOverhead. gRPC refuses a larger
+// message with ResourceExhausted from its length prefix, before reading
+// it whole, so a client cannot make the node buffer more than that per
+// request. A set add carries at most the value limit in members (the
+// coordinator refuses more), so it fits too.
+func clientMaxRecvBytes(cfg Config) int {
+	return cfg.MaxKeyBytes + cfg.MaxValueBytes + conflict.MaxTokenBytes + clientOverhead
+}
+
+// clientServer returns the gRPC server of the client listener: the KV
+// and health services, nothing served yet. Replica traffic goes to the
+// peer listener (peerServer), never here.
+func (n *node) clientServer() (*grpc.Server, error) {
+	srv := grpc.NewServer(append(append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(clientMaxRecvBytes(n.cfg)),
+		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
+	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor, false)...)...)
+	pb.RegisterKVServer(srv, &kvServer{n: n})
+	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
+	n.metrics.components.grpcServer.InitializeMetrics(srv)
+	return srv, nil
+}
+
+// peerServer returns the gRPC server of the peer listener: the Replica
+// service (replica streams, Merkle trees, fetch, purge, partition
+// streaming, Join, KeyringApply) and the KV service for the client
+// requests other nodes forward here, nothing served yet. Its messages
+// carry whole objects (replication.MaxMessageBytes). With TLS on it
+// accepts node certificates only.
+func (n *node) peerServer() (*grpc.Server, error) {
 	merkle, err := antientropy.NewMerkleService(antientropy.MerkleServiceConfig{Replicates: func(p keyspace.Partition) bool {
 		r := ringView{n}.Load()
 		return r != nil && r.IsReplica(int(p), n.cfg.NodeID)
@@ -28,11 +57,10 @@ func (n *node) grpcServer() (*grpc.Server, error) {
 		return nil, err
 	}
 	srv := grpc.NewServer(append(append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(max(n.cfg.MaxValueBytes+n.cfg.MaxKeyBytes+grpcOverhead, replication.MaxMessageBytes)),
+		grpc.MaxRecvMsgSize(replication.MaxMessageBytes),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
-	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor)...)...)
+	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor, true)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply})
 	n.metrics.components.grpcServer.InitializeMetrics(srv)
 	return srv, nil

@@ -16,7 +16,7 @@ import (
 
 // The cluster's settings and secret are never gossiped: a node started
 // with --join on an empty data dir asks a member it met through gossip
-// for them, over Replica.Join on the member's gRPC listener. The member
+// for them, over Replica.Join on the member's peer listener. The member
 // answers a caller it trusts (authorizeJoin):
 //
 //   - with TLS (peerAuth set): the caller presented a node certificate of
@@ -37,9 +37,9 @@ import (
 // Anyone else gets PERMISSION_DENIED and learns nothing.
 
 // joinVia is the membership's cluster.JoinFunc: one Join call to the
-// member at grpcAddr, on a connection of its own.
-func (n *node) joinVia(ctx context.Context, grpcAddr string, req *pb.JoinRequest) (*pb.JoinResponse, error) {
-	conn, err := n.dialPeer(grpcAddr)
+// member's peer listener at addr, on a connection of its own.
+func (n *node) joinVia(ctx context.Context, addr string, req *pb.JoinRequest) (*pb.JoinResponse, error) {
+	conn, err := n.dialPeer(addr)
 	if err != nil {
 		return nil, err
 	}

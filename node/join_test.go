@@ -81,13 +81,13 @@ func TestNode_gossipKeyClusterFormsAndServesJoin(t *testing.T) {
 	}
 
 	// No proof, or a proof made with another key: refused.
-	_, err = callJoin(t, n1.n.grpcAddr, &pb.JoinRequest{NodeId: "n9", ClusterName: "nodetest"})
+	_, err = callJoin(t, n1.n.peerAddr, &pb.JoinRequest{NodeId: "n9", ClusterName: "nodetest"})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("Join without a key proof = %v, want PermissionDenied", err)
 	}
 	// A member's own request (it holds the key) is answered, with the
 	// secret n1 uses.
-	resp, err := callJoin(t, n1.n.grpcAddr, joinRequestOf(t, n2))
+	resp, err := callJoin(t, n1.n.peerAddr, joinRequestOf(t, n2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestNode_gossipKeyClusterFormsAndServesJoin(t *testing.T) {
 	// Another cluster name: refused as such.
 	req := joinRequestOf(t, n2)
 	req.ClusterName = "other"
-	if _, err := callJoin(t, n1.n.grpcAddr, req); status.Code(err) != codes.PermissionDenied {
+	if _, err := callJoin(t, n1.n.peerAddr, req); status.Code(err) != codes.PermissionDenied {
 		// The proof covers the cluster name, so it no longer verifies.
 		t.Fatalf("Join for another cluster name = %v, want PermissionDenied", err)
 	}
@@ -134,7 +134,7 @@ func TestNode_authorizeJoin(t *testing.T) {
 		t.Fatal("a caller of unknown address is trusted")
 	}
 	// Over the wire, from loopback.
-	if _, err := callJoin(t, n1.n.grpcAddr, req); err != nil {
+	if _, err := callJoin(t, n1.n.peerAddr, req); err != nil {
 		t.Fatalf("Join from loopback without a gossip key: %v", err)
 	}
 	n1.n.peerAuth = func(context.Context) error { return errors.New("no node certificate") }

@@ -58,7 +58,7 @@ func (n *node) persistGossipKeys(keys [][]byte) error {
 	return n.store.PutMeta(metaGossipKeys, slices.Concat(keys...))
 }
 
-// dialPeer opens a connection of its own to a member's gRPC address, for
+// dialPeer opens a connection of its own to a member's peer address, for
 // the peer RPCs made outside the peer pool (Join, KeyringApply).
 func (n *node) dialPeer(addr string) (*grpc.ClientConn, error) {
 	opts := append([]grpc.DialOption{
@@ -131,7 +131,7 @@ func (n *node) keyringFanout(ctx context.Context, op pb.KeyringOp, key []byte) (
 	}
 	var others []cluster.MemberStatus
 	for _, ms := range m.Members() {
-		if ms.ID != n.cfg.NodeID && ms.Liveness == cluster.LivenessAlive && ms.GRPCAddr != "" {
+		if ms.ID != n.cfg.NodeID && ms.Liveness == cluster.LivenessAlive && ms.DialAddr() != "" {
 			others = append(others, ms)
 		}
 	}
@@ -145,7 +145,7 @@ func (n *node) keyringFanout(ctx context.Context, op pb.KeyringOp, key []byte) (
 			results[i] = res
 			cctx, cancel := context.WithTimeout(ctx, keyringFanoutTimeout)
 			defer cancel()
-			conn, err := n.dialPeer(ms.GRPCAddr)
+			conn, err := n.dialPeer(ms.DialAddr())
 			if err != nil {
 				res.Error = err.Error()
 				return

@@ -143,7 +143,7 @@ func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClien
 	}
 	for _, id := range replicas {
 		m, ok := s.n.member(id)
-		if !ok || m.Liveness == cluster.LivenessDead || m.GRPCAddr == "" {
+		if !ok || m.Liveness == cluster.LivenessDead || m.DialAddr() == "" {
 			continue
 		}
 		conn, err := s.n.conns.Conn(id)
@@ -281,7 +281,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 	r := ringView{s.n}.Load()
 	out := &pb.MembersResponse{}
 	for _, m := range s.n.memberList() {
-		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr,
+		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr,
 			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State]}
 		if r != nil {
 			pm.Ownership = r.Ownership(m.ID)
@@ -289,7 +289,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 		out.Members = append(out.Members, pm)
 	}
 	if len(out.Members) == 0 {
-		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: s.n.cfg.GossipAddr,
+		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: s.n.cfg.GossipAddr, PeerAddr: s.n.peerAddr,
 			State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
 	}
 	return out, nil

@@ -54,10 +54,13 @@ type node struct {
 	// join.go for the trust rule).
 	peerAuth func(context.Context) error
 
-	lis      net.Listener // client and peer gRPC
+	lis      net.Listener // client gRPC
 	grpcAddr string       // the address lis is bound to
+	peerLis  net.Listener // peer gRPC (node-to-node)
+	peerAddr string       // the peer address published in the member table
 	httpLis  net.Listener // metrics; nil without --metrics-addr
-	srv      *grpc.Server
+	srv      *grpc.Server // the client API on lis
+	peerSrv  *grpc.Server // the Replica service and forwarded client calls on peerLis
 	httpSrv  *http.Server // nil without --metrics-addr
 
 	closers   []func() // undone in reverse by close
@@ -176,7 +179,8 @@ func (n *node) openClock() error {
 	return nil
 }
 
-// listen binds the gRPC and metrics listeners.
+// listen binds the client and peer gRPC listeners and the metrics
+// listener.
 func (n *node) listen() error {
 	lis, err := net.Listen("tcp", n.cfg.GRPCAddr)
 	if err != nil {
@@ -184,6 +188,13 @@ func (n *node) listen() error {
 	}
 	n.lis, n.grpcAddr = lis, lis.Addr().String()
 	n.onClose(func() { _ = lis.Close() }) // already closed once served
+	peerBind := peerBindAddr(n.cfg)
+	peerLis, err := net.Listen("tcp", peerBind)
+	if err != nil {
+		return flagErr("peer-addr", "cannot listen on %s: %v", peerBind, err)
+	}
+	n.peerLis, n.peerAddr = peerLis, advertisedPeerAddr(n.cfg, peerLis.Addr().String())
+	n.onClose(func() { _ = peerLis.Close() }) // already closed once served
 	if n.cfg.MetricsAddr == "" {
 		return nil
 	}
@@ -261,6 +272,7 @@ func (n *node) openMembership() error {
 		NodeID:          n.cfg.NodeID,
 		ClusterName:     n.cfg.ClusterName,
 		GRPCAddr:        n.grpcAddr,
+		PeerAddr:        n.peerAddr,
 		GossipAddr:      n.cfg.GossipAddr,
 		VNodes:          n.cfg.VNodes,
 		Seeds:           n.cfg.Join,
@@ -319,10 +331,14 @@ func (n *node) openServers() error {
 	}
 	n.onClose(n.exchange.Close)
 	n.health = newHealth()
-	if n.srv, err = n.grpcServer(); err != nil {
+	if n.srv, err = n.clientServer(); err != nil {
 		return err
 	}
 	n.onClose(n.srv.Stop) // a no-op after a graceful stop
+	if n.peerSrv, err = n.peerServer(); err != nil {
+		return err
+	}
+	n.onClose(n.peerSrv.Stop) // a no-op after a graceful stop
 	if n.httpLis != nil {
 		n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		n.onClose(func() { _ = n.httpSrv.Close() }) // cutting what is left
@@ -336,7 +352,7 @@ func (n *node) openServers() error {
 // after a shutdown asked for through ctx.
 func (n *node) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	goFunc := func(f func()) {
 		wg.Add(1)
 		go func() {
@@ -347,6 +363,11 @@ func (n *node) serve(ctx context.Context) error {
 	goFunc(func() {
 		if err := n.srv.Serve(n.lis); err != nil {
 			errc <- fmt.Errorf("grpc server: %w", err)
+		}
+	})
+	goFunc(func() {
+		if err := n.peerSrv.Serve(n.peerLis); err != nil {
+			errc <- fmt.Errorf("peer grpc server: %w", err)
 		}
 	})
 	if n.httpSrv != nil {
@@ -368,7 +389,7 @@ func (n *node) serve(ctx context.Context) error {
 	members := n.members.Load()
 	n.ready.Store(true)
 	goFunc(func() { n.keepHealth(bg) })
-	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "gossip_addr", n.cfg.GossipAddr,
+	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", n.cfg.GossipAddr,
 		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
 
 	var runErr error
@@ -395,13 +416,22 @@ func (n *node) serve(ctx context.Context) error {
 // shutdown timeout, then cuts the rest. The peers' replica streams never
 // end by themselves: they are closed first, or a graceful stop would wait
 // for them until the timeout (a peer whose write is cut leaves a hint).
+// Both gRPC servers drain at the same time.
 func (n *node) drain(ctx context.Context) {
 	n.health.Shutdown() // NOT_SERVING from now on, whatever readiness says
 	n.stopDraining()
 	n.exchange.Close()
+	var stopping sync.WaitGroup
+	for _, srv := range []*grpc.Server{n.srv, n.peerSrv} {
+		stopping.Add(1)
+		go func() {
+			defer stopping.Done()
+			srv.GracefulStop()
+		}()
+	}
 	done := make(chan struct{})
 	go func() {
-		n.srv.GracefulStop()
+		stopping.Wait()
 		close(done)
 	}()
 	timer := time.NewTimer(n.cfg.ShutdownTimeout)
@@ -411,6 +441,7 @@ func (n *node) drain(ctx context.Context) {
 	case <-timer.C:
 		n.log.Warn("requests still in flight at the shutdown timeout; cutting them")
 		n.srv.Stop()
+		n.peerSrv.Stop()
 		<-done
 	}
 	if n.httpSrv != nil {
@@ -524,10 +555,12 @@ func (n *node) watchFence(ctx context.Context) {
 	}
 }
 
-// resolve maps a member id to its gRPC address.
+// resolve maps a member id to the address of its peer listener (its gRPC
+// address for an entry written before peer listeners existed).
 func (n *node) resolve(id string) (string, bool) {
 	m, ok := n.member(id)
-	return m.GRPCAddr, ok && m.GRPCAddr != ""
+	addr := m.DialAddr()
+	return addr, ok && addr != ""
 }
 
 // downSince reports since when member id has been seen down.

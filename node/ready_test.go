@@ -104,7 +104,7 @@ func awaitReadiness(t *testing.T, tn *testNode, code int, want string) {
 
 // /readyz and the gRPC health service say ready for a joined node, also
 // after its seed died, and not ready (naming why) for a node that has not
-// joined and one whose storage is closed.
+// joined, one that is joining (filling) and one whose storage is closed.
 func TestNode_readiness(t *testing.T) {
 	t.Cleanup(func() { awaitMemberlistGone(t) }) // runs after every node stopped
 	dir := t.TempDir()
@@ -149,10 +149,18 @@ func TestNode_readiness(t *testing.T) {
 	awaitReadiness(t, n2, http.StatusOK, "ok")
 	awaitReadiness(t, n3, http.StatusOK, "ok")
 
-	// A joining node's reason ("joining: ...") is covered by
-	// TestReadyState_notReady: holding a joiner in the joining state in
-	// process needs its fill to fail while its Join succeeds, and both go
-	// through the same listener.
+	// A joiner that reaches no replica to fill from stays joining: its
+	// pool of peer connections is closed before its first fill, while
+	// Join, on a connection of its own, still gets it the settings.
+	n4 := start(t, testConfig(t, dir, "n4", n2.n.cfg.GossipAddr))
+	_ = n4.n.conns.Close()
+	await(t, 30*time.Second, "n4 joined", func() error {
+		if !n4.n.joined() {
+			return fmt.Errorf("not joined")
+		}
+		return nil
+	})
+	awaitReadiness(t, n4, http.StatusServiceUnavailable, "joining")
 }
 
 // A gRPC health watcher sees SERVING, then NOT_SERVING or the end of its

@@ -69,14 +69,15 @@ func (n *node) peerDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(n.tls.PeerConfig()))}
 }
 
-// securityServerOptions are the gRPC server's TLS credentials, connection
+// securityServerOptions are a gRPC server's TLS credentials, connection
 // age and role checks with TLS on, none otherwise; unary is the server's
-// other unary interceptor, chained before the role check.
-func (n *node) securityServerOptions(unary grpc.UnaryServerInterceptor) []grpc.ServerOption {
+// other unary interceptor, chained before the role check. nodesOnly (the
+// peer listener) refuses every certificate but node certificates.
+func (n *node) securityServerOptions(unary grpc.UnaryServerInterceptor, nodesOnly bool) []grpc.ServerOption {
 	if n.tls == nil {
 		return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary)}
 	}
-	authz := &security.Authorizer{NodeID: n.cfg.NodeID, Log: n.log, Removed: func(id string) bool {
+	authz := &security.Authorizer{NodeID: n.cfg.NodeID, Log: n.log, NodesOnly: nodesOnly, Removed: func(id string) bool {
 		m, ok := n.member(id)
 		return ok && m.State == ring.Removed
 	}}

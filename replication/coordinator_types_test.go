@@ -1,11 +1,13 @@
 package replication_test
 
 import (
+	"bytes"
 	"errors"
 	"maps"
 	"slices"
 	"testing"
 
+	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/replicationtest"
 )
@@ -100,4 +102,28 @@ func TestCoordinator_wrongType(t *testing.T) {
 			t.Fatalf("smembers: %q, %v", res.Members, err)
 		}
 	})
+}
+
+// A set add whose members together exceed the value limit is an invalid
+// argument, refused before anything is written, even where the object
+// limit would still allow it.
+func TestCoordinator_SetAdd_membersOverValueLimit(t *testing.T) {
+	c := newCluster(t, replicationtest.ClusterConfig{})
+	ctx := testCtx(t)
+	half := keyspace.DefaultMaxValueBytes/2 + 1
+	members := [][]byte{bytes.Repeat([]byte("a"), half), bytes.Repeat([]byte("b"), half)}
+	before := c.Digests()
+	r, err := c.Node("n1").Coord.SetAdd(ctx, []byte("set"), members, replication.Quorum)
+	if !errors.Is(err, replication.ErrInvalidArgument) || !errors.Is(err, keyspace.ErrValueTooLarge) {
+		t.Fatalf("error %v, want an invalid argument wrapping ErrValueTooLarge", err)
+	}
+	if r.Applied != 0 && r.Applied != replication.AppliedNone {
+		t.Fatalf("refused add reports applied %v", r.Applied)
+	}
+	if after := c.Digests(); !maps.Equal(before, after) {
+		t.Fatal("a refused add changed a replica")
+	}
+	if _, err := c.Node("n1").Coord.SetAdd(ctx, []byte("set"), members[:1], replication.Quorum); err != nil {
+		t.Fatalf("one member within the limit: %v", err)
+	}
 }

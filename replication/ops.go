@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/keyspace"
 )
 
 // ReadResult is what a read returns.
@@ -167,6 +168,22 @@ func (c *Coordinator) checkMembers(members [][]byte) error {
 	return nil
 }
 
+// checkAddSize refuses a set add whose members together exceed the value
+// limit: one request adds no more than one put writes (and a client
+// request fits the client listener's message limit), whatever the object
+// limit would allow.
+func (c *Coordinator) checkAddSize(members [][]byte) error {
+	total := 0
+	for _, m := range members {
+		total += len(m)
+	}
+	if total > c.cfg.Limits.MaxValueBytes {
+		return invalid("members: %w: the members add up to %d bytes, the limit for one add is %d bytes (--max-value-bytes); add them in several requests",
+			keyspace.ErrValueTooLarge, total, c.cfg.Limits.MaxValueBytes)
+	}
+	return nil
+}
+
 // SetAdd adds members to the set under key at level.
 func (c *Coordinator) SetAdd(ctx context.Context, key []byte, members [][]byte, level Level) (Receipt, error) {
 	pl, err := c.check(key, level)
@@ -174,6 +191,9 @@ func (c *Coordinator) SetAdd(ctx context.Context, key []byte, members [][]byte, 
 		return c.failedReceipt(level, pl, true), err
 	}
 	if err := c.checkMembers(members); err != nil {
+		return c.failedReceipt(level, pl, true), err
+	}
+	if err := c.checkAddSize(members); err != nil {
 		return c.failedReceipt(level, pl, true), err
 	}
 	return c.writeReplicated(ctx, key, level, pl, func(cur *conflict.Object) (*conflict.Object, error) {

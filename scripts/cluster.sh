@@ -5,8 +5,9 @@
 #
 # Environment:
 #   CLUSTER_DIR  data and logs (default .cluster)
-#   PORT_BASE    ports: gRPC PORT_BASE+i, gossip PORT_BASE+100+i,
-#                metrics PORT_BASE+2100+i for node ni (default 7000)
+#   PORT_BASE    ports: gRPC PORT_BASE+i, gossip PORT_BASE+100+i, peer
+#                gRPC PORT_BASE+300+i, metrics PORT_BASE+2100+i for node ni
+#                (default 7000)
 #   NODES        how many nodes (default 3): n1 creates the cluster, the
 #                others join it through n1's gossip address
 #   BIN          where kvnode and kvctl are (default bin)
@@ -31,6 +32,7 @@ CERTS="$CLUSTER_DIR/certs"
 
 grpc_port()    { echo $((PORT_BASE + $1)); }
 gossip_port()  { echo $((PORT_BASE + 100 + $1)); }
+peer_port()    { echo $((PORT_BASE + 300 + $1)); }
 metrics_port() { echo $((PORT_BASE + 2100 + $1)); }
 
 alive() { # pid file -> 0 if the process runs (a zombie does not)
@@ -112,6 +114,7 @@ start() {
     # shellcheck disable=SC2086
     setsid "$BIN/kvnode" --node-id "n$i" --data-dir "$CLUSTER_DIR/n$i/data" --cluster-name dev \
       --grpc-addr "127.0.0.1:$(grpc_port "$i")" --gossip-addr "127.0.0.1:$(gossip_port "$i")" \
+      --peer-addr "127.0.0.1:$(peer_port "$i")" \
       --metrics-addr "127.0.0.1:$(metrics_port "$i")" "${join[@]}" $(tls_node_args "$i") $KVNODE_ARGS \
       >>"$CLUSTER_DIR/n$i.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_DIR/n$i.pid"

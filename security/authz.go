@@ -43,6 +43,10 @@ type Authorizer struct {
 	// Removed reports whether a node id was removed from the cluster: its
 	// certificate is refused. Nil: no id is.
 	Removed func(nodeID string) bool
+	// NodesOnly refuses every connection whose certificate is not a node
+	// certificate, whatever the RPC (a node's peer listener); the role
+	// rules then apply as usual, to the client a node forwards for too.
+	NodesOnly bool
 }
 
 type identityKey struct{}
@@ -123,6 +127,9 @@ func (a *Authorizer) authorize(ctx context.Context, fullMethod string, req any) 
 	conn, err := PeerIdentity(ctx, now())
 	if err != nil {
 		return Identity{}, err
+	}
+	if a.NodesOnly && !conn.Node {
+		return Identity{}, status.Errorf(codes.PermissionDenied, "%s is not a node certificate: this listener serves other nodes only (connect to the client address)", conn)
 	}
 	if conn.Node && a.Removed != nil && a.Removed(conn.Name) {
 		return Identity{}, status.Errorf(codes.PermissionDenied, "node %s was removed from the cluster: its certificate is refused", conn.Name)

@@ -58,28 +58,33 @@ func TestAuthorizer_authorize(t *testing.T) {
 		msg     string
 		auditOK bool
 	}{
-		"no certificate":              {peer.NewContext(context.Background(), &peer.Peer{}), "/quorumkv.v1.KV/Get", nil, codes.Unauthenticated, "no verified client certificate", false},
-		"reader reads":                {certContext(reader), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
-		"reader cannot put":           {certContext(reader), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read", false},
-		"writer cannot repair":        {certContext(writer), "/quorumkv.v1.KV/Repair", nil, codes.PermissionDenied, "repair needs the admin role; this certificate has write", false},
-		"admin repairs, audited":      {certContext(root), "/quorumkv.v1.KV/Repair", nil, codes.OK, "", true},
-		"admin cannot replicate":      {certContext(root), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "needs the node role; this certificate has admin", false},
-		"node replicates":             {certContext(n1), "/quorumkv.v1.Replica/Exchange", nil, codes.OK, "", false},
-		"node forwards a put":         {certContext(n1, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.OK, "", false},
-		"node claims another id":      {certContext(n1, ForwardedByHeader, "n2"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "cannot speak for node n2", false},
-		"join as another id":          {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n9"}, codes.PermissionDenied, "cannot speak for node n9", false},
-		"join as itself":              {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n1"}, codes.OK, "", false},
-		"forwarded reader cannot put": {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read (forwarded by node n1)", false},
-		"forwarded reader reads":      {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
-		"client identity ignored":     {certContext(reader, ForwardedIdentityHeader, "quorumkv://client/x?role=admin"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "this certificate has read", false},
-		"client cannot forward":       {certContext(writer, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "only node certificates may", false},
-		"remove audited with target":  {certContext(root), "/quorumkv.v1.KV/Remove", &pb.RemoveRequest{NodeId: "n3"}, codes.OK, "", true},
-		"removed node":                {certContext(n3), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "node n3 was removed from the cluster", false},
-		"unknown service":             {certContext(n1), "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", nil, codes.PermissionDenied, "not permitted to any certificate", false},
+		"no certificate":                 {peer.NewContext(context.Background(), &peer.Peer{}), "/quorumkv.v1.KV/Get", nil, codes.Unauthenticated, "no verified client certificate", false},
+		"reader reads":                   {certContext(reader), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
+		"reader cannot put":              {certContext(reader), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read", false},
+		"writer cannot repair":           {certContext(writer), "/quorumkv.v1.KV/Repair", nil, codes.PermissionDenied, "repair needs the admin role; this certificate has write", false},
+		"admin repairs, audited":         {certContext(root), "/quorumkv.v1.KV/Repair", nil, codes.OK, "", true},
+		"admin cannot replicate":         {certContext(root), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "needs the node role; this certificate has admin", false},
+		"node replicates":                {certContext(n1), "/quorumkv.v1.Replica/Exchange", nil, codes.OK, "", false},
+		"node forwards a put":            {certContext(n1, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.OK, "", false},
+		"node claims another id":         {certContext(n1, ForwardedByHeader, "n2"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "cannot speak for node n2", false},
+		"join as another id":             {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n9"}, codes.PermissionDenied, "cannot speak for node n9", false},
+		"join as itself":                 {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n1"}, codes.OK, "", false},
+		"forwarded reader cannot put":    {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read (forwarded by node n1)", false},
+		"forwarded reader reads":         {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
+		"client identity ignored":        {certContext(reader, ForwardedIdentityHeader, "quorumkv://client/x?role=admin"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "this certificate has read", false},
+		"client cannot forward":          {certContext(writer, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "only node certificates may", false},
+		"remove audited with target":     {certContext(root), "/quorumkv.v1.KV/Remove", &pb.RemoveRequest{NodeId: "n3"}, codes.OK, "", true},
+		"removed node":                   {certContext(n3), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "node n3 was removed from the cluster", false},
+		"unknown service":                {certContext(n1), "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", nil, codes.PermissionDenied, "not permitted to any certificate", false},
+		"peer listener: admin refused":   {certContext(root), "/quorumkv.v1.KV/Repair", nil, codes.PermissionDenied, "not a node certificate", false},
+		"peer listener: reader refused":  {certContext(reader), "/quorumkv.v1.KV/Get", nil, codes.PermissionDenied, "not a node certificate", false},
+		"peer listener: node forwards":   {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
+		"peer listener: node replicates": {certContext(n1), "/quorumkv.v1.Replica/Exchange", nil, codes.OK, "", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var logs bytes.Buffer
-			a := &Authorizer{NodeID: "n1", Log: slog.New(slog.NewTextHandler(&logs, nil)), Removed: func(id string) bool { return id == "n3" }}
+			a := &Authorizer{NodeID: "n1", Log: slog.New(slog.NewTextHandler(&logs, nil)), Removed: func(id string) bool { return id == "n3" },
+				NodesOnly: strings.HasPrefix(name, "peer listener:")}
 			_, err := a.authorize(tc.ctx, tc.method, tc.req)
 			st := status.Convert(err)
 			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {

@@ -101,7 +101,7 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.NodeID, "node-id", "", "node id, unique in the cluster (required)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name; nodes of other names cannot reach this one")
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client and peer gRPC listen address")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client gRPC listen address: the client API only (peers use --peer-addr)")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address")
 	fs.Func("join", "comma-separated seed gossip addresses to join; without it, a node with an empty data dir creates a cluster", func(s string) error {
 		cfg.Join = nil
@@ -116,9 +116,9 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.RESPAddr, "resp-addr", "", "Redis protocol listen address (default empty: off)"+notYet+"RESP listener)")
 	fs.StringVar(&cfg.RESPConsistency, "resp-consistency", cfg.RESPConsistency, "default consistency level of RESP connections: one, quorum or all"+notYet+"RESP listener)")
 	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once"+notYet+"RESP listener)")
-	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address (default: the --grpc-addr host on an ephemeral port)"+notYet+"separate peer listener; peers use --grpc-addr)")
+	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address: replication, anti-entropy, streaming, join and forwarded requests; node certificates only with TLS (default: the --grpc-addr host on an ephemeral port)")
 	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address other machines reach this node at (default: --grpc-addr)"+notYet+"advertised addresses)")
-	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at"+notYet+"advertised addresses)")
+	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")
 	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at (default: --gossip-addr)"+notYet+"advertised addresses)")
 	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at"+notYet+"advertised addresses)")
 	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed node whose place this new node takes"+notYet+"ring changes)")

@@ -30,6 +30,7 @@ type tlsCluster struct {
 	t     *testing.T
 	certs string
 	nodes [2]*nodeProc
+	peers [2]string // the nodes' --peer-addr
 }
 
 // certs runs kvctl certs with args, which must succeed.
@@ -54,7 +55,8 @@ func startTLSCluster(t *testing.T) *tlsCluster {
 	}
 	gossip1 := freeAddr(t)
 	for i, id := range []string{"n1", "n2"} {
-		args := []string{"--node-id", id, "--replication-factor", "1",
+		c.peers[i] = freeAddr(t)
+		args := []string{"--node-id", id, "--replication-factor", "1", "--peer-addr", c.peers[i],
 			"--tls-cert", filepath.Join(c.certs, security.NodeCertFile(id)),
 			"--tls-key", filepath.Join(c.certs, security.NodeKeyFile(id)),
 			"--tls-ca", filepath.Join(c.certs, security.CACertFile),
@@ -123,13 +125,13 @@ func (c *tlsCluster) keyOn(id string) string {
 
 // dial connects to node i with the certificate and key files of c.certs;
 // the connection is closed when the test ends.
-func (c *tlsCluster) dial(t *testing.T, cert, key string, i int) *grpc.ClientConn {
+func (c *tlsCluster) dial(t *testing.T, cert, key, addr string) *grpc.ClientConn {
 	t.Helper()
 	cfg, err := security.ClientConfig(filepath.Join(c.certs, security.CACertFile), filepath.Join(c.certs, cert), filepath.Join(c.certs, key))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(c.nodes[i].grpc, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 	})
 
 	t.Run("a forwarded request is judged by the client's role", func(t *testing.T) {
-		conn := c.dial(t, security.NodeCertFile("n1"), security.NodeKeyFile("n1"), 1)
+		conn := c.dial(t, security.NodeCertFile("n1"), security.NodeKeyFile("n1"), c.peers[1])
 		kv := pb.NewKVClient(conn)
 		for name, tc := range map[string]struct {
 			md   []string
@@ -227,7 +229,16 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 		})
 	})
 
-	t.Run("replica service needs a node certificate", func(t *testing.T) {
+	t.Run("the client listener serves no replica service", func(t *testing.T) {
+		conn := c.dial(t, security.NodeCertFile("n1"), security.NodeKeyFile("n1"), c.nodes[1].grpc)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := pb.NewReplicaClient(conn).MerkleRoots(ctx, &pb.MerkleRootsRequest{}); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("MerkleRoots on the client listener: %v, want Unimplemented", err)
+		}
+	})
+
+	t.Run("the peer listener needs a node certificate", func(t *testing.T) {
 		for name, tc := range map[string]struct {
 			cert, key string
 			denied    bool
@@ -236,7 +247,7 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 			"node n1":      {security.NodeCertFile("n1"), security.NodeKeyFile("n1"), false},
 		} {
 			t.Run(name, func(t *testing.T) {
-				conn := c.dial(t, tc.cert, tc.key, 1)
+				conn := c.dial(t, tc.cert, tc.key, c.peers[1])
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				_, err := pb.NewReplicaClient(conn).MerkleRoots(ctx, &pb.MerkleRootsRequest{})
@@ -244,8 +255,14 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 				if denied := code == codes.PermissionDenied; denied != tc.denied {
 					t.Fatalf("MerkleRoots as %s: %v, want denied %v", name, err, tc.denied)
 				}
-				if tc.denied && !strings.Contains(err.Error(), "needs the node role; this certificate has admin") {
-					t.Fatalf("message %q names no role", err)
+				if tc.denied && !strings.Contains(err.Error(), "not a node certificate") {
+					t.Fatalf("message %q does not say a node certificate is needed", err)
+				}
+				if tc.denied { // the client API too, whatever the client's role
+					_, err := pb.NewKVClient(conn).Members(ctx, &pb.MembersRequest{})
+					if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "not a node certificate") {
+						t.Fatalf("Members on the peer listener as %s: %v, want PermissionDenied", name, err)
+					}
 				}
 				if code == codes.Unauthenticated || code == codes.Unavailable {
 					t.Fatalf("MerkleRoots as %s: %v", name, err)

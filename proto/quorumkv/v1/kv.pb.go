@@ -1126,7 +1126,10 @@ type Member struct {
 	// The node's share of the ring: the fraction of partitions it replicates
 	// divided by the replication factor, between 0 and 1; the shares of all
 	// normal members add up to 1.
-	Ownership     float64 `protobuf:"fixed64,6,opt,name=ownership,proto3" json:"ownership,omitempty"`
+	Ownership float64 `protobuf:"fixed64,6,opt,name=ownership,proto3" json:"ownership,omitempty"`
+	// Address of the node's peer gRPC server (host:port): node-to-node
+	// traffic only. Empty for a member that has not announced one.
+	PeerAddr      string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1201,6 +1204,13 @@ func (x *Member) GetOwnership() float64 {
 		return x.Ownership
 	}
 	return 0
+}
+
+func (x *Member) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
 }
 
 // RingRequest asks where a key lives.
@@ -2421,7 +2431,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\areceipt\x18\x0f \x01(\v2\x14.quorumkv.v1.ReceiptR\areceipt\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\xd8\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\xf5\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2430,7 +2440,8 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x15.quorumkv.v1.LivenessR\x05state\x125\n" +
 	"\n" +
 	"ring_state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\tringState\x12\x1c\n" +
-	"\townership\x18\x06 \x01(\x01R\townership\"\x1f\n" +
+	"\townership\x18\x06 \x01(\x01R\townership\x12\x1b\n" +
+	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\"\x1f\n" +
 	"\vRingRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"H\n" +
 	"\fRingResponse\x12\x1c\n" +

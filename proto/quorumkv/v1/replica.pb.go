@@ -1642,7 +1642,11 @@ type MemberEntry struct {
 	State RingState `protobuf:"varint,5,opt,name=state,proto3,enum=quorumkv.v1.RingState" json:"state,omitempty"`
 	// Increases with every change to the entry; on merge the higher version
 	// wins.
-	Version       uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	// Address of the node's peer gRPC server (host:port), which serves the
+	// node-to-node traffic. Empty in entries written before the peer
+	// listener existed: peers then dial grpc_addr.
+	PeerAddr      string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1717,6 +1721,13 @@ func (x *MemberEntry) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *MemberEntry) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
 }
 
 // GossipState is the payload of the member table gossip: the full table in
@@ -2015,7 +2026,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0fmax_value_bytes\x18\x06 \x01(\x04R\rmaxValueBytes\x12(\n" +
 	"\x10max_object_bytes\x18\a \x01(\x04R\x0emaxObjectBytes\"A\n" +
 	"\vMemberTable\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xbb\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xd8\x01\n" +
 	"\vMemberEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2023,7 +2034,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"gossipAddr\x12\x16\n" +
 	"\x06vnodes\x18\x04 \x01(\rR\x06vnodes\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"z\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12\x1b\n" +
+	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\"z\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
