@@ -49,6 +49,9 @@ type Server struct {
 	ring    *quorumkvv1.RingResponse
 	table   *quorumkvv1.RingTableResponse // nil: RingTable answers "not joined"
 
+	backupChunks  [][]byte
+	backupTrailer *quorumkvv1.BackupTrailer // nil: the stream ends without one
+
 	addr string
 	stop func()
 }
@@ -128,6 +131,34 @@ func (s *Server) SetRepair(r *quorumkvv1.RepairResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.repair = r
+}
+
+// SetBackup sets the answer of Backup: the chunks, then trailer (nil: the
+// stream ends without a trailer).
+func (s *Server) SetBackup(chunks [][]byte, trailer *quorumkvv1.BackupTrailer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backupChunks, s.backupTrailer = chunks, trailer
+}
+
+// Backup implements quorumkvv1.KVServer: it streams what SetBackup set.
+func (s *Server) Backup(req *quorumkvv1.BackupRequest, stream grpc.ServerStreamingServer[quorumkvv1.BackupResponse]) error {
+	s.mu.Lock()
+	err := s.begin("Backup", req)
+	chunks, trailer := s.backupChunks, s.backupTrailer
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := stream.Send(&quorumkvv1.BackupResponse{Part: &quorumkvv1.BackupResponse_Chunk{Chunk: c}}); err != nil {
+			return err
+		}
+	}
+	if trailer == nil {
+		return nil
+	}
+	return stream.Send(&quorumkvv1.BackupResponse{Part: &quorumkvv1.BackupResponse_Trailer{Trailer: trailer}})
 }
 
 // SetRing sets the answer of Ring.
