@@ -65,6 +65,9 @@ func TestRestore_roundTrip(t *testing.T) {
 	if res.HintsDropped != 1 || res.Actor == 0 || res.Actor == lease.Actor {
 		t.Fatalf("result %+v: want 1 hint dropped and a new actor (old %d)", res, lease.Actor)
 	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 || entries[0].Name() != storage.DataFileName {
+		t.Fatalf("restored dir holds %v (%v), want the data file alone", entries, err)
+	}
 	e := storagetest.Open(t, configIn(dir))
 	for i := range n {
 		if _, err := e.Get(storagetest.Key(i)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/quorumkv/quorumkv/conflict"
 )
@@ -26,14 +27,18 @@ type RestoreResult struct {
 
 // Restore writes the data file held by the backup file in into the data
 // directory dir, which must be missing or empty (else ErrDataDir). It
-// checks the backup (ErrBadBackup) before it writes anything, then opens
-// the restored engine and
+// checks the backup (ErrBadBackup) before it writes anything, then builds
+// the data file in dir/.restore, opens it and
 //   - renews the actor: the backup's node went on issuing dots of its
 //     actor after the backup was taken, and those dots live on other
 //     replicas; the lease now holds a new random actor, which the node's
 //     next start loads, so no dot is ever issued twice (DESIGN.md, Actors
 //     and dots);
-//   - drops every hint: they are older than what their targets hold since.
+//   - drops every hint: they are older than what their targets hold since;
+//
+// and only then moves it into dir. A restore that fails removes
+// dir/.restore; one cut short by a crash leaves it, and dir is then not
+// empty: remove it to restore again.
 //
 // Restore does not check the node id: the node started on dir checks it
 // against its --node-id as on any start.
@@ -59,11 +64,37 @@ func Restore(in, dir string) (RestoreResult, error) {
 	if _, err := prepareDir(dir); err != nil {
 		return res, err
 	}
-	if res.Bytes, err = writeDataFile(dir, b); err != nil {
+	// The data file is built in a staging directory inside dir and moved
+	// into place only once its actor is renewed: a restore cut short never
+	// leaves a data file with the old actor where a node would open it.
+	staging := filepath.Join(dir, restoreStagingDir)
+	if err := os.Mkdir(staging, 0o750); err != nil {
+		return res, dirError(dir, "cannot be written", err)
+	}
+	res, err = restoreInto(staging, b, res)
+	if err == nil {
+		err = moveDataFile(staging, dir)
+	}
+	if err != nil {
+		_ = os.RemoveAll(staging)
+		return res, err
+	}
+	return res, nil
+}
+
+// restoreStagingDir is the directory inside the data dir Restore builds
+// the data file in.
+const restoreStagingDir = ".restore"
+
+// restoreInto writes b's data file into the empty directory staging, then
+// renews its actor and drops its hints.
+func restoreInto(staging string, b *Backup, res RestoreResult) (RestoreResult, error) {
+	var err error
+	if res.Bytes, err = writeDataFile(staging, b); err != nil {
 		return res, err
 	}
 	cfg := DefaultConfig()
-	cfg.Dir = dir
+	cfg.Dir = staging
 	e, err := Open(cfg)
 	if err != nil {
 		return res, err
@@ -73,6 +104,21 @@ func Restore(in, dir string) (RestoreResult, error) {
 		err = cerr
 	}
 	return res, err
+}
+
+// moveDataFile renames staging's data file into dir, removes staging and
+// makes both durable.
+func moveDataFile(staging, dir string) error {
+	if err := os.Rename(DataFile(staging), DataFile(dir)); err != nil {
+		return fmt.Errorf("move the restored data file into place: %w", err)
+	}
+	if err := os.Remove(staging); err != nil {
+		return dirError(staging, "cannot be removed", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return dirError(dir, "cannot be synced", err)
+	}
+	return nil
 }
 
 // checkRestoreDir refuses a dir that exists and is not an empty directory.
