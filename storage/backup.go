@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -48,10 +47,6 @@ var (
 	backupMagic    = []byte("QKVBACK\x00")
 	backupEndMagic = []byte("QKVBEND\x00")
 )
-
-// ErrBadBackup: a backup file is not one, is of another version, is
-// truncated or fails its checksum.
-var ErrBadBackup = errors.New("bad backup file")
 
 // BackupWriter writes a backup file: NewBackupWriter writes the header,
 // Write the body, Finish the trailer. It is not safe for concurrent use.

@@ -26,8 +26,8 @@ type RestoreResult struct {
 }
 
 // Restore writes the data file held by the backup file in into the data
-// directory dir, which must be missing or empty (else ErrDataDir). It
-// checks the backup (ErrBadBackup) before it writes anything, then builds
+// directory dir, which must be missing or an empty directory (else
+// ErrDataDir). It checks the backup (ErrBadBackup) before it writes anything, then builds
 // the data file in dir/.restore, opens it and
 //   - renews the actor: the backup's node went on issuing dots of its
 //     actor after the backup was taken, and those dots live on other
