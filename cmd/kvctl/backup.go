@@ -44,7 +44,8 @@ FILE.tmp, checks the checksum, then renames it to FILE. It refuses an
 existing FILE (exit 2). Progress goes to stderr: a line of bytes received
 each second, and one with the total and the node id at the end; OK to
 stdout (-o json: {"file", "bytes", "sha256", "node_id"}). --timeout bounds
-the whole transfer: raise it for large data files.
+each wait for the next chunk, not the whole transfer (a node that sends
+nothing that long: exit 4).
 
 The file is a 16-byte header ("QKVBACK\0", format version 1 as a 4-byte
 big-endian integer, 4 zero bytes), the data file, and a 48-byte trailer

@@ -42,7 +42,7 @@ func serveBackup(s *clienttest.Server, data []byte) {
 		chunks = append(chunks, b[:min(len(b), 4096)])
 	}
 	sum := sha256.Sum256(data)
-	s.SetBackup(chunks, &quorumkvv1.BackupTrailer{Length: uint64(len(data)), Sha256: sum[:], NodeId: s.NodeID})
+	s.SetBackup(chunks, &quorumkvv1.BackupTrailer{Length: uint64(len(data)), Sha256: sum[:], NodeId: s.NodeID}, false)
 }
 
 func TestBackupRestore_roundTrip(t *testing.T) {
@@ -99,17 +99,19 @@ func TestBackup_errors(t *testing.T) {
 		chunks  [][]byte
 		trailer *quorumkvv1.BackupTrailer
 		exists  bool
+		stall   bool
 		code    int
 		msg     string
 	}{
 		"existing file":     {exists: true, code: exitUsage, msg: "exists: refusing to overwrite it"},
 		"no trailer":        {chunks: [][]byte{data}, code: exitOther, msg: "ended without its trailer"},
 		"checksum mismatch": {chunks: [][]byte{data}, trailer: &quorumkvv1.BackupTrailer{Length: 10, Sha256: make([]byte, 32)}, code: exitOther, msg: "is damaged"},
+		"stalled stream":    {chunks: [][]byte{data}, stall: true, code: exitNoEndpoint, msg: "no backup data within 2s"},
 		"length mismatch":   {chunks: [][]byte{data[:5]}, trailer: &quorumkvv1.BackupTrailer{Length: 10, Sha256: sum[:]}, code: exitOther, msg: "is damaged"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := clienttest.Start(t, "n1")
-			s.SetBackup(tc.chunks, tc.trailer)
+			s.SetBackup(tc.chunks, tc.trailer, tc.stall)
 			file := filepath.Join(t.TempDir(), "b")
 			if tc.exists {
 				if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
