@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -150,4 +151,35 @@ func TestRestore_nonEmptyDirRefused(t *testing.T) {
 	if _, err := storage.Restore(path, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzReadBackup: any input is refused or accepted without a panic, and an
+// accepted one has a body whose SHA-256 is the trailer's.
+func FuzzReadBackup(f *testing.F) {
+	var good bytes.Buffer
+	w, err := storage.NewBackupWriter(&good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := w.Write([]byte("body")); err != nil {
+		f.Fatal(err)
+	}
+	if err := w.Finish(4, w.Sum()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Bytes())
+	f.Add([]byte("QKVBACK\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := storage.ReadBackup(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		body := make([]byte, b.Body.Size())
+		if _, err := b.Body.ReadAt(body, 0); err != nil && len(body) > 0 {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(body) != b.SHA256 {
+			t.Fatalf("accepted a body whose SHA-256 is not the trailer's")
+		}
+	})
 }
