@@ -43,7 +43,9 @@ opened and
     were superseded since.
 The data file is built in DIR/.restore and moved into DIR only then; a
 restore that fails removes DIR/.restore, one cut short by a crash leaves
-it: remove it and restore again. Start the node on DIR with the node id it had: it rejoins, and
+it: remove it and restore again.
+
+Start the node on DIR with the node id it had: it rejoins, and
 anti-entropy (kvctl repair --wait) brings it up to date. Prints OK (-o json:
 {"data_dir", "bytes", "sha256", "actor", "hints_dropped"}).
 
