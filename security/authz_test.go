@@ -63,6 +63,8 @@ func TestAuthorizer_authorize(t *testing.T) {
 		"reader cannot put":              {certContext(reader), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read", false},
 		"writer cannot repair":           {certContext(writer), "/quorumkv.v1.KV/Repair", nil, codes.PermissionDenied, "repair needs the admin role; this certificate has write", false},
 		"admin repairs, audited":         {certContext(root), "/quorumkv.v1.KV/Repair", nil, codes.OK, "", true},
+		"writer cannot back up":          {certContext(writer), "/quorumkv.v1.KV/Backup", nil, codes.PermissionDenied, "backup needs the admin role; this certificate has write", false},
+		"admin backs up, audited":        {certContext(root), "/quorumkv.v1.KV/Backup", nil, codes.OK, "", true},
 		"admin cannot replicate":         {certContext(root), "/quorumkv.v1.Replica/Exchange", nil, codes.PermissionDenied, "needs the node role; this certificate has admin", false},
 		"node replicates":                {certContext(n1), "/quorumkv.v1.Replica/Exchange", nil, codes.OK, "", false},
 		"node forwards a put":            {certContext(n1, ForwardedByHeader, "n1"), "/quorumkv.v1.KV/Put", nil, codes.OK, "", false},

@@ -33,6 +33,7 @@ var kvRules = map[string]methodRule{
 	"Repair":     {RoleAdmin, "repair"},
 	"Leave":      {RoleAdmin, "leave"},
 	"Remove":     {RoleAdmin, "remove"},
+	"Backup":     {RoleAdmin, "backup"},
 }
 
 // Rule returns the role fullMethod (/package.Service/Method) needs and the

@@ -22,6 +22,9 @@ var (
 	ErrDataDir = errors.New("unusable data dir")
 	// ErrInUse: another process or Engine holds the data file's lock.
 	ErrInUse = errors.New("data dir in use")
+	// ErrBadBackup: a backup file is not one, is of another version, is
+	// truncated or fails its checksum.
+	ErrBadBackup = errors.New("bad backup file")
 )
 
 // openError is an error of Open: a one-line message for the operator that

@@ -49,6 +49,10 @@ type Server struct {
 	ring    *quorumkvv1.RingResponse
 	table   *quorumkvv1.RingTableResponse // nil: RingTable answers "not joined"
 
+	backupChunks  [][]byte
+	backupTrailer *quorumkvv1.BackupTrailer // nil: the stream ends without one
+	backupStall   bool                      // after the chunks, wait for the caller to give up
+
 	addr string
 	stop func()
 }
@@ -128,6 +132,39 @@ func (s *Server) SetRepair(r *quorumkvv1.RepairResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.repair = r
+}
+
+// SetBackup sets the answer of Backup: the chunks, then trailer (nil: the
+// stream ends without a trailer), or with stall, nothing more until the
+// caller gives up.
+func (s *Server) SetBackup(chunks [][]byte, trailer *quorumkvv1.BackupTrailer, stall bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backupChunks, s.backupTrailer, s.backupStall = chunks, trailer, stall
+}
+
+// Backup implements quorumkvv1.KVServer: it streams what SetBackup set.
+func (s *Server) Backup(req *quorumkvv1.BackupRequest, stream grpc.ServerStreamingServer[quorumkvv1.BackupResponse]) error {
+	s.mu.Lock()
+	err := s.begin("Backup", req)
+	chunks, trailer, stall := s.backupChunks, s.backupTrailer, s.backupStall
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := stream.Send(&quorumkvv1.BackupResponse{Part: &quorumkvv1.BackupResponse_Chunk{Chunk: c}}); err != nil {
+			return err
+		}
+	}
+	if stall {
+		<-stream.Context().Done()
+		return stream.Context().Err()
+	}
+	if trailer == nil {
+		return nil
+	}
+	return stream.Send(&quorumkvv1.BackupResponse{Part: &quorumkvv1.BackupResponse_Trailer{Trailer: trailer}})
 }
 
 // SetRing sets the answer of Ring.

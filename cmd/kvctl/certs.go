@@ -35,7 +35,7 @@ A node certificate names its node in the URI SAN quorumkv://node/ID and its
 hosts as DNS and IP SANs; a client certificate names its client and role in
 the URI SAN quorumkv://client/NAME?role=R. Roles: read (get, smembers, ring,
 members, status), write (read plus put, delete, sadd, srem), admin (write
-plus repair, leave, remove).`,
+plus repair, leave, remove, backup).`,
 		Args: exactArgs(0, "a subcommand: create-ca, create-node, create-client or create-gossip-key"),
 	}
 	dirFlag := func(c *cobra.Command) {

@@ -1835,6 +1835,195 @@ func (x *AntiEntropyRound) GetKeysExchanged() uint64 {
 	return 0
 }
 
+// BackupRequest asks for a snapshot of the answering node's data file.
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
+}
+
+// BackupResponse is one message of a backup stream: a chunk of the data
+// file, or, last, the trailer.
+type BackupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What this message carries.
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*BackupResponse_Chunk
+	//	*BackupResponse_Trailer
+	Part          isBackupResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupResponse) Reset() {
+	*x = BackupResponse{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupResponse) ProtoMessage() {}
+
+func (x *BackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
+func (*BackupResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *BackupResponse) GetPart() isBackupResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *BackupResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*BackupResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+func (x *BackupResponse) GetTrailer() *BackupTrailer {
+	if x != nil {
+		if x, ok := x.Part.(*BackupResponse_Trailer); ok {
+			return x.Trailer
+		}
+	}
+	return nil
+}
+
+type isBackupResponse_Part interface {
+	isBackupResponse_Part()
+}
+
+type BackupResponse_Chunk struct {
+	// The next bytes of the data file.
+	Chunk []byte `protobuf:"bytes,1,opt,name=chunk,proto3,oneof"`
+}
+
+type BackupResponse_Trailer struct {
+	// Sent once, after the last chunk.
+	Trailer *BackupTrailer `protobuf:"bytes,2,opt,name=trailer,proto3,oneof"`
+}
+
+func (*BackupResponse_Chunk) isBackupResponse_Part() {}
+
+func (*BackupResponse_Trailer) isBackupResponse_Part() {}
+
+// BackupTrailer ends a backup stream.
+type BackupTrailer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many bytes the chunks carried.
+	Length uint64 `protobuf:"varint,1,opt,name=length,proto3" json:"length,omitempty"`
+	// SHA-256 of those bytes.
+	Sha256 []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The answering node's id.
+	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupTrailer) Reset() {
+	*x = BackupTrailer{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupTrailer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupTrailer) ProtoMessage() {}
+
+func (x *BackupTrailer) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupTrailer.ProtoReflect.Descriptor instead.
+func (*BackupTrailer) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *BackupTrailer) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *BackupTrailer) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *BackupTrailer) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 // RepairRequest starts an anti-entropy round.
 type RepairRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1847,7 +2036,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2048,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[27]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2061,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{27}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RepairRequest) GetWait() bool {
@@ -1896,7 +2085,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2097,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[28]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2110,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{28}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RepairResponse) GetPeers() []string {
@@ -1950,7 +2139,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2151,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[29]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2164,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{29}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LeaveRequest) GetForce() bool {
@@ -1994,7 +2183,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2195,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[30]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2208,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{30}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{33}
 }
 
 // RemoveRequest takes a dead node out of the ring.
@@ -2036,7 +2225,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2237,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[31]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2250,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{31}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveRequest) GetNodeId() string {
@@ -2087,7 +2276,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2288,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[32]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2301,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{32}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{35}
 }
 
 // KeyringListRequest asks for every member's gossip keys.
@@ -2124,7 +2313,7 @@ type KeyringListRequest struct {
 
 func (x *KeyringListRequest) Reset() {
 	*x = KeyringListRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2325,7 @@ func (x *KeyringListRequest) String() string {
 func (*KeyringListRequest) ProtoMessage() {}
 
 func (x *KeyringListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[33]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2338,7 @@ func (x *KeyringListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringListRequest.ProtoReflect.Descriptor instead.
 func (*KeyringListRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{33}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{36}
 }
 
 // KeyringListResponse lists the keys of each member reached.
@@ -2163,7 +2352,7 @@ type KeyringListResponse struct {
 
 func (x *KeyringListResponse) Reset() {
 	*x = KeyringListResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2364,7 @@ func (x *KeyringListResponse) String() string {
 func (*KeyringListResponse) ProtoMessage() {}
 
 func (x *KeyringListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[34]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2377,7 @@ func (x *KeyringListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringListResponse.ProtoReflect.Descriptor instead.
 func (*KeyringListResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{34}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *KeyringListResponse) GetNodes() []*NodeKeyring {
@@ -2211,7 +2400,7 @@ type KeyringChangeRequest struct {
 
 func (x *KeyringChangeRequest) Reset() {
 	*x = KeyringChangeRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2412,7 @@ func (x *KeyringChangeRequest) String() string {
 func (*KeyringChangeRequest) ProtoMessage() {}
 
 func (x *KeyringChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[35]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2425,7 @@ func (x *KeyringChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringChangeRequest.ProtoReflect.Descriptor instead.
 func (*KeyringChangeRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{35}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *KeyringChangeRequest) GetOp() KeyringOp {
@@ -2264,7 +2453,7 @@ type KeyringChangeResponse struct {
 
 func (x *KeyringChangeResponse) Reset() {
 	*x = KeyringChangeResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2465,7 @@ func (x *KeyringChangeResponse) String() string {
 func (*KeyringChangeResponse) ProtoMessage() {}
 
 func (x *KeyringChangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[36]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2478,7 @@ func (x *KeyringChangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringChangeResponse.ProtoReflect.Descriptor instead.
 func (*KeyringChangeResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{36}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *KeyringChangeResponse) GetNodes() []*NodeKeyring {
@@ -2314,7 +2503,7 @@ type NodeKeyring struct {
 
 func (x *NodeKeyring) Reset() {
 	*x = NodeKeyring{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2515,7 @@ func (x *NodeKeyring) String() string {
 func (*NodeKeyring) ProtoMessage() {}
 
 func (x *NodeKeyring) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[37]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2528,7 @@ func (x *NodeKeyring) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeKeyring.ProtoReflect.Descriptor instead.
 func (*NodeKeyring) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{37}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *NodeKeyring) GetNodeId() string {
@@ -2482,7 +2671,16 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
 	"\x13partitions_compared\x18\x03 \x01(\rR\x12partitionsCompared\x12%\n" +
-	"\x0ekeys_exchanged\x18\x04 \x01(\x04R\rkeysExchanged\"#\n" +
+	"\x0ekeys_exchanged\x18\x04 \x01(\x04R\rkeysExchanged\"\x0f\n" +
+	"\rBackupRequest\"h\n" +
+	"\x0eBackupResponse\x12\x16\n" +
+	"\x05chunk\x18\x01 \x01(\fH\x00R\x05chunk\x126\n" +
+	"\atrailer\x18\x02 \x01(\v2\x1a.quorumkv.v1.BackupTrailerH\x00R\atrailerB\x06\n" +
+	"\x04part\"X\n" +
+	"\rBackupTrailer\x12\x16\n" +
+	"\x06length\x18\x01 \x01(\x04R\x06length\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"#\n" +
 	"\rRepairRequest\x12\x12\n" +
 	"\x04wait\x18\x01 \x01(\bR\x04wait\"[\n" +
 	"\x0eRepairResponse\x12\x14\n" +
@@ -2517,7 +2715,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x14LIVENESS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLIVENESS_ALIVE\x10\x01\x12\x14\n" +
 	"\x10LIVENESS_SUSPECT\x10\x02\x12\x11\n" +
-	"\rLIVENESS_DEAD\x10\x032\x9b\b\n" +
+	"\rLIVENESS_DEAD\x10\x032\xe0\b\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.quorumkv.v1.GetRequest\x1a\x18.quorumkv.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.quorumkv.v1.PutRequest\x1a\x18.quorumkv.v1.PutResponse\x12A\n" +
@@ -2534,7 +2732,8 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x05Leave\x12\x19.quorumkv.v1.LeaveRequest\x1a\x1a.quorumkv.v1.LeaveResponse\x12A\n" +
 	"\x06Remove\x12\x1a.quorumkv.v1.RemoveRequest\x1a\x1b.quorumkv.v1.RemoveResponse\x12P\n" +
 	"\vKeyringList\x12\x1f.quorumkv.v1.KeyringListRequest\x1a .quorumkv.v1.KeyringListResponse\x12V\n" +
-	"\rKeyringChange\x12!.quorumkv.v1.KeyringChangeRequest\x1a\".quorumkv.v1.KeyringChangeResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
+	"\rKeyringChange\x12!.quorumkv.v1.KeyringChangeRequest\x1a\".quorumkv.v1.KeyringChangeResponse\x12C\n" +
+	"\x06Backup\x12\x1a.quorumkv.v1.BackupRequest\x1a\x1b.quorumkv.v1.BackupResponse0\x01B;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
 
 var (
 	file_quorumkv_v1_kv_proto_rawDescOnce sync.Once
@@ -2549,7 +2748,7 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(Applied)(0),                  // 0: quorumkv.v1.Applied
 	(Liveness)(0),                 // 1: quorumkv.v1.Liveness
@@ -2580,85 +2779,91 @@ var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(*StatusResponse)(nil),        // 26: quorumkv.v1.StatusResponse
 	(*PartitionRoot)(nil),         // 27: quorumkv.v1.PartitionRoot
 	(*AntiEntropyRound)(nil),      // 28: quorumkv.v1.AntiEntropyRound
-	(*RepairRequest)(nil),         // 29: quorumkv.v1.RepairRequest
-	(*RepairResponse)(nil),        // 30: quorumkv.v1.RepairResponse
-	(*LeaveRequest)(nil),          // 31: quorumkv.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 32: quorumkv.v1.LeaveResponse
-	(*RemoveRequest)(nil),         // 33: quorumkv.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 34: quorumkv.v1.RemoveResponse
-	(*KeyringListRequest)(nil),    // 35: quorumkv.v1.KeyringListRequest
-	(*KeyringListResponse)(nil),   // 36: quorumkv.v1.KeyringListResponse
-	(*KeyringChangeRequest)(nil),  // 37: quorumkv.v1.KeyringChangeRequest
-	(*KeyringChangeResponse)(nil), // 38: quorumkv.v1.KeyringChangeResponse
-	(*NodeKeyring)(nil),           // 39: quorumkv.v1.NodeKeyring
-	(Consistency)(0),              // 40: quorumkv.v1.Consistency
-	(RingState)(0),                // 41: quorumkv.v1.RingState
-	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
-	(KeyringOp)(0),                // 43: quorumkv.v1.KeyringOp
+	(*BackupRequest)(nil),         // 29: quorumkv.v1.BackupRequest
+	(*BackupResponse)(nil),        // 30: quorumkv.v1.BackupResponse
+	(*BackupTrailer)(nil),         // 31: quorumkv.v1.BackupTrailer
+	(*RepairRequest)(nil),         // 32: quorumkv.v1.RepairRequest
+	(*RepairResponse)(nil),        // 33: quorumkv.v1.RepairResponse
+	(*LeaveRequest)(nil),          // 34: quorumkv.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 35: quorumkv.v1.LeaveResponse
+	(*RemoveRequest)(nil),         // 36: quorumkv.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 37: quorumkv.v1.RemoveResponse
+	(*KeyringListRequest)(nil),    // 38: quorumkv.v1.KeyringListRequest
+	(*KeyringListResponse)(nil),   // 39: quorumkv.v1.KeyringListResponse
+	(*KeyringChangeRequest)(nil),  // 40: quorumkv.v1.KeyringChangeRequest
+	(*KeyringChangeResponse)(nil), // 41: quorumkv.v1.KeyringChangeResponse
+	(*NodeKeyring)(nil),           // 42: quorumkv.v1.NodeKeyring
+	(Consistency)(0),              // 43: quorumkv.v1.Consistency
+	(RingState)(0),                // 44: quorumkv.v1.RingState
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
+	(KeyringOp)(0),                // 46: quorumkv.v1.KeyringOp
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
-	40, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
+	43, // 0: quorumkv.v1.Receipt.level:type_name -> quorumkv.v1.Consistency
 	3,  // 1: quorumkv.v1.Receipt.failed:type_name -> quorumkv.v1.ReplicaFailure
 	0,  // 2: quorumkv.v1.Receipt.applied:type_name -> quorumkv.v1.Applied
-	40, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 3: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 4: quorumkv.v1.GetResponse.receipt:type_name -> quorumkv.v1.Receipt
-	40, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 5: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 6: quorumkv.v1.PutResponse.receipt:type_name -> quorumkv.v1.Receipt
-	40, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 7: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 8: quorumkv.v1.DeleteResponse.receipt:type_name -> quorumkv.v1.Receipt
-	40, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 9: quorumkv.v1.SetAddRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 10: quorumkv.v1.SetAddResponse.receipt:type_name -> quorumkv.v1.Receipt
-	40, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 11: quorumkv.v1.SetRemoveRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 12: quorumkv.v1.SetRemoveResponse.receipt:type_name -> quorumkv.v1.Receipt
-	40, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
+	43, // 13: quorumkv.v1.SetMembersRequest.consistency:type_name -> quorumkv.v1.Consistency
 	2,  // 14: quorumkv.v1.SetMembersResponse.receipt:type_name -> quorumkv.v1.Receipt
 	18, // 15: quorumkv.v1.MembersResponse.members:type_name -> quorumkv.v1.Member
 	1,  // 16: quorumkv.v1.Member.state:type_name -> quorumkv.v1.Liveness
-	41, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
+	44, // 17: quorumkv.v1.Member.ring_state:type_name -> quorumkv.v1.RingState
 	23, // 18: quorumkv.v1.RingTableResponse.partitions_replicas:type_name -> quorumkv.v1.PartitionReplicas
 	24, // 19: quorumkv.v1.RingTableResponse.nodes:type_name -> quorumkv.v1.NodeAddress
 	28, // 20: quorumkv.v1.StatusResponse.last_anti_entropy:type_name -> quorumkv.v1.AntiEntropyRound
 	27, // 21: quorumkv.v1.StatusResponse.partition_roots:type_name -> quorumkv.v1.PartitionRoot
-	42, // 22: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
-	3,  // 23: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
-	39, // 24: quorumkv.v1.KeyringListResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
-	43, // 25: quorumkv.v1.KeyringChangeRequest.op:type_name -> quorumkv.v1.KeyringOp
-	39, // 26: quorumkv.v1.KeyringChangeResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
-	4,  // 27: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	6,  // 28: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	8,  // 29: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	10, // 30: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
-	12, // 31: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
-	14, // 32: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
-	16, // 33: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
-	19, // 34: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
-	21, // 35: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
-	25, // 36: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
-	29, // 37: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
-	31, // 38: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
-	33, // 39: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
-	35, // 40: quorumkv.v1.KV.KeyringList:input_type -> quorumkv.v1.KeyringListRequest
-	37, // 41: quorumkv.v1.KV.KeyringChange:input_type -> quorumkv.v1.KeyringChangeRequest
-	5,  // 42: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	7,  // 43: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	9,  // 44: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
-	11, // 45: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
-	13, // 46: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
-	15, // 47: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
-	17, // 48: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
-	20, // 49: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
-	22, // 50: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
-	26, // 51: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
-	30, // 52: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
-	32, // 53: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
-	34, // 54: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
-	36, // 55: quorumkv.v1.KV.KeyringList:output_type -> quorumkv.v1.KeyringListResponse
-	38, // 56: quorumkv.v1.KV.KeyringChange:output_type -> quorumkv.v1.KeyringChangeResponse
-	42, // [42:57] is the sub-list for method output_type
-	27, // [27:42] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	45, // 22: quorumkv.v1.AntiEntropyRound.time:type_name -> google.protobuf.Timestamp
+	31, // 23: quorumkv.v1.BackupResponse.trailer:type_name -> quorumkv.v1.BackupTrailer
+	3,  // 24: quorumkv.v1.RepairResponse.failed:type_name -> quorumkv.v1.ReplicaFailure
+	42, // 25: quorumkv.v1.KeyringListResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
+	46, // 26: quorumkv.v1.KeyringChangeRequest.op:type_name -> quorumkv.v1.KeyringOp
+	42, // 27: quorumkv.v1.KeyringChangeResponse.nodes:type_name -> quorumkv.v1.NodeKeyring
+	4,  // 28: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	6,  // 29: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	8,  // 30: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	10, // 31: quorumkv.v1.KV.SetAdd:input_type -> quorumkv.v1.SetAddRequest
+	12, // 32: quorumkv.v1.KV.SetRemove:input_type -> quorumkv.v1.SetRemoveRequest
+	14, // 33: quorumkv.v1.KV.SetMembers:input_type -> quorumkv.v1.SetMembersRequest
+	16, // 34: quorumkv.v1.KV.Members:input_type -> quorumkv.v1.MembersRequest
+	19, // 35: quorumkv.v1.KV.Ring:input_type -> quorumkv.v1.RingRequest
+	21, // 36: quorumkv.v1.KV.RingTable:input_type -> quorumkv.v1.RingTableRequest
+	25, // 37: quorumkv.v1.KV.Status:input_type -> quorumkv.v1.StatusRequest
+	32, // 38: quorumkv.v1.KV.Repair:input_type -> quorumkv.v1.RepairRequest
+	34, // 39: quorumkv.v1.KV.Leave:input_type -> quorumkv.v1.LeaveRequest
+	36, // 40: quorumkv.v1.KV.Remove:input_type -> quorumkv.v1.RemoveRequest
+	38, // 41: quorumkv.v1.KV.KeyringList:input_type -> quorumkv.v1.KeyringListRequest
+	40, // 42: quorumkv.v1.KV.KeyringChange:input_type -> quorumkv.v1.KeyringChangeRequest
+	29, // 43: quorumkv.v1.KV.Backup:input_type -> quorumkv.v1.BackupRequest
+	5,  // 44: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	7,  // 45: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	9,  // 46: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.DeleteResponse
+	11, // 47: quorumkv.v1.KV.SetAdd:output_type -> quorumkv.v1.SetAddResponse
+	13, // 48: quorumkv.v1.KV.SetRemove:output_type -> quorumkv.v1.SetRemoveResponse
+	15, // 49: quorumkv.v1.KV.SetMembers:output_type -> quorumkv.v1.SetMembersResponse
+	17, // 50: quorumkv.v1.KV.Members:output_type -> quorumkv.v1.MembersResponse
+	20, // 51: quorumkv.v1.KV.Ring:output_type -> quorumkv.v1.RingResponse
+	22, // 52: quorumkv.v1.KV.RingTable:output_type -> quorumkv.v1.RingTableResponse
+	26, // 53: quorumkv.v1.KV.Status:output_type -> quorumkv.v1.StatusResponse
+	33, // 54: quorumkv.v1.KV.Repair:output_type -> quorumkv.v1.RepairResponse
+	35, // 55: quorumkv.v1.KV.Leave:output_type -> quorumkv.v1.LeaveResponse
+	37, // 56: quorumkv.v1.KV.Remove:output_type -> quorumkv.v1.RemoveResponse
+	39, // 57: quorumkv.v1.KV.KeyringList:output_type -> quorumkv.v1.KeyringListResponse
+	41, // 58: quorumkv.v1.KV.KeyringChange:output_type -> quorumkv.v1.KeyringChangeResponse
+	30, // 59: quorumkv.v1.KV.Backup:output_type -> quorumkv.v1.BackupResponse
+	44, // [44:60] is the sub-list for method output_type
+	28, // [28:44] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -2667,13 +2872,17 @@ func file_quorumkv_v1_kv_proto_init() {
 		return
 	}
 	file_quorumkv_v1_common_proto_init()
+	file_quorumkv_v1_kv_proto_msgTypes[28].OneofWrappers = []any{
+		(*BackupResponse_Chunk)(nil),
+		(*BackupResponse_Trailer)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

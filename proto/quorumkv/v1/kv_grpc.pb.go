@@ -34,6 +34,7 @@ const (
 	KV_Remove_FullMethodName        = "/quorumkv.v1.KV/Remove"
 	KV_KeyringList_FullMethodName   = "/quorumkv.v1.KV/KeyringList"
 	KV_KeyringChange_FullMethodName = "/quorumkv.v1.KV/KeyringChange"
+	KV_Backup_FullMethodName        = "/quorumkv.v1.KV/Backup"
 )
 
 // KVClient is the client API for KV service.
@@ -121,6 +122,11 @@ type KVClient interface {
 	// answering node refuses the change (using a key not installed, removing
 	// the primary); a member's refusal is reported in its entry.
 	KeyringChange(ctx context.Context, in *KeyringChangeRequest, opts ...grpc.CallOption) (*KeyringChangeResponse, error)
+	// Backup streams a consistent snapshot of the answering node's data file
+	// (admin): its bytes in chunks, all read in one storage read transaction,
+	// then one trailer with their length and SHA-256. A stream that ends
+	// without the trailer is incomplete.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
 }
 
 type kVClient struct {
@@ -281,6 +287,25 @@ func (c *kVClient) KeyringChange(ctx context.Context, in *KeyringChangeRequest, 
 	return out, nil
 }
 
+func (c *kVClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_BackupClient = grpc.ServerStreamingClient[BackupResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -366,6 +391,11 @@ type KVServer interface {
 	// answering node refuses the change (using a key not installed, removing
 	// the primary); a member's refusal is reported in its entry.
 	KeyringChange(context.Context, *KeyringChangeRequest) (*KeyringChangeResponse, error)
+	// Backup streams a consistent snapshot of the answering node's data file
+	// (admin): its bytes in chunks, all read in one storage read transaction,
+	// then one trailer with their length and SHA-256. A stream that ends
+	// without the trailer is incomplete.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -420,6 +450,9 @@ func (UnimplementedKVServer) KeyringList(context.Context, *KeyringListRequest) (
 }
 func (UnimplementedKVServer) KeyringChange(context.Context, *KeyringChangeRequest) (*KeyringChangeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method KeyringChange not implemented")
+}
+func (UnimplementedKVServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -712,6 +745,17 @@ func _KV_KeyringChange_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(KVServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_BackupServer = grpc.ServerStreamingServer[BackupResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -780,6 +824,12 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_KeyringChange_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _KV_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "quorumkv/v1/kv.proto",
 }
