@@ -86,7 +86,7 @@ func newInprocCluster(t *testing.T, seed uint64) *inprocCluster {
 			t.Fatal(err)
 		}
 		clock := conflict.NewClock(time.Now, 500*time.Millisecond)
-		c.net.Add(id, replication.NewLocalReplica(e, clock, keyspace.DefaultLimits().CheckKey))
+		c.net.Add(id, replication.NewLocalReplica(e, clock, keyspace.DefaultLimits(), nil))
 		tr := c.net.Transport(id)
 		transports = append(transports, tr)
 		ccfg := replication.Config{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -325,7 +326,7 @@ func (n *node) openServers() error {
 	n.onClose(func() { _ = n.ae.Close() }) // Close reports no error
 	n.metrics.watchComponents(n.transport, n.ae, n.purger, n.peerIDs, n.ae.Peers, n.wall.Now)
 	n.exchange, err = replication.NewExchangeServer(replication.ExchangeServerConfig{Logger: n.log, Wall: n.wall},
-		replication.NewLocalReplica(n.fromPeers, n.clock, n.limits.CheckKey))
+		replication.NewLocalReplica(n.fromPeers, n.clock, n.limits, n.holdsKey))
 	if err != nil {
 		return err
 	}
@@ -626,4 +627,15 @@ func readRepairChance(flag float64) float64 {
 		return -1
 	}
 	return flag
+}
+
+// holdsKey reports whether this node is a current or pending replica of
+// key in its view of the ring: the keys peers may write here.
+func (n *node) holdsKey(key []byte) bool {
+	r := ringView{n}.Load()
+	if r == nil {
+		return false
+	}
+	p := int(keyspace.PartitionOf(key))
+	return r.IsReplica(p, n.cfg.NodeID) || slices.Contains(r.Pending(p), n.cfg.NodeID)
 }

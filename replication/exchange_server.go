@@ -403,7 +403,7 @@ func (s *ExchangeServer) localErrorReply(id uint64, err error) *quorumkvv1.Repli
 //
 //	*RemoteError (a replica forwarding one)      its code
 //	context.Canceled, context.DeadlineExceeded   Canceled, DeadlineExceeded
-//	ErrWrongType                                 FailedPrecondition
+//	ErrWrongType, ErrNotReplicated               FailedPrecondition
 //	conflict.ErrClockOffset (also ClockOffset), conflict.ErrCorrupt,
 //	ErrInvalidArgument, storage.ErrInvalidArgument,
 //	keyspace limits                              InvalidArgument
@@ -426,7 +426,7 @@ func errorCode(err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.Is(err, ErrWrongType):
+	case errors.Is(err, ErrWrongType), errors.Is(err, ErrNotReplicated):
 		return codes.FailedPrecondition
 	case errors.Is(err, conflict.ErrClockOffset), errors.Is(err, conflict.ErrCorrupt),
 		errors.Is(err, ErrInvalidArgument), errors.Is(err, storage.ErrInvalidArgument),

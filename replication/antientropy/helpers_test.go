@@ -155,7 +155,7 @@ func (c *testCluster) serve(nd *testNode, maxResponse int) {
 		c.tb.Fatal(err)
 	}
 	nd.addr = lis.Addr().String()
-	svc, err := replication.NewExchangeServer(replication.ExchangeServerConfig{}, replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits().CheckKey))
+	svc, err := replication.NewExchangeServer(replication.ExchangeServerConfig{}, replication.NewLocalReplica(nd.store, nd.clock, keyspace.DefaultLimits(), nil))
 	if err != nil {
 		c.tb.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 		// ahead, as the node does.
 		n.Dots.StartRefill()
 		n.Clock = conflict.NewClock(n.wall, cfg.MaxClockOffset)
-		n.Replica = NewHookReplica(replication.NewLocalReplica(n.Engine, n.Clock, keyspace.DefaultLimits().CheckKey))
+		n.Replica = NewHookReplica(replication.NewLocalReplica(n.Engine, n.Clock, keyspace.DefaultLimits(), nil))
 	}
 
 	transports := c.connect(t, cfg)
