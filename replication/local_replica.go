@@ -32,8 +32,8 @@ func NewLocalReplica(store Store, clock *conflict.Clock, limits keyspace.Limits,
 	return &LocalReplica{store: store, clock: clock, limits: limits, replicates: replicates}
 }
 
-// ErrNotReplicated: a peer sent an object for a key this node does not
-// hold in its view of the ring.
+// ErrNotReplicated is the refusal of an object a peer sent for a key
+// this node does not hold in its view of the ring.
 var ErrNotReplicated = errors.New("not a replica of the key")
 
 // checkObject validates an object a peer sent for key.
