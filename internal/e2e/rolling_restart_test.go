@@ -86,6 +86,13 @@ func TestCluster_rollingRestart(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d requests failed during the rolling restart; first: %v", n, n+ok.Load(), errs)
 	}
+	// Peers that found the last restarted node down leave it alone for a
+	// backoff of up to a few seconds: await the first ALL read that
+	// reaches every replica before reading everything back.
+	eventually(t, 30*time.Second, "an ALL read reaching every replica", func() bool {
+		_, err := cl.Get(ctx, []byte("roll-0-0"), client.WithConsistency(client.All))
+		return err == nil
+	})
 	acked.Range(func(k, v any) bool {
 		res, err := cl.Get(ctx, []byte(k.(string)), client.WithConsistency(client.All))
 		if err != nil || !res.Found || string(res.Values[0]) != v.(string) {
