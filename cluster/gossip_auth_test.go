@@ -90,13 +90,7 @@ func TestGossip_withoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := newTestCluster(t)
-			n1 := c.node(1)
-			n2, n3 := c.node(2, n1), c.node(3, n1)
-			c.bootstrap(n1)
-			c.start(n2, nil)
-			c.start(n3, nil)
-			all := []*node{n1, n2, n3}
-			eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+			n1, n2, n3, all := c.threeConverged()
 
 			e3, _ := entry(n1, "n3")
 			e3.State, e3.Version = ring.Removed, e3.Version+100
@@ -166,13 +160,7 @@ func TestGossip_withoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 func TestGossip_unencryptedIgnoresRemovalOfLiveNodes(t *testing.T) {
 	c := newTestCluster(t)
 	c.keys = nil
-	n1 := c.node(1)
-	n2, n3 := c.node(2, n1), c.node(3, n1)
-	c.bootstrap(n1)
-	c.start(n2, nil)
-	c.start(n3, nil)
-	all := []*node{n1, n2, n3}
-	eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+	n1, n2, n3, all := c.threeConverged()
 
 	e3, _ := entry(n1, "n3")
 	e3.State, e3.Version = ring.Removed, e3.Version+100

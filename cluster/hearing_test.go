@@ -65,13 +65,7 @@ func TestHearing_suspect(t *testing.T) {
 func TestMembership_silentNodeIsSuspectBeforeDead(t *testing.T) {
 	c := newTestCluster(t)
 	c.timings.suspicionMult = 20 // memberlist takes seconds to declare death
-	n1 := c.node(1)
-	n2, n3 := c.node(2, n1), c.node(3, n1)
-	c.bootstrap(n1)
-	c.start(n2, nil)
-	c.start(n3, nil)
-	all := []*node{n1, n2, n3}
-	eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+	n1, _, n3, all := c.threeConverged()
 
 	// Healthy for a while: nobody is ever seen suspect.
 	watch := time.NewTicker(10 * time.Millisecond)

@@ -350,3 +350,17 @@ func isRemoved(err error, id string) bool {
 	return errors.As(err, &re) && re.ID == id && errors.Is(err, ErrRemoved) &&
 		err.Error() == fmt.Sprintf("node id %q was removed from the cluster", id)
 }
+
+// threeConverged starts n1 (bootstrapping the cluster) and n2, n3 joining
+// it, and waits until all three see each other: the start of most tests.
+func (c *testCluster) threeConverged() (n1, n2, n3 *node, all []*node) {
+	c.t.Helper()
+	n1 = c.node(1)
+	n2, n3 = c.node(2, n1), c.node(3, n1)
+	c.bootstrap(n1)
+	c.start(n2, nil)
+	c.start(n3, nil)
+	all = []*node{n1, n2, n3}
+	eventually(c.t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+	return n1, n2, n3, all
+}

@@ -136,13 +136,7 @@ func TestMembership_convergesWhateverTheStartOrder(t *testing.T) {
 // its place: same entry, same state, no state loss, nothing adopted.
 func TestMembership_restartWithTableKeepsPlace(t *testing.T) {
 	c := newTestCluster(t)
-	n1 := c.node(1)
-	n2, n3 := c.node(2, n1), c.node(3, n1)
-	c.bootstrap(n1)
-	c.start(n2, nil)
-	c.start(n3, nil)
-	all := []*node{n1, n2, n3}
-	eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+	_, n2, _, all := c.threeConverged()
 	if err := n2.m.SetState(ring.Normal); err != nil {
 		t.Fatal(err)
 	}
@@ -214,13 +208,7 @@ func TestMembership_knownIDWithEmptyStoreComesBackJoining(t *testing.T) {
 	for _, prior := range []ring.State{ring.Normal, ring.Leaving} {
 		t.Run(prior.String(), func(t *testing.T) {
 			c := newTestCluster(t)
-			n1 := c.node(1)
-			n2, n3 := c.node(2, n1), c.node(3, n1)
-			c.bootstrap(n1)
-			c.start(n2, nil)
-			c.start(n3, nil)
-			all := []*node{n1, n2, n3}
-			eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+			_, n2, n3, all := c.threeConverged()
 			for s := ring.Normal; s <= prior; s++ {
 				if err := n2.m.SetState(s); err != nil {
 					t.Fatal(err)

@@ -26,13 +26,7 @@ func TestMembership_longPartitionHeals(t *testing.T) {
 		}
 	}
 	c := newTestCluster(t)
-	n1 := c.node(1)
-	n2, n3 := c.node(2, n1), c.node(3, n1)
-	c.bootstrap(n1)
-	c.start(n2, nil)
-	c.start(n3, nil)
-	all := []*node{n1, n2, n3}
-	eventually(t, converge, "converged", func() error { return converged(all, "n1", "n2", "n3") })
+	n1, n2, n3, all := c.threeConverged()
 	for _, n := range all[1:] {
 		if err := n.m.SetState(ring.Normal); err != nil {
 			t.Fatal(err)

@@ -145,10 +145,11 @@ func (m *metrics) watchFence(f *replication.ClockFence) {
 		func() float64 { return f.State().Offset.Seconds() }))
 }
 
-// watchMembership exports the members by liveness and ring state and this
-// node's ownership, read at scrape time from members (nil before
-// membership started).
-func (m *metrics) watchMembership(self string, members func() *cluster.Membership) {
+// watchMembership exports the members by liveness and ring state, this
+// node's ownership and the partitions moving, read at scrape time from
+// members (nil before membership started) and loadRing (nil before the
+// node joined).
+func (m *metrics) watchMembership(self string, members func() *cluster.Membership, loadRing func() *ring.Ring) {
 	m.reg.MustRegister(&membersCollector{members: members, desc: prometheus.NewDesc("quorumkv_members",
 		"Members of the cluster as this node sees them, by liveness (alive, suspect, dead) and ring state (joining, normal, leaving, left, removed).",
 		[]string{"liveness", "ring_state"}, nil)})
@@ -156,11 +157,7 @@ func (m *metrics) watchMembership(self string, members func() *cluster.Membershi
 		Name: "quorumkv_ownership_ratio",
 		Help: "This node's share of the ring: the partitions it replicates over all partitions, divided by the replication factor (0 before it joined).",
 	}, func() float64 {
-		ms := members()
-		if ms == nil {
-			return 0
-		}
-		if r := ms.Ring().Load(); r != nil {
+		if r := loadRing(); r != nil {
 			return r.Ownership(self)
 		}
 		return 0
@@ -169,11 +166,7 @@ func (m *metrics) watchMembership(self string, members func() *cluster.Membershi
 		Name: "quorumkv_partitions_moving",
 		Help: "Partitions with a replica being filled (joining nodes it moves to), in this node's view of the ring.",
 	}, func() float64 {
-		ms := members()
-		if ms == nil {
-			return 0
-		}
-		r := ms.Ring().Load()
+		r := loadRing()
 		if r == nil {
 			return 0
 		}

@@ -290,7 +290,7 @@ func (n *node) openMembership() error {
 		return fmt.Errorf("membership: %w", err)
 	}
 	n.members.Store(members)
-	n.metrics.watchMembership(n.cfg.NodeID, n.members.Load)
+	n.metrics.watchMembership(n.cfg.NodeID, n.members.Load, ringView{n}.Load)
 	n.onClose(func() {
 		if err := members.Close(); err != nil {
 			n.log.Error("close membership", "err", err)
