@@ -150,10 +150,11 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 // needed; adds count in full (a hint merged into an existing one is
 // counted again, so the bound only errs high) and delivered hints are
 // taken off. At the budget the count is taken from storage again before
-// a hint is refused.
+// a hint is refused, once: not again until a hint is added or delivered.
 type hintBudget struct {
 	mu    sync.Mutex
 	bytes map[string]int64
+	exact map[string]bool // bytes is storage's count, unchanged since
 	full  map[string]bool // at the budget: logged once until below
 }
 
@@ -166,16 +167,20 @@ func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bytes == nil {
-		b.bytes, b.full = map[string]int64{}, map[string]bool{}
+		b.bytes, b.exact, b.full = map[string]int64{}, map[string]bool{}, map[string]bool{}
 	}
 	n, known := b.bytes[target]
-	if !known || n+size > c.cfg.MaxHintBytes {
-		exact, err := c.hints.HintBytes(target)
+	// Count from storage when the target is new, or at the budget by an
+	// estimate: not again while nothing changed since the last count, so a
+	// target held at its budget costs no scan per write.
+	if !known || (n+size > c.cfg.MaxHintBytes && !b.exact[target]) {
+		counted, err := c.hints.HintBytes(target)
 		if err != nil {
 			c.cfg.Logger.Error("count hint bytes", "target", target, "err", err)
 			return false
 		}
-		n = exact
+		n = counted
+		b.exact[target] = true
 	}
 	if n+size > c.cfg.MaxHintBytes {
 		b.bytes[target] = n
@@ -188,6 +193,7 @@ func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
 		return false
 	}
 	b.bytes[target] = n + size
+	b.exact[target] = false
 	b.full[target] = false
 	return true
 }
@@ -198,6 +204,7 @@ func (b *hintBudget) release(target string, size int64) {
 	defer b.mu.Unlock()
 	if n, ok := b.bytes[target]; ok {
 		b.bytes[target] = max(0, n-size)
+		b.exact[target] = false
 	}
 }
 
@@ -206,4 +213,5 @@ func (b *hintBudget) forget(target string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.bytes, target)
+	delete(b.exact, target)
 }
