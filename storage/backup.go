@@ -17,6 +17,9 @@ import (
 // copy, so a slow w delays writes that must grow the file's mapping.
 func (e *Engine) Snapshot(w io.Writer) (int64, error) {
 	var n int64
+	if err := e.flushIfDirty(); err != nil {
+		return 0, err
+	}
 	err := e.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)

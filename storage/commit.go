@@ -15,6 +15,10 @@ import (
 // it must set its results afresh each time.
 type request struct {
 	apply func(st *txState) (changed bool, err error)
+	// afterCommit, if set, runs once the transaction that holds the
+	// write has committed, under the engine's state lock, with the
+	// counters as committed; it sets e.state itself.
+	afterCommit func(c counters)
 
 	changed bool
 	err     error
@@ -24,9 +28,21 @@ type request struct {
 // submit hands apply to the committer and waits until the transaction
 // that holds it is durable, or it failed.
 func (e *Engine) submit(apply func(st *txState) (bool, error)) error {
-	r := &request{apply: apply, done: make(chan struct{})}
 	e.gate.RLock()
-	if e.closed {
+	closed := e.closed
+	e.gate.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return e.submitWith(apply, nil)
+}
+
+// submitWith is submit with a function to run once the write committed
+// (see request.afterCommit).
+func (e *Engine) submitWith(apply func(st *txState) (bool, error), afterCommit func(c counters)) error {
+	r := &request{apply: apply, afterCommit: afterCommit, done: make(chan struct{})}
+	e.gate.RLock()
+	if e.reqsClosed {
 		e.gate.RUnlock()
 		return ErrClosed
 	}
@@ -129,15 +145,11 @@ func (e *Engine) commitOnce(batch []*request) (culprit int, err error) {
 	if err != nil {
 		return -1, err
 	}
-	writes := 0
 	for i, r := range batch {
 		before := st.mutations
 		r.changed, r.err = applySafely(r, st)
-		switch {
-		case r.err != nil && st.mutations != before:
+		if r.err != nil && st.mutations != before {
 			return i, r.err
-		case r.changed:
-			writes++
 		}
 	}
 	if st.mutations == 0 {
@@ -152,12 +164,14 @@ func (e *Engine) commitOnce(batch []*request) (culprit int, err error) {
 		return -1, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	e.stateMu.Lock()
+	e.mu.Lock()
 	e.state = st.counters
-	e.stateMu.Unlock()
-	if e.cfg.OnSync != nil {
-		e.cfg.OnSync(writes)
+	for _, r := range batch {
+		if r.err == nil && r.changed && r.afterCommit != nil {
+			r.afterCommit(st.counters)
+		}
 	}
+	e.mu.Unlock()
 	return -1, nil
 }
 

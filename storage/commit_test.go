@@ -3,7 +3,6 @@ package storage_test
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,14 +101,6 @@ func TestEngine_Update_failingWriteFailsAlone(t *testing.T) {
 	tests := map[string]func(t *testing.T, e *storage.Engine){
 		"fn returns an error": func(*testing.T, *storage.Engine) {},
 		"fn panics":           func(*testing.T, *storage.Engine) {},
-		"a change to the file fails": func(t *testing.T, e *storage.Engine) {
-			storage.SetAfterMutation(e, func(bucket, key []byte) error {
-				if string(bucket) == "objects" && strings.Contains(string(key), "bad") {
-					return errRefused
-				}
-				return nil
-			})
-		},
 	}
 	for name, setup := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -22,13 +22,35 @@ type Engine struct {
 
 	// gate is held shared while a write is handed to the committer and
 	// exclusively by Close, so no write is queued after reqs is closed.
-	gate   sync.RWMutex
-	closed bool
+	gate       sync.RWMutex
+	closed     bool // Close has begun: no more writes from callers
+	reqsClosed bool // reqs is closed: the committer is stopping
 	reqs   chan *request
 	done   chan struct{} // closed when commitLoop has returned
 
-	stateMu sync.Mutex
-	state   counters // as of the last commit
+	// mu guards state and the memtables. A reader looks a key up in
+	// active, then frozen, then bbolt; a flush drops frozen and moves
+	// state in one step, so nothing is counted twice or missed.
+	mu     sync.RWMutex
+	state  counters  // bbolt's, as of the last commit
+	active *memtable // durable records not yet in bbolt
+	frozen *memtable // being written to bbolt (or left by a failed flush)
+
+	// The commit log and what is staged in it.
+	log     *logWriter
+	logDone chan struct{} // closed when the syncer has returned
+	stripes [keyStripes]sync.Mutex
+	pendMu  sync.Mutex
+	pending map[string]*record // newest staged, not yet durable, record per key
+
+	flushMu   sync.Mutex
+	flushKick chan struct{}
+	flushStop chan struct{}
+	flushDone chan struct{}
+
+	failOnce sync.Once
+	failErr  error
+	failed   chan struct{} // closed when a log write or sync failed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -49,15 +71,67 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.gate.Lock()
 		e.closed = true
+		e.gate.Unlock()
+		var errs []error
+		// Every staged record becomes durable (or fails), then reaches
+		// bbolt, before the committer stops.
+		e.log.close()
+		<-e.logDone
+		close(e.flushStop)
+		<-e.flushDone
+		if e.failure() == nil {
+			if err := e.Flush(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := e.log.closeFile(); err != nil {
+			errs = append(errs, fmt.Errorf("close commit log: %w", err))
+		}
+		e.gate.Lock()
+		e.reqsClosed = true
 		close(e.reqs)
 		e.gate.Unlock()
 		<-e.done
 		if err := e.db.Close(); err != nil {
-			e.closeErr = fmt.Errorf("close data file: %w", err)
+			errs = append(errs, fmt.Errorf("close data file: %w", err))
 		}
+		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
 }
+
+// fail records the first failure of the commit log: the engine takes no
+// more writes, and Failed is closed so the node stops. It returns the
+// error every waiting writer gets.
+func (e *Engine) fail(err error) error {
+	e.failOnce.Do(func() {
+		e.failErr = fmt.Errorf("%w: %w", ErrFatal, err)
+		if e.cfg.Logger != nil {
+			e.cfg.Logger.Error("commit log write failed: the node must stop; nothing acknowledged is lost", "err", err)
+		}
+		close(e.failed)
+	})
+	return e.failErr
+}
+
+// failure returns the failure recorded by fail, or nil.
+func (e *Engine) failure() error {
+	select {
+	case <-e.failed:
+		return e.failErr
+	default:
+		return nil
+	}
+}
+
+// Failed is closed when a write to the commit log or its sync failed.
+// Nothing is rolled back in memory: the engine refuses every later write
+// with an error matching ErrFatal (Err returns it), and its owner must
+// stop the node.
+func (e *Engine) Failed() <-chan struct{} { return e.failed }
+
+// Err returns the failure that closed Failed, or nil.
+func (e *Engine) Err() error { return e.failure() }
 
 // Path returns the path of the data file.
 func (e *Engine) Path() string { return e.path }
@@ -130,12 +204,10 @@ type Stats struct {
 	StorageBytes int64
 }
 
-// Stats returns the counters as of the last commit. It does not block on
+// Stats returns the counters of every durable write. It does not block on
 // the committer.
 func (e *Engine) Stats() Stats {
-	e.stateMu.Lock()
-	c := e.state
-	e.stateMu.Unlock()
+	c := e.counters()
 	s := Stats{Keys: c.keys, Tombstones: c.tombstones, HiddenParts: c.hidden, HintsPending: c.hints}
 	if fi, err := os.Stat(e.path); err == nil {
 		s.StorageBytes = fi.Size()
@@ -143,15 +215,26 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// Digest returns the node digest as of the last commit: the sum mod 2^128
+// Digest returns the node digest of every durable write: the sum mod 2^128
 // of the entry hashes of every stored object, tombstones included, as a
 // big-endian 128-bit integer. The entry hash of an object is the last 16
 // bytes of SHA-256(key ‖ Object.Marshal()). Replicas holding the same
 // objects have equal digests.
 func (e *Engine) Digest() [HashSize]byte {
-	e.stateMu.Lock()
-	defer e.stateMu.Unlock()
-	return e.state.digest.array()
+	c := e.counters()
+	return c.digest.array()
+}
+
+// counters returns the counters of every durable write: bbolt's and the
+// memtables'.
+func (e *Engine) counters() counters {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	c := e.state.plus(e.active.delta)
+	if e.frozen != nil {
+		c = c.plus(e.frozen.delta)
+	}
+	return c
 }
 
 // view runs fn in a read-only transaction.

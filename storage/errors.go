@@ -25,6 +25,11 @@ var (
 	// ErrBadBackup: a backup file is not one, is of another version, is
 	// truncated or fails its checksum.
 	ErrBadBackup = errors.New("bad backup file")
+
+	// ErrFatal marks a failed write or sync of the commit log. Nothing
+	// is rolled back in memory, so the engine takes no more writes and
+	// the node must stop (see Engine.Failed).
+	ErrFatal = errors.New("storage: durable write failed; the node must stop")
 )
 
 // openError is an error of Open: a one-line message for the operator that

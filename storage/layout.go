@@ -13,8 +13,10 @@ const DataFileName = "data.db"
 // DataFile returns the path of the data file in data directory dir.
 func DataFile(dir string) string { return filepath.Join(dir, DataFileName) }
 
-// formatVersion is stored in meta on creation; Open refuses other versions.
-const formatVersion = 1
+// formatVersion is stored in meta on creation. Version 1 had no commit
+// log; version 2 adds it (Dir/wal and sys/logpos). Open upgrades an older
+// version in place and refuses a newer one.
+const formatVersion = 2
 
 // The buckets of the data file.
 var (

@@ -122,25 +122,22 @@ func (d *dirtyPage) write(merkle *bolt.Bucket, p uint16) error {
 	return nil
 }
 
-// updateLeaf replaces, in the leaf of storage key sk, the entry hash
-// before by after (either zero when the entry is absent).
-func (st *txState) updateLeaf(sk []byte, before, after sum128) error {
-	p := binary.BigEndian.Uint16(sk)
-	d, ok := st.pages[p]
+// addToLeaf adds d to leaf of partition p's tree.
+func (st *txState) addToLeaf(p keyspace.Partition, leaf int, d sum128) error {
+	dp, ok := st.pages[uint16(p)]
 	if !ok {
-		pg, err := readPage(st.merkle, keyspace.Partition(p))
+		pg, err := readPage(st.merkle, p)
 		if err != nil {
 			return err
 		}
 		if st.pages == nil {
 			st.pages = make(map[uint16]*dirtyPage)
 		}
-		d = &dirtyPage{page: pg}
-		st.pages[p] = d
+		dp = &dirtyPage{page: pg}
+		st.pages[uint16(p)] = dp
 	}
-	i := leafOfHash(hashOf(sk))
-	d.page.leaf(i).sub(before).add(after).put(d.page[i*HashSize:])
-	d.dirty |= 1 << (i / MerkleFanout)
+	dp.page.leaf(leaf).add(d).put(dp.page[leaf*HashSize:])
+	dp.dirty |= 1 << (leaf / MerkleFanout)
 	return nil
 }
 
@@ -158,6 +155,9 @@ func (e *Engine) MerkleRoots(parts []keyspace.Partition) ([][HashSize]byte, erro
 		if err := checkPartition(p); err != nil {
 			return nil, err
 		}
+	}
+	if err := e.flushIfDirty(); err != nil {
+		return nil, err
 	}
 	out := make([][HashSize]byte, len(parts))
 	err := e.view(func(tx *bolt.Tx) error {
@@ -200,6 +200,9 @@ func (e *Engine) MerkleNodes(p keyspace.Partition, level int, indexes []int) ([]
 			return nil, fmt.Errorf("%w: merkle node %d of level %d, which has %d", ErrInvalidArgument, i, level, width)
 		}
 	}
+	if err := e.flushIfDirty(); err != nil {
+		return nil, err
+	}
 	var pg *merklePage
 	err := e.view(func(tx *bolt.Tx) error {
 		var err error
@@ -236,6 +239,9 @@ func (e *Engine) LeafEntries(p keyspace.Partition, leaf int) ([]KeyHash, error) 
 	// bits and the leaf's.
 	leafHashStart := p.Start() | uint64(leaf)<<leafShift
 	start := binary.BigEndian.AppendUint64(partitionPrefix(p), leafHashStart)
+	if err := e.flushIfDirty(); err != nil {
+		return nil, err
+	}
 	var out []KeyHash
 	err := e.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketObjects).Cursor()

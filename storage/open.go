@@ -48,7 +48,12 @@ func Open(cfg Config) (*Engine, error) {
 	// The data file's entry in its directory, and the entries of the
 	// directories created for it, are durable only once their directories
 	// are fsync'd, child first.
-	if newFile && len(created) == 0 {
+	newLog, err := makeWALDir(cfg.Dir)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if (newFile || newLog) && len(created) == 0 {
 		created = []string{cfg.Dir}
 	}
 	for _, d := range created {
@@ -60,23 +65,62 @@ func Open(cfg Config) (*Engine, error) {
 			cfg.OnSyncDir(d)
 		}
 	}
-	state, err := loadLayout(db)
-	if err != nil {
+	state, logPos, err := loadLayout(db)
+	var newer *newerFormatError
+	switch {
+	case errors.As(err, &newer):
 		_ = db.Close()
-		if errors.Is(err, errInit) {
-			return nil, fmt.Errorf("%w: %w", ErrDataDir, err)
-		}
+		return nil, &openError{msg: fmt.Sprintf("data dir %q: %v; refusing to start", cfg.Dir, err), sentinel: ErrDataDir, cause: err}
+	case errors.Is(err, errInit):
+		_ = db.Close()
+		return nil, fmt.Errorf("%w: %w", ErrDataDir, err)
+	case err != nil:
+		_ = db.Close()
 		return nil, corruptError(path, err)
 	}
 	e := &Engine{
-		cfg:   cfg,
-		path:  path,
-		db:    db,
-		reqs:  make(chan *request, cfg.MaxBatch),
-		done:  make(chan struct{}),
-		state: state,
+		cfg:       cfg,
+		path:      path,
+		db:        db,
+		reqs:      make(chan *request, cfg.MaxBatch),
+		done:      make(chan struct{}),
+		state:     state,
+		active:    newMemtable(logPos),
+		pending:   make(map[string]*record),
+		logDone:   make(chan struct{}),
+		flushKick: make(chan struct{}, 1),
+		flushStop: make(chan struct{}),
+		flushDone: make(chan struct{}),
+		failed:    make(chan struct{}),
 	}
 	go e.commitLoop()
+	next, err := e.openLog(logPos)
+	if err != nil {
+		e.gate.Lock()
+		e.closed, e.reqsClosed = true, true
+		close(e.reqs)
+		e.gate.Unlock()
+		<-e.done
+		_ = db.Close()
+		return nil, err
+	}
+	maxGroup := cfg.MaxBatch
+	if !cfg.GroupCommit {
+		maxGroup = 1
+	}
+	e.log = &logWriter{
+		dir:       WALDir(cfg.Dir),
+		segBytes:  cfg.SegmentBytes,
+		maxGroup:  maxGroup,
+		next:      next,
+		kick:      make(chan struct{}, 1),
+		onSyncDir: cfg.OnSyncDir,
+	}
+	go func() {
+		defer close(e.logDone)
+		e.log.run(e.applyDurable, e.fail)
+	}()
+	go e.flushLoop()
 	return e, nil
 }
 
@@ -216,14 +260,14 @@ func openBolt(dir, path string, lockTimeout time.Duration) (db *bolt.DB, err err
 // loadLayout checks the buckets and engine metadata of db, creating them in
 // a new file, and returns the counters as of the last commit. A panic of
 // bbolt on a corrupt page is returned as an error.
-func loadLayout(db *bolt.DB) (c counters, err error) {
+func loadLayout(db *bolt.DB) (c counters, logPos uint64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("bbolt panicked: %v", r)
 		}
 	}()
-	fresh := false
+	fresh, upgrade := false, false
 	err = db.View(func(tx *bolt.Tx) error {
 		fi, err := os.Stat(db.Path())
 		if err != nil {
@@ -250,10 +294,15 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 				}
 			}
 		}
-		if err := checkLayout(tx); err != nil {
+		version, err := checkLayout(tx)
+		if err != nil {
 			return err
 		}
+		upgrade = version < formatVersion
 		if c, err = readCounters(tx.Bucket(bucketMeta)); err != nil {
+			return err
+		}
+		if logPos, err = readLogPos(tx.Bucket(bucketMeta).Get(metaLogPos)); err != nil {
 			return err
 		}
 		if tx.Bucket(bucketMeta).Get(metaHidden) == nil {
@@ -263,8 +312,13 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 		}
 		return err
 	})
+	if err == nil && upgrade {
+		err = db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(metaFormat, []byte{formatVersion})
+		})
+	}
 	if err != nil || !fresh {
-		return c, err
+		return c, logPos, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -275,9 +329,9 @@ func loadLayout(db *bolt.DB) (c counters, err error) {
 		return tx.Bucket(bucketMeta).Put(metaFormat, []byte{formatVersion})
 	})
 	if err != nil {
-		return counters{}, fmt.Errorf("%w %q: %w", errInit, db.Path(), err)
+		return counters{}, 0, fmt.Errorf("%w %q: %w", errInit, db.Path(), err)
 	}
-	return counters{}, nil
+	return counters{}, 0, nil
 }
 
 // errInit marks a failure to set up a new data file: not corruption.
@@ -301,13 +355,20 @@ func countHidden(objects *bolt.Bucket) (uint64, error) {
 	return n, err
 }
 
-func checkLayout(tx *bolt.Tx) error {
+func checkLayout(tx *bolt.Tx) (version byte, err error) {
 	v := tx.Bucket(bucketMeta).Get(metaFormat)
-	if len(v) != 1 {
-		return errors.New("format version is missing")
+	if len(v) != 1 || v[0] == 0 {
+		return 0, errors.New("format version is missing")
 	}
-	if v[0] != formatVersion {
-		return fmt.Errorf("format version %d, this kvnode reads %d", v[0], formatVersion)
+	if v[0] > formatVersion {
+		return 0, &newerFormatError{version: v[0]}
 	}
-	return tx.Bucket(bucketMerkle).ForEach(checkChunk)
+	return v[0], tx.Bucket(bucketMerkle).ForEach(checkChunk)
+}
+
+// newerFormatError: the data file was written by a newer kvnode.
+type newerFormatError struct{ version byte }
+
+func (e *newerFormatError) Error() string {
+	return fmt.Sprintf("format version %d is newer than this kvnode reads (up to %d): run the kvnode that wrote it, or a newer one", e.version, formatVersion)
 }

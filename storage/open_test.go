@@ -247,10 +247,10 @@ func TestOpen_corruptFile(t *testing.T) {
 				return err
 			})
 		},
-		"an unknown format version": func(t *testing.T, dir string) {
+		"no format version": func(t *testing.T, dir string) {
 			writeValidFile(t, dir)
 			writeBoltFile(t, dir, func(tx *bolt.Tx) error {
-				return tx.Bucket([]byte("meta")).Put([]byte("sys/format"), []byte{99})
+				return tx.Bucket([]byte("meta")).Delete([]byte("sys/format"))
 			})
 		},
 	}

@@ -21,6 +21,22 @@ func (e *Engine) Get(key []byte) (*conflict.Object, error) {
 		return nil, err
 	}
 	sk := Key(key)
+	e.mu.RLock()
+	en, ok := e.active.entries[string(sk)]
+	if !ok && e.frozen != nil {
+		en, ok = e.frozen.entries[string(sk)]
+	}
+	e.mu.RUnlock()
+	if ok {
+		if en.enc == nil {
+			return nil, ErrNotFound
+		}
+		obj, err := conflict.DecodeObject(en.enc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
+		}
+		return obj, nil
+	}
 	var obj *conflict.Object
 	err := e.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketObjects).Get(sk)
@@ -48,6 +64,9 @@ func (e *Engine) Get(key []byte) (*conflict.Object, error) {
 // during the scan may show its old or new object, or be missed if added.
 func (e *Engine) Scan(p keyspace.Partition, after []byte, fn func(key []byte, obj *conflict.Object) bool) error {
 	if err := checkPartition(p); err != nil {
+		return err
+	}
+	if err := e.flushIfDirty(); err != nil {
 		return err
 	}
 	prefix := partitionPrefix(p)

@@ -112,6 +112,11 @@ func moveDataFile(staging, dir string) error {
 	if err := os.Rename(DataFile(staging), DataFile(dir)); err != nil {
 		return fmt.Errorf("move the restored data file into place: %w", err)
 	}
+	// The staging engine was closed cleanly: its data file holds all of
+	// its log.
+	if err := os.RemoveAll(WALDir(staging)); err != nil {
+		return dirError(staging, "cannot be removed", err)
+	}
 	if err := os.Remove(staging); err != nil {
 		return dirError(staging, "cannot be removed", err)
 	}

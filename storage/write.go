@@ -4,78 +4,73 @@ import (
 	"bytes"
 	"fmt"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 )
 
-// Update reads, modifies and writes the object under key in one durable
-// transaction: fn gets the stored object (nil when absent, its own copy)
-// and returns the object to store. fn must be pure: it may be called more
-// than once, and it runs on the committer, so it must not block or call
-// the Engine. If fn returns an error, nothing is written and Update
-// returns it wrapped. If fn returns an object that encodes to the stored
-// bytes, nothing is written.
+// keyStripes is how many locks serialize the writes of keys: two writes
+// of one key always take the same lock.
+const keyStripes = 1024
+
+// Update reads, modifies and writes the object under key durably: fn gets
+// the stored object (nil when absent, its own copy) and returns the object
+// to store. fn runs under the key's lock: it must not block or call the
+// Engine. If fn returns an error, nothing is written and Update returns it
+// wrapped. If fn returns an object that encodes to the stored bytes,
+// nothing is written.
 //
-// Update returns once the object is durable (fsync'd) and returns the
-// stored object, which the caller owns.
+// Update returns once the object is durable (its record is in the commit
+// log and fdatasync'd) and returns the stored object, which the caller
+// owns.
 func (e *Engine) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
-	}
-	sk := Key(key)
-	var stored *conflict.Object
-	err := e.submit(func(st *txState) (bool, error) {
-		stored = nil
-		curBytes := st.objects.Get(sk)
-		var cur *conflict.Object
-		curLive, curHidden := false, false
-		if curBytes != nil {
-			var err error
-			if cur, err = conflict.DecodeObject(curBytes); err != nil {
-				return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
-			}
-			curLive, curHidden = cur.Live(), cur.HiddenPart() // before fn, which may change cur
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return false, fmt.Errorf("update of key %q: %w", key, err)
-		}
-		if next == nil {
-			return false, fmt.Errorf("%w: update of key %q returned no object", ErrInvalidArgument, key)
-		}
-		enc := next.Marshal()
-		if curBytes != nil && bytes.Equal(curBytes, enc) {
-			stored = cur
-			return false, nil
-		}
-		if err := st.putObject(sk, curBytes, curLive, curHidden, next, enc); err != nil {
-			return false, fmt.Errorf("write key %q: %w", key, err)
-		}
-		stored = next
-		return true, nil
-	})
+	obj, wait, err := e.Stage(key, fn)
 	if err != nil {
 		return nil, err
 	}
-	return stored, nil
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	return obj, nil
 }
 
 // Stage is Update in two steps, for a coordinator that sends its write to
 // the other replicas while its own copy becomes durable: it applies fn
 // like Update and returns the object to store at once, with wait, which
 // returns nil once that object is durable or the error that kept it from
-// being so. Until wait has returned nil, the object is seen only by Stage
-// and Update of the same key (so a second write of the key builds on it),
-// never by Get, Scan, the Merkle trees or the digest: no reader is shown
-// what a crash could still take back. If fn fails, Stage returns its
-// error wrapped and nothing is staged. wait may be called from any
-// goroutine, more than once.
+// being so (matching ErrFatal: the node must stop). Until wait has
+// returned nil, the object is seen only by Stage and Update of the same
+// key (so a second write of the key builds on it), never by Get, Scan, the
+// Merkle trees or the digest: no reader is shown what a crash could still
+// take back. If fn fails, Stage returns its error wrapped and nothing is
+// staged. wait may be called from any goroutine, more than once. The
+// caller owns obj.
 func (e *Engine) Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (obj *conflict.Object, wait func() error, err error) {
-	obj, err = e.Update(key, fn)
+	var stored *conflict.Object
+	g, err := e.stage(key, func(cur *conflict.Object, curEnc []byte) (*record, error) {
+		next, err := fn(cur)
+		if err != nil {
+			return nil, fmt.Errorf("update of key %q: %w", key, err)
+		}
+		if next == nil {
+			return nil, fmt.Errorf("%w: update of key %q returned no object", ErrInvalidArgument, key)
+		}
+		enc := next.Marshal()
+		if curEnc != nil && bytes.Equal(curEnc, enc) {
+			stored = cur
+			return nil, nil
+		}
+		stored = next
+		return &record{kind: recordPut, enc: enc, obj: next}, nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return obj, func() error { return nil }, nil
+	if g == nil {
+		return stored, func() error { return nil }, nil
+	}
+	return stored, g.wait, nil
 }
 
 // Merge merges obj into the object stored under key (Update with
@@ -113,75 +108,167 @@ func (e *Engine) Purge(key, expect []byte) (bool, error) {
 // remove deletes the object under key, only if it is encoded as expect
 // when expect is not nil, and reports whether it did.
 func (e *Engine) remove(key, expect []byte) (bool, error) {
-	if err := checkKey(key); err != nil {
-		return false, err
-	}
-	sk := Key(key)
-	var removed bool
-	err := e.submit(func(st *txState) (bool, error) {
-		removed = false
-		curBytes := st.objects.Get(sk)
-		if curBytes == nil || expect != nil && !bytes.Equal(curBytes, expect) {
-			return false, nil
-		}
-		cur, err := conflict.DecodeObject(curBytes)
-		if err != nil {
-			return false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, key, err)
-		}
-		if err := st.deleteObject(sk, cur, curBytes); err != nil {
-			return false, fmt.Errorf("delete key %q: %w", key, err)
+	removed := false
+	g, err := e.stage(key, func(_ *conflict.Object, curEnc []byte) (*record, error) {
+		if curEnc == nil || expect != nil && !bytes.Equal(curEnc, expect) {
+			return nil, nil
 		}
 		removed = true
-		return true, nil
+		return &record{kind: recordDel}, nil
 	})
+	if err == nil && g != nil {
+		err = g.wait()
+	}
 	return removed && err == nil, err
 }
 
-// putObject stores next (encoded as enc) under sk in place of the object
-// encoded as curBytes (nil when absent; curLive and curHidden tell whether
-// it is live and holds a hidden part) and updates the Merkle leaf, the
-// digest and the counters.
-func (st *txState) putObject(sk, curBytes []byte, curLive, curHidden bool, next *conflict.Object, enc []byte) error {
-	key := userKey(sk)
-	newHash := entryHash(key, enc)
-	var oldHash sum128
-	if curBytes != nil {
-		oldHash = entryHash(key, curBytes) // before the put replaces it
-	}
-	if err := st.put(st.objects, sk, enc); err != nil {
-		return err
-	}
-	if curBytes != nil {
-		st.count(curLive, curHidden, -1)
-	}
-	st.count(next.Live(), next.HiddenPart(), +1)
-	st.counters.digest = st.counters.digest.sub(oldHash).add(newHash)
-	return st.updateLeaf(sk, oldHash, newHash)
+// current is the newest state of a key as a writer sees it: staged,
+// durable in a memtable, or in bbolt.
+type current struct {
+	enc          []byte // nil: absent
+	hash         sum128
+	live, hidden bool
+	obj          *conflict.Object // decoded from enc; the writer's own copy
+	group        *syncGroup       // not nil while the state is staged only
 }
 
-// deleteObject removes cur (encoded as curBytes) stored under sk.
-func (st *txState) deleteObject(sk []byte, cur *conflict.Object, curBytes []byte) error {
-	oldHash := entryHash(userKey(sk), curBytes)
-	if err := st.del(st.objects, sk); err != nil {
-		return err
+// stage runs one write of key: under the key's lock it finds the key's
+// newest state, lets decide build the record (nil: nothing to write) and
+// appends it to the commit log. It returns the group whose fsync makes the
+// key's newest state durable, or nil when it is already.
+func (e *Engine) stage(key []byte, decide func(cur *conflict.Object, curEnc []byte) (*record, error)) (*syncGroup, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
 	}
-	st.count(cur.Live(), cur.HiddenPart(), -1)
-	st.counters.digest = st.counters.digest.sub(oldHash)
-	return st.updateLeaf(sk, oldHash, sum128{})
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if err := e.failure(); err != nil {
+		return nil, err
+	}
+	sk := Key(key)
+	mu := &e.stripes[hashOf(sk)%keyStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	cur, err := e.current(sk)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decideSafely(decide, cur)
+	if err != nil || r == nil {
+		return cur.group, err
+	}
+	r.sk = sk
+	if r.kind == recordPut {
+		r.hash = entryHash(key, r.enc)
+		r.live, r.hidden = r.obj.Live(), r.obj.HiddenPart()
+		r.obj = nil // the caller owns it; a later writer decodes enc
+	}
+	if cur.enc != nil {
+		r.prevExists, r.prevHash, r.prevLive, r.prevHide = true, cur.hash, cur.live, cur.hidden
+	}
+	// Pending before appended: the syncer removes it once durable.
+	e.pendMu.Lock()
+	e.pending[string(sk)] = r
+	e.pendMu.Unlock()
+	return e.log.append(r), nil
 }
 
-// count adds delta to the key counter of a live object or the tombstone
-// counter of one with nothing live, and to the hidden-part counter of an
-// object with a hidden part.
-func (st *txState) count(live, hidden bool, delta int) {
-	if live {
-		st.counters.keys += uint64(delta)
+// decideSafely runs decide, turning a panic of the caller's function
+// into that write's error.
+func decideSafely(decide func(*conflict.Object, []byte) (*record, error), cur current) (r *record, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("%w: %v", errPanicked, p)
+		}
+	}()
+	return decide(cur.obj, cur.enc)
+}
+
+// current returns the newest state of sk: a staged record, else a
+// memtable entry, else bbolt's. The caller holds sk's stripe lock.
+func (e *Engine) current(sk []byte) (current, error) {
+	e.pendMu.Lock()
+	r := e.pending[string(sk)]
+	e.pendMu.Unlock()
+	var c current
+	if r != nil {
+		c.group = r.group
+		if r.kind != recordPut {
+			return c, nil
+		}
+		c.enc, c.hash, c.live, c.hidden = r.enc, r.hash, r.live, r.hidden
 	} else {
-		st.counters.tombstones += uint64(delta)
+		en, obj, ok, err := e.durable(sk)
+		if err != nil || !ok {
+			return c, err
+		}
+		c.enc, c.hash, c.live, c.hidden = en.enc, en.hash, en.live, en.hidden
+		if obj != nil {
+			c.obj = obj
+			return c, nil
+		}
 	}
-	if hidden {
-		st.counters.hidden += uint64(delta)
+	var err error
+	if c.obj, err = conflict.DecodeObject(c.enc); err != nil {
+		return c, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, userKey(sk), err)
 	}
+	return c, nil
+}
+
+// durable returns the durable state of sk: from a memtable, else from
+// bbolt (hash and flags computed, and obj decoded, which the caller
+// owns). ok is false when sk is absent.
+func (e *Engine) durable(sk []byte) (en memEntry, obj *conflict.Object, ok bool, err error) {
+	e.mu.RLock()
+	en, ok = e.active.entries[string(sk)]
+	if !ok && e.frozen != nil {
+		en, ok = e.frozen.entries[string(sk)]
+	}
+	e.mu.RUnlock()
+	if ok {
+		return en, nil, en.enc != nil, nil
+	}
+	err = e.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketObjects).Get(sk); v != nil {
+			en.enc = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil || en.enc == nil {
+		return memEntry{}, nil, false, err
+	}
+	if obj, err = conflict.DecodeObject(en.enc); err != nil {
+		return memEntry{}, nil, false, fmt.Errorf("%w: object of key %q: %w", ErrCorrupt, userKey(sk), err)
+	}
+	en.hash = entryHash(userKey(sk), en.enc)
+	en.live, en.hidden = obj.Live(), obj.HiddenPart()
+	return en, obj, true, nil
+}
+
+// applyDurable takes in records the log has made durable, in log order:
+// each reaches the memtable (so readers, the counters and the digest see
+// it) and leaves the staged set unless a later write of its key replaced
+// it there.
+func (e *Engine) applyDurable(recs []*record) {
+	e.mu.Lock()
+	for _, r := range recs {
+		e.active.apply(r)
+	}
+	e.mu.Unlock()
+	e.pendMu.Lock()
+	for _, r := range recs {
+		if e.pending[string(r.sk)] == r {
+			delete(e.pending, string(r.sk))
+		}
+	}
+	e.pendMu.Unlock()
+	if e.cfg.OnSync != nil {
+		e.cfg.OnSync(len(recs))
+	}
+	e.maybeFlush()
 }
 
 // checkKey refuses keys the engine cannot store.
