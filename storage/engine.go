@@ -25,8 +25,8 @@ type Engine struct {
 	gate       sync.RWMutex
 	closed     bool // Close has begun: no more writes from callers
 	reqsClosed bool // reqs is closed: the committer is stopping
-	reqs   chan *request
-	done   chan struct{} // closed when commitLoop has returned
+	reqs       chan *request
+	done       chan struct{} // closed when commitLoop has returned
 
 	// mu guards state and the memtables. A reader looks a key up in
 	// active, then frozen, then bbolt; a flush drops frozen and moves

@@ -34,4 +34,3 @@ func Crash(e *Engine) {
 		e.closeErr = ErrClosed
 	})
 }
-

@@ -41,8 +41,8 @@ type memEntry struct {
 // transaction that takes them in.
 type memtable struct {
 	entries map[string]memEntry
-	delta   counters          // added to bbolt's counters, modulo 2^64 (and 2^128)
-	leaves  map[uint32]sum128 // partition<<8 | leaf -> added to the leaf
+	delta   counters             // added to bbolt's counters, modulo 2^64 (and 2^128)
+	leaves  map[uint32]sum128    // partition<<8 | leaf -> added to the leaf
 	drops   []keyspace.Partition // partitions dropped, after entries
 	end     uint64               // log position past the last record applied
 	bytes   int
