@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/quorumkv/quorumkv/storage"
 	"github.com/quorumkv/quorumkv/storage/storagetest"
@@ -110,6 +111,10 @@ func holdLock(dir string) error {
 func writeUntilKilled(dir string) error {
 	cfg := storage.DefaultConfig()
 	cfg.Dir = dir
+	// Flushes, segment switches and deletions all the time, so a kill
+	// lands in every part of the cycle.
+	cfg.FlushInterval = 25 * time.Millisecond
+	cfg.SegmentBytes = 32 << 10
 	e, err := storage.Open(cfg)
 	if err != nil {
 		return err

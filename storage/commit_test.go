@@ -2,7 +2,9 @@ package storage_test
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,28 +210,58 @@ func TestEngine_Close_withWritersInFlight(t *testing.T) {
 
 // TestEngine_Merge_durableWhenKilled kills a writing process with SIGKILL
 // and checks that every write it acknowledged is in the reopened file.
+var killSeed = flag.Int64("kill-seed", 0, "seed of TestEngine_Merge_durableWhenKilled (0: from the clock)")
+
+// TestEngine_Merge_durableWhenKilled kills a writer with SIGKILL at random
+// points, round after round on the same data dir (so kills also land in a
+// replay, a flush to bbolt, a segment switch or deletion), and checks
+// after each that every acknowledged write is there.
 func TestEngine_Merge_durableWhenKilled(t *testing.T) {
+	seed := *killSeed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	t.Logf("seed %d (rerun with -kill-seed %d)", seed, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	dir := t.TempDir()
-	c := startChild(t, "write-until-killed", dir)
-	var acked []string
-	for len(acked) < 1000 {
-		key, ok := ackedKey(c.line(t))
-		if !ok {
-			t.Fatal("unexpected output from the writer")
+	acked := map[string]bool{}
+	for round := range 6 {
+		c := startChild(t, "write-until-killed", dir)
+		want := rng.IntN(3000)
+		if round%3 == 2 {
+			want = 0 // killed while it opens: during the replay
 		}
-		acked = append(acked, key)
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.cmd.Wait()
-	e := storagetest.Open(t, configIn(dir))
-	for _, key := range acked {
-		if _, err := e.Get([]byte(key)); err != nil {
-			t.Fatalf("acknowledged %s lost: %v", key, err)
+		for n := 0; n < want; n++ {
+			key, ok := ackedKey(c.line(t))
+			if !ok {
+				t.Fatal("unexpected output from the writer")
+			}
+			acked[key] = true
 		}
-	}
-	if s := e.Stats(); s.Keys < uint64(len(acked)) {
-		t.Fatalf("%d keys, %d acknowledged", s.Keys, len(acked))
+		if err := c.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.cmd.Wait()
+		if round%2 == 1 {
+			continue // the next writer opens what this one left
+		}
+		e, err := storage.Open(configIn(dir))
+		if err != nil {
+			t.Fatalf("round %d: reopen: %v", round, err)
+		}
+		for key := range acked {
+			if _, err := e.Get([]byte(key)); err != nil {
+				t.Fatalf("round %d: acknowledged %s lost: %v", round, key, err)
+			}
+		}
+		if s := e.Stats(); s.Keys < uint64(len(acked)) {
+			t.Fatalf("round %d: %d keys, %d acknowledged", round, s.Keys, len(acked))
+		}
+		if err := storagetest.Verify(e); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
