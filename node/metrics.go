@@ -27,6 +27,7 @@ type metrics struct {
 	siblings       prometheus.Counter
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
+	flushKeys      prometheus.Histogram
 	components     *componentMetrics
 }
 
@@ -64,12 +65,17 @@ func newMetrics() *metrics {
 		}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quorumkv_storage_commits_total",
-			Help: "Durable (fsync'd) storage transactions.",
+			Help: "Fdatasyncs of the commit log (each makes a group of writes durable).",
 		}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "quorumkv_storage_commit_writes",
-			Help:    "Writes covered by one durable storage commit (group commit).",
+			Help:    "Writes made durable by one fdatasync of the commit log (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		flushKeys: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "quorumkv_storage_flush_keys",
+			Help:    "Keys written to the data file by one batched flush of the commit log's records.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
 	}
 	for _, op := range requestOps {
@@ -85,11 +91,13 @@ func newMetrics() *metrics {
 			m.quorumFailures.WithLabelValues(level, kind)
 		}
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize,
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize, m.flushKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.components = newComponentMetrics(m.reg)
 	return m
 }
+
+func (m *metrics) observeFlush(keys int) { m.flushKeys.Observe(float64(keys)) }
 
 func (m *metrics) observeCommit(writes int) {
 	m.commits.Inc()

@@ -137,6 +137,8 @@ func (n *node) openStorage() error {
 	scfg.Dir = n.cfg.DataDir
 	scfg.Policy = n.cfg.Conflict
 	scfg.OnSync = n.metrics.observeCommit
+	scfg.OnFlush = n.metrics.observeFlush
+	scfg.Logger = n.log
 	store, err := storage.Open(scfg)
 	if err != nil {
 		return err
@@ -399,6 +401,11 @@ func (n *node) serve(ctx context.Context) error {
 		n.log.Info("shutting down", "timeout", n.cfg.ShutdownTimeout)
 	case runErr = <-errc:
 		n.log.Error("server failed", "err", runErr)
+	case <-n.store.Failed():
+		// The commit log could not be written: nothing is rolled back in
+		// memory, so the node stops rather than serve from it.
+		runErr = n.store.Err()
+		n.log.Error("storage failed: stopping", "err", runErr)
 	case runErr = <-members.Err():
 		n.log.Error("membership failed", "err", runErr)
 		var de *cluster.DuplicateIDError
