@@ -34,3 +34,8 @@ func Crash(e *Engine) {
 		e.closeErr = ErrClosed
 	})
 }
+
+// SyncedPosition returns the log position up to which the commit log is
+// known durable. Only a log fault hook (which runs on the syncer) may
+// call it.
+func SyncedPosition(e *Engine) uint64 { return e.log.synced }

@@ -14,7 +14,7 @@ import (
 const (
 	// DefaultFlushInterval is how long durable records may wait in memory
 	// before they are written to bbolt.
-	DefaultFlushInterval = 2 * time.Second
+	DefaultFlushInterval = 4 * time.Second
 	// DefaultFlushBytes is the memtable size that starts a flush sooner.
 	DefaultFlushBytes = 32 << 20
 )
