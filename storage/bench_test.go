@@ -17,13 +17,15 @@ const benchWriters = 64
 
 var benchValue = strings.Repeat("v", 100)
 
-// BenchmarkPut merges b.N new 100-byte registers from 64 writers at once,
-// with and without group commit. ns/op is wall time per write.
+// BenchmarkPut merges b.N new 100-byte registers into the commit log from
+// 1 or 64 writers at once, with and without group commit. ns/op is wall
+// time per write; writes/sync how many one fdatasync covered.
 func BenchmarkPut(b *testing.B) {
 	modes := []struct {
 		name        string
 		groupCommit bool
-	}{{"group-commit", true}, {"commit-per-put", false}}
+		writers     int
+	}{{"group-commit/writers=64", true, 64}, {"group-commit/writers=1", true, 1}, {"sync-per-put/writers=64", false, 64}}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
 			cfg := configIn(b.TempDir())
@@ -35,7 +37,7 @@ func BenchmarkPut(b *testing.B) {
 			var wg sync.WaitGroup
 			b.ReportAllocs()
 			b.ResetTimer()
-			for range benchWriters {
+			for range m.writers {
 				wg.Go(func() {
 					for {
 						i := next.Add(1) - 1
@@ -56,6 +58,51 @@ func BenchmarkPut(b *testing.B) {
 			b.ReportMetric(float64(b.N)/float64(max(syncs.Load(), 1)), "writes/sync")
 		})
 	}
+}
+
+// BenchmarkFlush measures the batched apply: writing 10,000 durable
+// records of keys spread over 100,000 to bbolt in one flush. ns/op is per
+// record.
+func BenchmarkFlush(b *testing.B) {
+	const keys, batch = 100_000, 10_000
+	cfg := configIn(b.TempDir())
+	cfg.FlushInterval = storage.MaxFlushInterval
+	e := storagetest.Open(b, cfg)
+	put := func(n int, spread bool) {
+		var wg sync.WaitGroup
+		for w := range benchWriters {
+			wg.Go(func() {
+				for i := w; i < n; i += benchWriters {
+					k := i
+					if spread {
+						k = int(uint64(i)*0x9e3779b97f4a7c15%keys)
+					}
+					obj := storagetest.Register(storagetest.ActorA, uint64(i+1), int64(i+1), benchValue)
+					if _, err := e.Merge(fmt.Appendf(nil, "key-%09d", k), obj); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	put(keys, false)
+	if err := e.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		put(batch, true)
+		b.StartTimer()
+		if err := e.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 }
 
 // BenchmarkGet reads random keys of 10,000 from parallel readers.
