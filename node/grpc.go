@@ -28,6 +28,13 @@ func clientMaxRecvBytes(cfg Config) int {
 	return cfg.MaxKeyBytes + cfg.MaxValueBytes + conflict.MaxTokenBytes + clientOverhead
 }
 
+// streamWorkers is how many goroutines each gRPC server keeps to serve
+// requests. A request that finds them all busy gets a goroutine of its
+// own, as without the pool; a worker's stack stays grown between requests,
+// where a fresh goroutine per request pays for growing it every time (a
+// put goes deep: coordinator, storage, bbolt).
+const streamWorkers = 128
+
 // clientServer returns the gRPC server of the client listener: the KV
 // and health services, nothing served yet. Replica traffic goes to the
 // peer listener (peerServer), never here.
@@ -35,6 +42,7 @@ func (n *node) clientServer() (*grpc.Server, error) {
 	srv := grpc.NewServer(append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(clientMaxRecvBytes(n.cfg)),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
+		grpc.NumStreamWorkers(streamWorkers),
 	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor, false)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
 	healthpb.RegisterHealthServer(srv, healthService{Server: n.health, stop: n.draining})
@@ -59,6 +67,7 @@ func (n *node) peerServer() (*grpc.Server, error) {
 	srv := grpc.NewServer(append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(replication.MaxMessageBytes),
 		grpc.MaxSendMsgSize(replication.MaxMessageBytes),
+		grpc.NumStreamWorkers(streamWorkers),
 	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor, true)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
 	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply})
