@@ -75,7 +75,7 @@ func BenchmarkFlush(b *testing.B) {
 				for i := w; i < n; i += benchWriters {
 					k := i
 					if spread {
-						k = int(uint64(i)*0x9e3779b97f4a7c15%keys)
+						k = int(uint64(i) * 0x9e3779b97f4a7c15 % keys)
 					}
 					obj := storagetest.Register(storagetest.ActorA, uint64(i+1), int64(i+1), benchValue)
 					if _, err := e.Merge(fmt.Appendf(nil, "key-%09d", k), obj); err != nil {

@@ -212,12 +212,16 @@ func lastNonZero(b []byte) int {
 
 // truncateSegment cuts the file at off, syncs it, and returns how many
 // bytes of data (trailing zeros not counted) it dropped.
-func truncateSegment(path string, off int64) (int64, error) {
+func truncateSegment(path string, off int64) (dropped int64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	tail, err := io.ReadAll(io.NewSectionReader(f, off, 1<<62))
 	if err != nil {
 		return 0, err
