@@ -3,6 +3,7 @@ package storage_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,3 +138,53 @@ func BenchmarkGet(b *testing.B) {
 }
 
 var _ = storage.DefaultConfig
+
+// BenchmarkHeap holds 1,000,000 keys of 100-byte values, then rewrites
+// random keys from 64 writers, and reports the Go heap in use (after a
+// collection) once loaded and the most seen while writing: the memtable
+// must stay bounded by the flush, whatever the number of keys. Run it
+// alone: go test -run '^$' -bench Heap -benchtime 1x ./storage/
+func BenchmarkHeap(b *testing.B) {
+	const keys = 1_000_000
+	cfg := configIn(b.TempDir())
+	e := storagetest.Open(b, cfg)
+	write := func(n int, key func(i int) int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range benchWriters {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					k := key(i)
+					obj := storagetest.Register(storagetest.ActorA, uint64(i+1), int64(i+1), benchValue)
+					if _, err := e.Merge(fmt.Appendf(nil, "key-%09d", k), obj); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	heap := func() float64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapInuse) / (1 << 20)
+	}
+	write(keys, func(i int) int { return i })
+	loaded := heap()
+	b.ResetTimer()
+	peak := loaded
+	for range b.N {
+		for range 10 {
+			write(100_000, func(i int) int { return int(uint64(i) * 0x9e3779b97f4a7c15 % keys) })
+			peak = max(peak, heap())
+		}
+	}
+	b.ReportMetric(loaded, "MB-heap-loaded")
+	b.ReportMetric(peak, "MB-heap-peak")
+}

@@ -16,7 +16,7 @@ const (
 	// before they are written to bbolt.
 	DefaultFlushInterval = 4 * time.Second
 	// DefaultFlushBytes is the memtable size that starts a flush sooner.
-	DefaultFlushBytes = 32 << 20
+	DefaultFlushBytes = 16 << 20
 )
 
 var metaLogPos = []byte("sys/logpos") // log position bbolt holds everything before
