@@ -28,6 +28,7 @@ type metrics struct {
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
 	components     *componentMetrics
+	resp           *respMetrics
 }
 
 // Label values of the client request families.
@@ -88,6 +89,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.components = newComponentMetrics(m.reg)
+	m.resp = newRESPMetrics(m.reg)
 	return m
 }
 
