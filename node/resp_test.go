@@ -161,3 +161,132 @@ func TestRESP_dataCommands(t *testing.T) {
 		})
 	}
 }
+
+// HELLO, CLIENT, INFO, COMMAND, CONFIG GET and pipelining through go-redis.
+func TestRESP_connectionCommands(t *testing.T) {
+	nodes := startRESPCluster(t, conflict.LWW)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rc := redisClient(t, nodes[0], 3)
+	conn := rc.Conn()
+	defer conn.Close()
+	hello, err := conn.Do(ctx, "HELLO", "3", "SETNAME", "tester").Result()
+	if err != nil {
+		t.Fatalf("HELLO 3 SETNAME: %v", err)
+	}
+	hm, ok := hello.(map[any]any)
+	if !ok || hm["proto"] != int64(3) || hm["server"] != "quorumkv" {
+		t.Fatalf("HELLO 3: %#v, want a map with proto 3", hello)
+	}
+	if name, err := conn.ClientGetName(ctx).Result(); err != nil || name != "tester" {
+		t.Fatalf("CLIENT GETNAME after HELLO SETNAME: %q, %v", name, err)
+	}
+	if err := conn.ClientSetName(ctx, "other").Err(); err != nil {
+		t.Fatalf("CLIENT SETNAME: %v", err)
+	}
+	id, err := conn.ClientID(ctx).Result()
+	if err != nil || id < 1 {
+		t.Fatalf("CLIENT ID: %d, %v", id, err)
+	}
+	info, err := conn.ClientInfo(ctx).Result()
+	if err != nil || info.Name != "other" || info.ID != id || info.Resp != 3 {
+		t.Fatalf("CLIENT INFO: %+v, %v", info, err)
+	}
+	if e, err := conn.Echo(ctx, "hi").Result(); err != nil || e != "hi" {
+		t.Fatalf("ECHO: %q, %v", e, err)
+	}
+	if err := conn.Select(ctx, 0).Err(); err != nil {
+		t.Fatalf("SELECT 0: %v", err)
+	}
+	for _, proto := range []int{2, 3} {
+		rc := redisClient(t, nodes[1], proto)
+		text, err := rc.Info(ctx).Result()
+		for _, want := range []string{"# Server", "redis_version:", "# Clients", "connected_clients:", "# Keyspace", "# Cluster",
+			"quorumkv_node_id:n2", "quorumkv_members:3", "quorumkv_ownership:0.3333", "member2:id=n3,"} {
+			if err != nil || !strings.Contains(text, want) {
+				t.Fatalf("INFO (RESP%d) lacks %q: %v\n%s", proto, want, err, text)
+			}
+		}
+		if text, err := rc.Info(ctx, "cluster").Result(); err != nil || strings.Contains(text, "# Server") || !strings.Contains(text, "# Cluster") {
+			t.Fatalf("INFO cluster (RESP%d): %v\n%s", proto, err, text)
+		}
+		if n, err := rc.Do(ctx, "COMMAND", "COUNT").Int(); err != nil || n < 20 {
+			t.Fatalf("COMMAND COUNT: %d, %v", n, err)
+		}
+		cmds, err := rc.Command(ctx).Result()
+		if err != nil || cmds["get"] == nil || cmds["get"].Arity != 2 || !cmds["get"].ReadOnly {
+			t.Fatalf("COMMAND (RESP%d): get = %+v, %v", proto, cmds["get"], err)
+		}
+		docs, err := rc.Do(ctx, "COMMAND", "DOCS", "set").Result()
+		if err != nil || !strings.Contains(fmt.Sprint(docs), "summary") {
+			t.Fatalf("COMMAND DOCS set: %v, %v", docs, err)
+		}
+		cfg, err := rc.ConfigGet(ctx, "save").Result()
+		if err != nil || len(cfg) != 1 {
+			t.Fatalf("CONFIG GET save: %v, %v", cfg, err)
+		}
+		if cfg, err := rc.ConfigGet(ctx, "appendonly").Result(); err != nil || cfg["appendonly"] != "no" {
+			t.Fatalf("CONFIG GET appendonly: %v, %v", cfg, err)
+		}
+		// Pipelining: many commands in one write, answered in order.
+		pipe := rc.Pipeline()
+		var gets []*redis.StringCmd
+		for i := range 200 {
+			pipe.Set(ctx, fmt.Sprintf("pipe%d:%d", proto, i), i, 0)
+			gets = append(gets, pipe.Get(ctx, fmt.Sprintf("pipe%d:%d", proto, i)))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatalf("pipeline: %v", err)
+		}
+		for i, g := range gets {
+			if g.Val() != fmt.Sprint(i) {
+				t.Fatalf("pipelined GET %d: %q", i, g.Val())
+			}
+		}
+	}
+}
+
+// QKV.CONSISTENCY sets the connection's levels; a level not met answers
+// -QUORUM with kvctl's error line.
+func TestRESP_consistencyAndLevelNotMet(t *testing.T) {
+	nodes := startRESPCluster(t, conflict.LWW)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rc := redisClient(t, nodes[0], 2)
+	conn := rc.Conn()
+	defer conn.Close()
+	for _, args := range [][]any{{"QKV.CONSISTENCY", "all"}, {"QKV.CONSISTENCY", "READ", "one", "WRITE", "all"}, {"qkv.consistency", "WRITE", "ALL"}} {
+		if err := conn.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	if err := conn.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET at ALL with three nodes: %v", err)
+	}
+	nodes[2].stop(t)
+	err := conn.Set(ctx, "k", "w", 0).Err()
+	// The write fails as soon as n3 is known to miss it, maybe before n2
+	// answered: "QUORUM ALL write: 1 of 3 required acknowledgements (n3
+	// unreachable, n2 had not answered yet); applied on n1".
+	if err == nil || !strings.HasPrefix(err.Error(), "QUORUM ALL write: ") ||
+		!strings.Contains(err.Error(), " of 3 required acknowledgements (n3 ") || !strings.Contains(err.Error(), "; applied on n1") {
+		t.Fatalf("SET at ALL with n3 stopped: %v, want -QUORUM ALL write: k of 3 required acknowledgements (n3 ...); applied on n1...", err)
+	}
+	err = conn.MSet(ctx, "k1", "a", "k2", "b").Err()
+	if err == nil || !strings.HasPrefix(err.Error(), `QUORUM MSET: 2 of 2 keys did not meet the level: "k1" (ALL write: `) {
+		t.Fatalf("MSET at ALL with n3 stopped: %v", err)
+	}
+	if v, err := conn.Get(ctx, "k").Result(); err != nil || v != "w" {
+		t.Fatalf("GET at ONE after the partial write: %q, %v", v, err)
+	}
+	if err := conn.Do(ctx, "QKV.CONSISTENCY", "quorum").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Set(ctx, "k", "x", 0).Err(); err != nil {
+		t.Fatalf("SET at QUORUM with two nodes of three: %v", err)
+	}
+	// Another connection starts at the default level (quorum).
+	if err := redisClient(t, nodes[1], 3).Set(ctx, "k", "y", 0).Err(); err != nil {
+		t.Fatalf("SET at the default level on another connection: %v", err)
+	}
+}
