@@ -83,18 +83,17 @@ func (c *conn) serve() {
 				_ = c.nc.SetReadDeadline(time.Now())
 			}
 		}
-		args, err := c.rd.ReadCommand()
+		batch, err := c.readBatch()
+		c.runBatch(batch)
 		if err != nil {
-			if errors.Is(err, ErrProtocol) {
+			if errors.Is(err, ErrProtocol) && !c.quit {
 				c.wr.Error("ERR " + err.Error())
 				_ = c.wr.Flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !c.draining.Load() {
 				c.s.log.Debug("resp connection ends", "addr", c.addr, "err", err)
 			}
+			_ = c.wr.Flush()
 			return
-		}
-		if len(args) > 0 {
-			c.run(args)
 		}
 		if !c.rd.Buffered() || c.quit {
 			if err := c.wr.Flush(); err != nil {
@@ -129,7 +128,7 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 // run runs one command and writes its reply.
 func (c *conn) run(args [][]byte) {
 	start := time.Now()
-	name := strings.ToLower(string(args[0]))
+	name := lowerASCII(args[0])
 	c.mu.Lock()
 	c.lastCmd, c.lastActive = name, start
 	c.mu.Unlock()

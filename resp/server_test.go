@@ -3,6 +3,7 @@ package resp
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -218,5 +219,33 @@ func TestServer_concurrentPipelinedClients(t *testing.T) {
 	}
 	if n, err := rc.SCard(ctx, "set").Result(); err != nil || n != 5000 {
 		t.Fatalf("SCARD after 50 x 100 pipelined adds: %d, %v", n, err)
+	}
+}
+
+// Pipelined commands on different keys run at once, those on one key in
+// order, and the replies come back in the order sent.
+func TestConn_pipelineOrder(t *testing.T) {
+	// siblings: a SET reads first and replaces, in the in-memory backend
+	_, addr := serve(t, Config{ReadLevel: 2, WriteLevel: 2, MaxClients: 10, Conflict: "siblings"})
+	c, r := dial(t, addr)
+	var req strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&req, "SET k %d\r\nGET k\r\nSET other%d x\r\nGET other%d\r\n", i, i, i)
+	}
+	req.WriteString("QKV.CONSISTENCY one\r\nMGET k other0\r\nDEL k\r\nEXISTS k\r\n")
+	if _, err := io.WriteString(c, req.String()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		for _, want := range []string{"+OK", "$" + fmt.Sprint(len(fmt.Sprint(i))), fmt.Sprint(i), "+OK", "$1", "x"} {
+			if got, _ := r.ReadString('\n'); strings.TrimRight(got, "\r\n") != want {
+				t.Fatalf("round %d: %q, want %q", i, got, want)
+			}
+		}
+	}
+	for _, want := range []string{"+OK", "*2", "$2", "19", "$1", "x", ":1", ":0"} {
+		if got, _ := r.ReadString('\n'); strings.TrimRight(got, "\r\n") != want {
+			t.Fatalf("tail: %q, want %q", got, want)
+		}
 	}
 }
