@@ -35,12 +35,14 @@ func (cmd *command) arityOK(n int) bool {
 	return n >= -cmd.arity
 }
 
-func key(name string) argDoc     { return argDoc{name: name, typ: "key"} }
-func str(name string) argDoc     { return argDoc{name: name, typ: "string"} }
-func keys(name string) argDoc    { return argDoc{name: name, typ: "key", multiple: true} }
-func strs(name string) argDoc    { return argDoc{name: name, typ: "string", multiple: true} }
-func optStr(name string) argDoc  { return argDoc{name: name, typ: "string", optional: true} }
-func optStrs(name string) argDoc { return argDoc{name: name, typ: "string", optional: true, multiple: true} }
+func key(name string) argDoc    { return argDoc{name: name, typ: "key"} }
+func str(name string) argDoc    { return argDoc{name: name, typ: "string"} }
+func keys(name string) argDoc   { return argDoc{name: name, typ: "key", multiple: true} }
+func strs(name string) argDoc   { return argDoc{name: name, typ: "string", multiple: true} }
+func optStr(name string) argDoc { return argDoc{name: name, typ: "string", optional: true} }
+func optStrs(name string) argDoc {
+	return argDoc{name: name, typ: "string", optional: true, multiple: true}
+}
 func token(word string) argDoc {
 	return argDoc{name: word, typ: "pure-token", token: word, optional: true}
 }

@@ -43,7 +43,9 @@ func (b *memBackend) enter(ctx context.Context) error {
 	return fail
 }
 
-func wrong(kind string) error { return fmt.Errorf("%w: key holds a %s", replication.ErrWrongType, kind) }
+func wrong(kind string) error {
+	return fmt.Errorf("%w: key holds a %s", replication.ErrWrongType, kind)
+}
 
 func (b *memBackend) Get(ctx context.Context, key []byte, _ replication.Level) (replication.ReadResult, error) {
 	if err := b.enter(ctx); err != nil {
