@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -118,7 +117,7 @@ func PeerIdentity(ctx context.Context, now time.Time) (Identity, error) {
 	}
 	id, err := ConnIdentity(info.State, now)
 	switch {
-	case errors.Is(err, errNoClientCert), errors.Is(err, errCertExpired):
+	case errors.Is(err, errNoClientCert), errors.As(err, new(certExpiredError)):
 		return Identity{}, status.Error(codes.Unauthenticated, err.Error())
 	case err != nil:
 		return Identity{}, status.Error(codes.PermissionDenied, err.Error())
@@ -126,10 +125,14 @@ func PeerIdentity(ctx context.Context, now time.Time) (Identity, error) {
 	return id, nil
 }
 
-var (
-	errNoClientCert = errors.New("no verified client certificate: connect with a certificate of the cluster's CA (--cacert, --cert, --key)")
-	errCertExpired  = errors.New("the client certificate expired")
-)
+var errNoClientCert = errors.New("no verified client certificate: connect with a certificate of the cluster's CA (--cacert, --cert, --key)")
+
+// certExpiredError refuses a client certificate past its NotAfter.
+type certExpiredError struct{ notAfter time.Time }
+
+func (e certExpiredError) Error() string {
+	return "the client certificate expired at " + e.notAfter.UTC().Format(time.RFC3339)
+}
 
 // ConnIdentity returns the identity of the verified client certificate
 // of a TLS connection (a server whose config requires and verifies
@@ -141,7 +144,7 @@ func ConnIdentity(cs tls.ConnectionState, now time.Time) (Identity, error) {
 	}
 	leaf := cs.VerifiedChains[0][0]
 	if now.After(leaf.NotAfter) {
-		return Identity{}, fmt.Errorf("%w at %s", errCertExpired, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return Identity{}, certExpiredError{leaf.NotAfter}
 	}
 	return IdentityOf(leaf)
 }
