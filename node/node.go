@@ -381,6 +381,7 @@ func (n *node) serve(ctx context.Context) error {
 		}
 	})
 	if n.respSrv != nil {
+		//nolint:contextcheck // connections live until the drain's Shutdown or close's Close, not ctx
 		goFunc(func() {
 			if err := n.respSrv.Serve(n.respLis); err != nil && !errors.Is(err, resp.ErrServerClosed) {
 				errc <- fmt.Errorf("resp server: %w", err)

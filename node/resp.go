@@ -166,7 +166,7 @@ func (b respBackend) SetRemove(ctx context.Context, key []byte, members [][]byte
 type respCluster struct{ n *node }
 
 func (c respCluster) Members() []resp.Member {
-	r := ringView{c.n}.Load()
+	r := ringView(c).Load()
 	var out []resp.Member
 	for _, m := range c.n.memberList() {
 		rm := resp.Member{ID: m.ID, GRPCAddr: m.GRPCAddr, Liveness: m.Liveness, RingState: m.State.String()}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestRESP_interopWithGRPC(t *testing.T) {
 			await(t, 10*time.Second, "the RESP write read through gRPC", func() error {
 				got, err := gc.Get(ctx, []byte(k("r2g")), readAt)
 				if err != nil || !got.Found || string(got.Values[0]) != "from-resp" {
-					return fmt.Errorf("%+v, %v", got, err)
+					return fmt.Errorf("%+v, %w", got, err)
 				}
 				return nil
 			})
@@ -61,7 +62,7 @@ func TestRESP_interopWithGRPC(t *testing.T) {
 			await(t, 10*time.Second, "the RESP set read through gRPC", func() error {
 				got, err := gc.SMembers(ctx, []byte(k("rset")), readAt)
 				if err != nil || fmt.Sprintf("%s", got.Members) != "[a b]" {
-					return fmt.Errorf("%+v, %v", got, err)
+					return fmt.Errorf("%+v, %w", got, err)
 				}
 				return nil
 			})
@@ -74,10 +75,10 @@ func TestRESP_interopWithGRPC(t *testing.T) {
 			}
 			await(t, 10*time.Second, "the gRPC writes read through RESP", func() error {
 				if v, err := conn.Get(ctx, k("g2r")).Result(); err != nil || v != "from-grpc" {
-					return fmt.Errorf("GET: %q, %v", v, err)
+					return fmt.Errorf("GET: %q, %w", v, err)
 				}
 				if ms, err := conn.SMembers(ctx, k("gset")).Result(); err != nil || fmt.Sprint(ms) != "[x y]" {
-					return fmt.Errorf("SMEMBERS: %v, %v", ms, err)
+					return fmt.Errorf("SMEMBERS: %v, %w", ms, err)
 				}
 				return nil
 			})
@@ -93,13 +94,13 @@ func TestRESP_interopWithGRPC(t *testing.T) {
 			}
 			await(t, 10*time.Second, "the deletes seen both ways", func() error {
 				if got, err := gc.Get(ctx, []byte(k("g2r")), readAt); err != nil || got.Found {
-					return fmt.Errorf("gRPC get after DEL: %+v, %v", got, err)
+					return fmt.Errorf("gRPC get after DEL: %+v, %w", got, err)
 				}
 				if got, err := gc.SMembers(ctx, []byte(k("gset")), readAt); err != nil || fmt.Sprintf("%s", got.Members) != "[y]" {
-					return fmt.Errorf("gRPC smembers after SREM: %+v, %v", got, err)
+					return fmt.Errorf("gRPC smembers after SREM: %+v, %w", got, err)
 				}
-				if err := conn.Get(ctx, k("r2g")).Err(); err != redis.Nil {
-					return fmt.Errorf("GET after the gRPC delete: %v", err)
+				if err := conn.Get(ctx, k("r2g")).Err(); !errors.Is(err, redis.Nil) {
+					return fmt.Errorf("GET after the gRPC delete: %w", err)
 				}
 				return nil
 			})

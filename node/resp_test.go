@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestRESP_dataCommands(t *testing.T) {
 			if v, err := rc.Get(ctx, k("a")).Result(); err != nil || v != "1" {
 				t.Fatalf("GET: %q, %v", v, err)
 			}
-			if _, err := rc.Get(ctx, k("missing")).Result(); err != redis.Nil {
+			if _, err := rc.Get(ctx, k("missing")).Result(); !errors.Is(err, redis.Nil) {
 				t.Fatalf("GET of a missing key: %v, want redis.Nil", err)
 			}
 			if err := rc.MSet(ctx, k("b"), "2", k("c"), "3").Err(); err != nil {
@@ -91,7 +92,7 @@ func TestRESP_dataCommands(t *testing.T) {
 			if n, err := rc.Unlink(ctx, k("c")).Result(); err != nil || n != 1 {
 				t.Fatalf("UNLINK: %d, %v", n, err)
 			}
-			if _, err := rc.Get(ctx, k("a")).Result(); err != redis.Nil {
+			if _, err := rc.Get(ctx, k("a")).Result(); !errors.Is(err, redis.Nil) {
 				t.Fatalf("GET after DEL: %v", err)
 			}
 			// Sets.

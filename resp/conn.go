@@ -87,7 +87,7 @@ func (c *conn) serve() {
 		c.runBatch(batch)
 		if err != nil {
 			if errors.Is(err, ErrProtocol) && !c.quit {
-				c.wr.Error("ERR " + err.Error())
+				c.wr.Error("ERR Protocol error: " + strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": "))
 				_ = c.wr.Flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !c.draining.Load() {
 				c.s.log.Debug("resp connection ends", "addr", c.addr, "err", err)

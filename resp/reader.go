@@ -10,7 +10,7 @@ import (
 
 // ErrProtocol marks a request that is not RESP: the connection is answered
 // with the error and closed, as Redis does.
-var ErrProtocol = errors.New("Protocol error")
+var ErrProtocol = errors.New("protocol error")
 
 // argOverhead is what each argument counts against the command limit
 // beyond its bytes: its slice header and framing, so a command of many

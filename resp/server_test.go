@@ -3,6 +3,7 @@ package resp
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,7 +38,7 @@ func serve(t *testing.T, cfg Config) (*Server, string) {
 	go func() { done <- s.Serve(lis) }()
 	t.Cleanup(func() {
 		s.Close()
-		if err := <-done; err != ErrServerClosed {
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
