@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quorumkv/quorumkv/client"
@@ -158,6 +159,17 @@ func TestRESP_dataCommands(t *testing.T) {
 			// The connection is still usable after errors.
 			if v, err := rc.Ping(ctx).Result(); err != nil || v != "PONG" {
 				t.Fatalf("PING: %q, %v", v, err)
+			}
+			m := nodes[proto-1].n.metrics.resp
+			for _, c := range []struct {
+				command, outcome string
+			}{{"get", "ok"}, {"get", "wrong_type"}, {"get", "invalid"}, {"set", "invalid"}, {"unknown", "invalid"}} {
+				if testutil.ToFloat64(m.commands.WithLabelValues(c.command, c.outcome)) == 0 {
+					t.Errorf("quorumkv_resp_commands_total{command=%q, outcome=%q} is 0", c.command, c.outcome)
+				}
+			}
+			if n := testutil.ToFloat64(m.conns); n < 1 {
+				t.Errorf("quorumkv_resp_connections = %v with a connection open", n)
 			}
 		})
 	}
