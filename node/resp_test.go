@@ -42,7 +42,7 @@ func startRESPCluster(t *testing.T, p conflict.Policy) []*testNode {
 // protocol proto (2 or 3), closed at the test's end.
 func redisClient(t *testing.T, tn *testNode, proto int) *redis.Client {
 	t.Helper()
-	rc := redis.NewClient(&redis.Options{Addr: tn.n.respAddr(), Protocol: proto, DisableIdentity: true,
+	rc := redis.NewClient(&redis.Options{Addr: tn.n.respAddr(), Protocol: proto, // CLIENT SETINFO on connect too
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 	t.Cleanup(func() { _ = rc.Close() })
 	return rc

@@ -22,6 +22,10 @@ const (
 	writeBufferBytes = 16 << 10
 )
 
+// writeTimeout bounds writing one batch's replies (a command's own time
+// is bounded by Config.CommandTimeout).
+const writeTimeout = time.Minute
+
 // conn is one client connection, served by one goroutine (serve) that
 // reads a command, runs it and writes its reply, flushing only when no
 // further command is buffered, so pipelined commands share a write.
@@ -84,6 +88,9 @@ func (c *conn) serve() {
 			}
 		}
 		batch, err := c.readBatch()
+		// A client that stops reading its replies cannot hold the
+		// connection's goroutine for longer than writeTimeout.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		c.runBatch(batch)
 		if err != nil {
 			if errors.Is(err, ErrProtocol) && !c.quit {
