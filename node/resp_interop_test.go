@@ -185,3 +185,55 @@ func TestRESP_siblings(t *testing.T) {
 		t.Fatalf("QKV.PUT with a bad token: %v", err)
 	}
 }
+
+// With one replica per key, a node forwards the RESP commands on keys it
+// does not replicate, as it does gRPC requests, and the replica's errors
+// come back in Redis form.
+func TestRESP_forwardsToAReplica(t *testing.T) {
+	dir := t.TempDir()
+	var nodes []*testNode
+	seed := ""
+	for _, id := range []string{"n1", "n2"} {
+		cfg := testConfig(t, dir, id)
+		if seed != "" {
+			cfg = testConfig(t, dir, id, seed)
+		}
+		seed = cfg.GossipAddr
+		cfg.ReplicationFactor = 1
+		cfg.RESPAddr = "127.0.0.1:0"
+		nodes = append(nodes, start(t, cfg))
+	}
+	await(t, 30*time.Second, "two alive normal members on both nodes", func() error { return allNormal(nodes, 2) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r1, r2 := redisClient(t, nodes[0], 2), redisClient(t, nodes[1], 3)
+	for i := range 40 {
+		k := fmt.Sprintf("k%d", i)
+		if err := r1.Set(ctx, k, k, 0).Err(); err != nil {
+			t.Fatalf("SET %s through n1: %v", k, err)
+		}
+		if v, err := r2.Get(ctx, k).Result(); err != nil || v != k {
+			t.Fatalf("GET %s through n2: %q, %v", k, v, err)
+		}
+		if err := r2.SAdd(ctx, "s"+k, "m").Err(); err != nil {
+			t.Fatalf("SADD through n2: %v", err)
+		}
+		if err := r1.Get(ctx, "s"+k).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGTYPE ") {
+			t.Fatalf("GET of a set through n1: %v, want WRONGTYPE", err)
+		}
+		if n, err := r1.Del(ctx, k, "s"+k).Result(); err != nil || n != 2 {
+			t.Fatalf("DEL through n1: %d, %v", n, err)
+		}
+	}
+	var local float64
+	for _, tn := range nodes {
+		st := tn.n.store.Stats()
+		if st.Keys != 0 {
+			t.Errorf("%s still holds %d live keys after DEL", tn.n.cfg.NodeID, st.Keys)
+		}
+		local += float64(st.Tombstones)
+	}
+	if local != 80 {
+		t.Errorf("%v tombstones over both nodes, want 80 (one per key, each on its one replica)", local)
+	}
+}
