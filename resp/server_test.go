@@ -250,3 +250,30 @@ func TestConn_pipelineOrder(t *testing.T) {
 		}
 	}
 }
+
+// Hundreds of connections at once, each answered.
+func TestServer_manyConnections(t *testing.T) {
+	s, addr := serve(t, Config{ReadLevel: 2, WriteLevel: 2, MaxClients: 1000})
+	const n = 300
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	for i := range n {
+		conns[i], readers[i] = dial(t, addr)
+	}
+	for i := range n {
+		if _, err := fmt.Fprintf(conns[i], "ECHO c%d\r\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if _, err := readers[i].ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := readers[i].ReadString('\n'); got != fmt.Sprintf("c%d\r\n", i) {
+			t.Fatalf("connection %d: %q", i, got)
+		}
+	}
+	if got := len(s.clients()); got != n {
+		t.Fatalf("%d clients, want %d", got, n)
+	}
+}
