@@ -62,7 +62,7 @@ func (c *conn) failKeys(name string, keys [][]byte, errs []error) string {
 	return OutcomeLevelNotMet
 }
 
-func firstErr(errs []error) bool {
+func anyErr(errs []error) bool {
 	for _, err := range errs {
 		if err != nil {
 			return true
@@ -73,7 +73,7 @@ func firstErr(errs []error) bool {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// read runs a backend Get at the connection's read level.
+// getAt runs a backend Get at level.
 func (c *conn) getAt(key []byte, level replication.Level) (replication.ReadResult, error) {
 	ctx, cancel := c.ctx()
 	defer cancel()
@@ -167,7 +167,7 @@ func (c *conn) mget(args [][]byte) string {
 			vals[i] = v
 		}
 	})
-	if firstErr(errs) {
+	if anyErr(errs) {
 		return c.failKeys("mget", keys, errs)
 	}
 	c.wr.Array(len(vals))
@@ -202,7 +202,7 @@ func (c *conn) mset(args [][]byte) string {
 		keys[i] = args[1+2*i]
 		errs[i] = c.put(args[1+2*i], args[2+2*i])
 	})
-	if firstErr(errs) {
+	if anyErr(errs) {
 		return c.failKeys("mset", keys, errs)
 	}
 	c.wr.Simple("OK")
@@ -240,7 +240,7 @@ func (c *conn) del(args [][]byte) string {
 		_, errs[i] = c.s.cfg.Backend.Delete(ctx, keys[i], c.write)
 		deleted[i] = errs[i] == nil
 	})
-	if firstErr(errs) {
+	if anyErr(errs) {
 		return c.failKeys("del", keys, errs)
 	}
 	n := 0
@@ -261,7 +261,7 @@ func (c *conn) exists(args [][]byte) string {
 		k, err := c.kind(keys[i], c.read)
 		found[i], errs[i] = k != "none" && err == nil, err
 	})
-	if firstErr(errs) {
+	if anyErr(errs) {
 		return c.failKeys("exists", keys, errs)
 	}
 	n := 0
