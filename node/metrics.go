@@ -29,6 +29,7 @@ type metrics struct {
 	batchSize      prometheus.Histogram
 	flushKeys      prometheus.Histogram
 	components     *componentMetrics
+	resp           *respMetrics
 }
 
 // Label values of the client request families.
@@ -94,6 +95,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize, m.flushKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.components = newComponentMetrics(m.reg)
+	m.resp = newRESPMetrics(m.reg)
 	return m
 }
 

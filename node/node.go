@@ -21,6 +21,7 @@ import (
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/antientropy"
+	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/storage"
 )
@@ -63,6 +64,8 @@ type node struct {
 	srv      *grpc.Server // the client API on lis
 	peerSrv  *grpc.Server // the Replica service and forwarded client calls on peerLis
 	httpSrv  *http.Server // nil without --metrics-addr
+	respLis  net.Listener // RESP; nil without --resp-addr
+	respSrv  *resp.Server // nil without --resp-addr
 
 	closers   []func() // undone in reverse by close
 	closeOnce sync.Once
@@ -182,8 +185,8 @@ func (n *node) openClock() error {
 	return nil
 }
 
-// listen binds the client and peer gRPC listeners and the metrics
-// listener.
+// listen binds the client and peer gRPC listeners, the RESP listener
+// and the metrics listener.
 func (n *node) listen() error {
 	lis, err := net.Listen("tcp", n.cfg.GRPCAddr)
 	if err != nil {
@@ -198,6 +201,9 @@ func (n *node) listen() error {
 	}
 	n.peerLis, n.peerAddr = peerLis, advertisedPeerAddr(n.cfg, peerLis.Addr().String())
 	n.onClose(func() { _ = peerLis.Close() }) // already closed once served
+	if err := n.listenRESP(); err != nil {
+		return err
+	}
 	if n.cfg.MetricsAddr == "" {
 		return nil
 	}
@@ -302,8 +308,8 @@ func (n *node) openMembership() error {
 	return nil
 }
 
-// openServers builds the purger, anti-entropy and the gRPC and metrics
-// servers. Objects from other nodes go through the grace rule: an old
+// openServers builds the purger, anti-entropy and the gRPC, RESP and
+// metrics servers. Objects from other nodes go through the grace rule: an old
 // tombstone for a key this replica does not hold is dropped.
 func (n *node) openServers() error {
 	var err error
@@ -342,6 +348,9 @@ func (n *node) openServers() error {
 		return err
 	}
 	n.onClose(n.peerSrv.Stop) // a no-op after a graceful stop
+	if err := n.openRESP(); err != nil {
+		return err
+	}
 	if n.httpLis != nil {
 		n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		n.onClose(func() { _ = n.httpSrv.Close() }) // cutting what is left
@@ -355,7 +364,7 @@ func (n *node) openServers() error {
 // after a shutdown asked for through ctx.
 func (n *node) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	goFunc := func(f func()) {
 		wg.Add(1)
 		go func() {
@@ -373,6 +382,14 @@ func (n *node) serve(ctx context.Context) error {
 			errc <- fmt.Errorf("peer grpc server: %w", err)
 		}
 	})
+	if n.respSrv != nil {
+		//nolint:contextcheck // connections live until the drain's Shutdown or close's Close, not ctx
+		goFunc(func() {
+			if err := n.respSrv.Serve(n.respLis); err != nil && !errors.Is(err, resp.ErrServerClosed) {
+				errc <- fmt.Errorf("resp server: %w", err)
+			}
+		})
+	}
 	if n.httpSrv != nil {
 		goFunc(func() {
 			if err := n.httpSrv.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -393,7 +410,7 @@ func (n *node) serve(ctx context.Context) error {
 	n.ready.Store(true)
 	goFunc(func() { n.keepHealth(bg) })
 	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", n.cfg.GossipAddr,
-		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
+		"metrics_addr", n.cfg.MetricsAddr, "resp_addr", n.respAddr(), "joined", members.Joined())
 
 	var runErr error
 	select {
@@ -424,7 +441,7 @@ func (n *node) serve(ctx context.Context) error {
 // shutdown timeout, then cuts the rest. The peers' replica streams never
 // end by themselves: they are closed first, or a graceful stop would wait
 // for them until the timeout (a peer whose write is cut leaves a hint).
-// Both gRPC servers drain at the same time.
+// Both gRPC servers and the RESP server drain at the same time.
 func (n *node) drain(ctx context.Context) {
 	n.health.Shutdown() // NOT_SERVING from now on, whatever readiness says
 	n.stopDraining()
@@ -435,6 +452,15 @@ func (n *node) drain(ctx context.Context) {
 		go func() {
 			defer stopping.Done()
 			srv.GracefulStop()
+		}()
+	}
+	respCtx, cutRESP := context.WithCancel(ctx)
+	defer cutRESP()
+	if n.respSrv != nil {
+		stopping.Add(1)
+		go func() {
+			defer stopping.Done()
+			_ = n.respSrv.Shutdown(respCtx) // cut at the timeout; its error says no more
 		}()
 	}
 	done := make(chan struct{})
@@ -450,6 +476,7 @@ func (n *node) drain(ctx context.Context) {
 		n.log.Warn("requests still in flight at the shutdown timeout; cutting them")
 		n.srv.Stop()
 		n.peerSrv.Stop()
+		cutRESP()
 		<-done
 	}
 	if n.httpSrv != nil {

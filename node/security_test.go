@@ -17,6 +17,9 @@ func TestCheckPlainAllowed(t *testing.T) {
 		"every address":          {func(c *Config) { c.GossipAddr = "0.0.0.0:7101" }, false},
 		"empty host":             {func(c *Config) { c.RESPAddr = ":6379" }, false},
 		"peer address":           {func(c *Config) { c.PeerAddr = "10.0.0.1:7301" }, false},
+		"RESP address":           {func(c *Config) { c.RESPAddr = "10.0.0.1:7201" }, false},
+		"RESP on loopback":       {func(c *Config) { c.RESPAddr = "127.0.0.1:7201" }, true},
+		"RESP address insecure":  {func(c *Config) { c.RESPAddr, c.Insecure = "10.0.0.1:7201", true }, true},
 		"other address insecure": {func(c *Config) { c.GRPCAddr, c.Insecure = "10.0.0.1:7001", true }, true},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -23,7 +23,7 @@ listening() { # port -> 0 if something listens on it
 ports_free() { # base -> 0 if every port cluster.sh would use is free
   local i p
   for i in 1 2 3; do
-    for p in $(($1 + i)) $(($1 + 100 + i)) $(($1 + 300 + i)) $(($1 + 2100 + i)); do
+    for p in $(($1 + i)) $(($1 + 100 + i)) $(($1 + 200 + i)) $(($1 + 300 + i)) $(($1 + 2100 + i)); do
       if listening "$p"; then return 1; fi
     done
   done

@@ -5,9 +5,9 @@
 #
 # Environment:
 #   CLUSTER_DIR  data and logs (default .cluster)
-#   PORT_BASE    ports: gRPC PORT_BASE+i, gossip PORT_BASE+100+i, peer
-#                gRPC PORT_BASE+300+i, metrics PORT_BASE+2100+i for node ni
-#                (default 7000)
+#   PORT_BASE    ports: gRPC PORT_BASE+i, gossip PORT_BASE+100+i, RESP
+#                (Redis protocol) PORT_BASE+200+i, peer gRPC PORT_BASE+300+i,
+#                metrics PORT_BASE+2100+i for node ni (default 7000)
 #   NODES        how many nodes (default 3): n1 creates the cluster, the
 #                others join it through n1's gossip address
 #   BIN          where kvnode and kvctl are (default bin)
@@ -32,6 +32,7 @@ CERTS="$CLUSTER_DIR/certs"
 
 grpc_port()    { echo $((PORT_BASE + $1)); }
 gossip_port()  { echo $((PORT_BASE + 100 + $1)); }
+resp_port()    { echo $((PORT_BASE + 200 + $1)); }
 peer_port()    { echo $((PORT_BASE + 300 + $1)); }
 metrics_port() { echo $((PORT_BASE + 2100 + $1)); }
 
@@ -101,6 +102,18 @@ env_lines() {
   fi
 }
 
+# redis_cli_line prints the redis-cli command that reaches n1's RESP
+# listener (with the admin certificate when TLS is on).
+redis_cli_line() {
+  if tls_on; then
+    local dir
+    dir=$(abspath "$CERTS")
+    echo "redis-cli -p $(resp_port 1) --tls --cacert $dir/ca.crt --cert $dir/client-admin.crt --key $dir/client-admin.key"
+  else
+    echo "redis-cli -p $(resp_port 1)"
+  fi
+}
+
 start() {
   mkdir -p "$CLUSTER_DIR"
   tls_on && certs
@@ -114,7 +127,7 @@ start() {
     # shellcheck disable=SC2086
     setsid "$BIN/kvnode" --node-id "n$i" --data-dir "$CLUSTER_DIR/n$i/data" --cluster-name dev \
       --grpc-addr "127.0.0.1:$(grpc_port "$i")" --gossip-addr "127.0.0.1:$(gossip_port "$i")" \
-      --peer-addr "127.0.0.1:$(peer_port "$i")" \
+      --peer-addr "127.0.0.1:$(peer_port "$i")" --resp-addr "127.0.0.1:$(resp_port "$i")" \
       --metrics-addr "127.0.0.1:$(metrics_port "$i")" "${join[@]}" $(tls_node_args "$i") $KVNODE_ARGS \
       >>"$CLUSTER_DIR/n$i.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_DIR/n$i.pid"
@@ -150,7 +163,7 @@ start() {
   done
   echo "quorumkv: $NODES node(s) running in $CLUSTER_DIR"
   for i in $(seq 1 "$NODES"); do
-    echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
+    echo "  n$i  pid $(cat "$CLUSTER_DIR/n$i.pid")  grpc 127.0.0.1:$(grpc_port "$i")  resp 127.0.0.1:$(resp_port "$i")  ${how[i]}  (metrics http://127.0.0.1:$(metrics_port "$i")/metrics, log $CLUSTER_DIR/n$i.log)"
   done
   cat <<TXT
 Try (or: eval "\$(make -s cluster-env)"):
@@ -159,6 +172,7 @@ $(env_lines | sed 's/^/  /')
   $BIN/kvctl get greeting
   $BIN/kvctl sadd colors red green && $BIN/kvctl smembers colors
   $BIN/kvctl members
+  $(redis_cli_line)   (then: SET greeting hello, GET greeting, INFO cluster)
 Status with: make cluster-status    Stop with: make cluster-stop
 TXT
 }

@@ -2,6 +2,8 @@ package security
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -58,6 +60,13 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
+// WithIdentity returns ctx carrying id as the verified identity of its
+// request, for a listener that verified it itself (the RESP listener):
+// IdentityFrom returns it and ForwardContext forwards it.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
 // ForwardContext returns the outgoing context of a client request that
 // the node serving ctx forwards as node nodeID: it names the forwarding
 // node and carries the verified client identity, if any, so forwarding
@@ -103,18 +112,41 @@ func PeerIdentity(ctx context.Context, now time.Time) (Identity, error) {
 		return Identity{}, status.Error(codes.Unauthenticated, "no peer")
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return Identity{}, status.Error(codes.Unauthenticated, "no verified client certificate: connect with a certificate of the cluster's CA (--cacert, --cert, --key)")
+	if !ok {
+		return Identity{}, status.Error(codes.Unauthenticated, errNoClientCert.Error())
 	}
-	leaf := info.State.VerifiedChains[0][0]
-	if now.After(leaf.NotAfter) {
-		return Identity{}, status.Errorf(codes.Unauthenticated, "the client certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
-	}
-	id, err := IdentityOf(leaf)
-	if err != nil {
+	id, err := ConnIdentity(info.State, now)
+	switch {
+	case errors.Is(err, errNoClientCert), errors.As(err, new(certExpiredError)):
+		return Identity{}, status.Error(codes.Unauthenticated, err.Error())
+	case err != nil:
 		return Identity{}, status.Error(codes.PermissionDenied, err.Error())
 	}
 	return id, nil
+}
+
+var errNoClientCert = errors.New("no verified client certificate: connect with a certificate of the cluster's CA (--cacert, --cert, --key)")
+
+// certExpiredError refuses a client certificate past its NotAfter.
+type certExpiredError struct{ notAfter time.Time }
+
+func (e certExpiredError) Error() string {
+	return "the client certificate expired at " + e.notAfter.UTC().Format(time.RFC3339)
+}
+
+// ConnIdentity returns the identity of the verified client certificate
+// of a TLS connection (a server whose config requires and verifies
+// client certificates), judged at now: the gRPC listeners and the RESP
+// listener alike.
+func ConnIdentity(cs tls.ConnectionState, now time.Time) (Identity, error) {
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return Identity{}, errNoClientCert
+	}
+	leaf := cs.VerifiedChains[0][0]
+	if now.After(leaf.NotAfter) {
+		return Identity{}, certExpiredError{leaf.NotAfter}
+	}
+	return IdentityOf(leaf)
 }
 
 // authorize returns the identity fullMethod runs as, or the

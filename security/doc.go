@@ -2,7 +2,9 @@
 // cluster's development certificates (a CA, node and client certificates,
 // gossip keys), reading the identity and role a certificate carries,
 // building mutual TLS 1.3 configurations whose certificates are reloaded
-// from disk when they change, and enforcing roles on the gRPC server.
+// from disk when they change, and enforcing roles on the gRPC server
+// (the RESP listener takes its connections' identities from ConnIdentity
+// and judges roles with Allowed itself).
 //
 // A node certificate names its node in a URI SAN quorumkv://node/ID; a
 // client certificate names its client and role in a URI SAN

@@ -113,9 +113,9 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 		return nil
 	})
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (default empty: off)")
-	fs.StringVar(&cfg.RESPAddr, "resp-addr", "", "Redis protocol listen address (default empty: off)"+notYet+"RESP listener)")
-	fs.StringVar(&cfg.RESPConsistency, "resp-consistency", cfg.RESPConsistency, "default consistency level of RESP connections: one, quorum or all"+notYet+"RESP listener)")
-	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once"+notYet+"RESP listener)")
+	fs.StringVar(&cfg.RESPAddr, "resp-addr", "", "Redis protocol (RESP2/RESP3) listen address (default empty: off); with --tls-* it requires TLS and a client certificate")
+	fs.StringVar(&cfg.RESPConsistency, "resp-consistency", cfg.RESPConsistency, "default consistency level of RESP connections (QKV.CONSISTENCY changes a connection's): one, quorum or all")
+	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once; one more is refused")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address: replication, anti-entropy, streaming, join and forwarded requests; node certificates only with TLS (default: the --grpc-addr host on an ephemeral port)")
 	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address other machines reach this node at (default: --grpc-addr)"+notYet+"advertised addresses)")
 	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")

@@ -22,8 +22,11 @@ var allowed = map[string][]string{
 	// antientropy uses replication's vocabulary (RingView, Clock,
 	// ErrNotJoined, ReplicaFailure); replication never imports it.
 	"replication/antientropy": {"conflict", "internal/lograte", "keyspace", "storage", "cluster/ring", "proto/quorumkv/v1", "replication"},
-	"client":                  {"keyspace", "proto/quorumkv/v1"},
-	"bench":                   {"client", "keyspace", "proto/quorumkv/v1"},
+	// resp runs commands through a Backend the node implements over the
+	// coordinator: it uses replication's vocabulary, never node.
+	"resp":   {"replication", "security", "keyspace", "conflict"},
+	"client": {"keyspace", "proto/quorumkv/v1"},
+	"bench":  {"client", "keyspace", "proto/quorumkv/v1"},
 }
 
 func TestImports_followTheLayering(t *testing.T) {

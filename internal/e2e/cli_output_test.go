@@ -152,7 +152,10 @@ func TestClusterScript_statusAndRestart(t *testing.T) {
 	}
 	// A second start names the running node.
 	out = c.script("start")
-	if want := fmt.Sprintf("  n1  pid %d  grpc %s  found running", pid, c.endpoint(1)); !strings.Contains(out, want) {
+	if want := fmt.Sprintf("  n1  pid %d  grpc %s  resp 127.0.0.1:%d  found running", pid, c.endpoint(1), c.base+201); !strings.Contains(out, want) {
+		t.Errorf("second start = %q, want a line %q", out, want)
+	}
+	if want := fmt.Sprintf("  redis-cli -p %d   (then:", c.base+201); !strings.Contains(out, want) {
 		t.Errorf("second start = %q, want a line %q", out, want)
 	}
 	// An idle node stops at once.

@@ -29,7 +29,7 @@ type launched struct {
 // portsFree reports whether every port the launcher would use is free.
 func portsFree(base, n int) bool {
 	for i := 1; i <= n; i++ {
-		for _, p := range []int{base + i, base + 100 + i, base + 300 + i, base + 2100 + i} {
+		for _, p := range []int{base + i, base + 100 + i, base + 200 + i, base + 300 + i, base + 2100 + i} {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 			if err != nil {
 				return false
