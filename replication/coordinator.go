@@ -69,6 +69,13 @@ type Config struct {
 	// (a *ClockFencedError), and is told of every replica that refuses
 	// a timestamp this node stamped. Nil: the node is never fenced.
 	Fence *ClockFence
+	// OnFatal is called once, on a goroutine the coordinator owns, with
+	// the first error matching storage.ErrFatal that the coordinator's own
+	// durable write of a client write returns (its log write or fsync
+	// failed): the node must stop. It must not block on the coordinator.
+	// From then on the coordinator refuses writes. Nil: the error is
+	// logged and writes are refused.
+	OnFatal func(err error)
 
 	// TestNoBlockingRepair (tests and chaos only) answers QUORUM and ALL
 	// reads without blocking read repair, breaking freshness on purpose.
@@ -165,8 +172,12 @@ type Store interface {
 	Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error)
 	// Stage applies fn like Update but returns the object to store before
 	// it is durable, with wait, which returns nil once it is (or the error
-	// that kept it from being so); until then only Stage and Update of the
-	// same key see it. See storage.Engine.Stage.
+	// that kept it from being so, matching storage.ErrFatal when the log
+	// write or fsync failed); until then only Stage and Update of the same
+	// key see it. wait may be called from any goroutine; the coordinator
+	// calls it on a goroutine of its own, which its Close waits for. The
+	// coordinator's client writes go through Stage. See
+	// storage.Engine.Stage.
 	Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (obj *conflict.Object, wait func() error, err error)
 	// Merge merges obj into the copy of key durably and returns the result.
 	Merge(key []byte, obj *conflict.Object) (*conflict.Object, error)
@@ -223,6 +234,9 @@ type Coordinator struct {
 	hintBytes   hintBudget
 	repairCount repairCounters
 	logLimit    *lograte.Limiter // repeated lines about a peer
+	// fatal holds the error writes are refused with once the node's own
+	// durable write failed fatally (fatal.go).
+	fatal atomic.Pointer[error]
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and
