@@ -46,7 +46,9 @@ func (c *Coordinator) awaitLocal(key []byte, wait func() error, results chan<- w
 // moves to while its own copy becomes durable, all in parallel, and
 // answers once the level is met or can no longer be, or at the caller's
 // deadline less the margin. The local acknowledgement counts like any
-// replica's, once the store reports the object durable. Replica writes
+// replica's, once the store reports the object durable; a write that
+// fails waits for it, so that its receipt says whether the write applied
+// here. Replica writes
 // still in flight then continue on a detached context; every one that
 // fails leaves a hint.
 func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
@@ -109,9 +111,14 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
 	var clockRefused []string
-	for !t.met() && t.possible() {
+	// A write that can no longer meet its level still waits for the
+	// coordinator's own outcome (one local fsync), so that its receipt says
+	// whether it applied here.
+	localDone := false
+	for !t.met() && (t.possible() || !localDone) {
 		select {
 		case r := <-results:
+			localDone = localDone || r.local
 			if r.ownClock {
 				clockRefused = append(clockRefused, r.id)
 			}
