@@ -48,9 +48,8 @@ func (c *Coordinator) awaitLocal(key []byte, wait func() error, results chan<- w
 // deadline less the margin. The local acknowledgement counts like any
 // replica's, once the store reports the object durable; a write that
 // fails waits for it, so that its receipt says whether the write applied
-// here. Replica writes
-// still in flight then continue on a detached context; every one that
-// fails leaves a hint.
+// here. Replica writes still in flight then continue on a detached
+// context; every one that fails leaves a hint.
 func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
 	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
 	if err := c.fatalErr(); err != nil {
