@@ -26,7 +26,7 @@ type writeResult struct {
 // coordinator's own staged write of key to be durable, and sends its
 // outcome on results. A closed coordinator waits in the caller instead:
 // the outcome is known before the answer either way.
-func (c *Coordinator) awaitLocal(key []byte, wait func() error, results chan<- writeResult) {
+func (c *Coordinator) awaitLocal(ctx context.Context, key []byte, wait func() error, results chan<- writeResult) {
 	await := func(context.Context) {
 		err := wait()
 		if err != nil {
@@ -35,7 +35,7 @@ func (c *Coordinator) awaitLocal(key []byte, wait func() error, results chan<- w
 		results <- writeResult{id: c.cfg.NodeID, err: err, local: true}
 	}
 	if !c.goBackground(await) {
-		await(context.Background())
+		await(ctx)
 	}
 }
 
@@ -74,7 +74,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	targets = append(targets, pl.pending...)
 	results := make(chan writeResult, len(targets)+1)
 	t.send(c.cfg.NodeID)
-	c.awaitLocal(key, wait, results)
+	c.awaitLocal(ctx, key, wait, results)
 	var hints atomic.Int64
 	for _, id := range targets {
 		t.send(id)
