@@ -41,14 +41,22 @@ func TestCoordinator_SetAdd_lostLocalWriteKV679(t *testing.T) {
 			// The add of x is acknowledged by n2 and n3 while n1's own
 			// write is staged, not durable.
 			a.Staged.Hold(true)
-			r, err := a.Coord.SetAdd(ctx, key, [][]byte{[]byte("x")}, replication.Quorum)
-			if err != nil {
-				t.Fatalf("QUORUM sadd x: %v", err)
+			type outcome struct {
+				r   replication.Receipt
+				err error
 			}
-			if !sameSet(r.Acknowledged, []string{"n2", "n3"}) || !slices.Equal(r.Pending, []string{"n1"}) {
-				t.Fatalf("receipt %+v: want n2 and n3 acknowledged, n1 pending", r)
-			}
+			added := make(chan outcome, 1)
+			go func() {
+				r, err := a.Coord.SetAdd(ctx, key, [][]byte{[]byte("x")}, replication.Quorum)
+				added <- outcome{r, err}
+			}()
 			var first conflict.Dot
+			holds := func(id string) bool {
+				_, err := c.Node(id).Engine.Get(key)
+				return err == nil
+			}
+			replicationtest.Eventually(t, awaitTimeout, func() bool { return holds("n2") && holds("n3") },
+				"n2 and n3 did not get the add while n1's own write was held")
 			for _, id := range []string{"n2", "n3"} {
 				first = addDot(t, c.Node(id).Engine, key, "x")
 				if first.Actor != actor {
@@ -56,11 +64,19 @@ func TestCoordinator_SetAdd_lostLocalWriteKV679(t *testing.T) {
 				}
 			}
 
-			// n1 crashes before its fsync: its copy lacks the add.
+			// n1 crashes before its fsync: its copy lacks the add. n2 and
+			// n3 meet QUORUM: the add is acknowledged.
 			if n := a.Staged.Crash(errors.New("lost in a crash before its fsync")); n != 1 {
 				t.Fatalf("%d staged writes lost, want 1", n)
 			}
 			a.Staged.Hold(false)
+			got := <-added
+			if got.err != nil {
+				t.Fatalf("QUORUM sadd x: %v", got.err)
+			}
+			if r := got.r; !sameSet(r.Acknowledged, []string{"n2", "n3"}) || failedReason(r, "n1") == "" {
+				t.Fatalf("receipt %+v: want n2 and n3 acknowledged, n1 failed", r)
+			}
 			if _, err := a.Engine.Get(key); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("n1's engine after the crash: %v, want the key absent", err)
 			}

@@ -14,12 +14,16 @@ import (
 // checkWriteReceipt checks the receipt of a write that met its level with
 // every replica up: who coordinated, the level and its requirement, and
 // that every replica is acknowledged or still pending, applied "all" when
-// all acknowledged. The coordinator's own acknowledgement may come after
-// another replica's: its copy becomes durable while the others are sent.
+// all acknowledged. The coordinator is always among the acknowledged (the
+// answer waits for its own copy), not always the first: its copy becomes
+// durable while the others are sent.
 func checkWriteReceipt(t *testing.T, r replication.Receipt, coord string, level replication.Level, required int, replicas []string) {
 	t.Helper()
 	if r.Coordinator != coord || r.Level != level || r.Required != required {
 		t.Errorf("receipt coordinator %s level %v required %d, want %s %v %d", r.Coordinator, r.Level, r.Required, coord, level, required)
+	}
+	if !slices.Contains(r.Acknowledged, coord) {
+		t.Errorf("acknowledged %v: the answer waits for the coordinator's own copy", r.Acknowledged)
 	}
 	if len(r.Acknowledged) < required {
 		t.Errorf("acknowledged %v: fewer than the %d the level requires", r.Acknowledged, required)
@@ -100,7 +104,7 @@ func TestCoordinator_Put_receiptPending(t *testing.T) {
 		wantPending []string
 	}{
 		// A ONE write is answered once the coordinator's own copy is
-		// durable when the others are slower: both are still in flight.
+		// durable: the other two, slower, are still in flight.
 		"one":    {replication.One, []string{"n2", "n3"}, []string{"n1"}, []string{"n2", "n3"}},
 		"quorum": {replication.Quorum, []string{"n3"}, []string{"n1", "n2"}, []string{"n3"}},
 	}

@@ -46,9 +46,9 @@ func (c *Coordinator) awaitLocal(ctx context.Context, key []byte, wait func() er
 // moves to while its own copy becomes durable, all in parallel, and
 // answers once the level is met or can no longer be, or at the caller's
 // deadline less the margin. The local acknowledgement counts like any
-// replica's, once the store reports the object durable; a write that
-// fails waits for it, so that its receipt says whether the write applied
-// here. Replica writes still in flight then continue on a detached
+// replica's, once the store reports the object durable, and the answer
+// waits for it (or for the local failure, which is this node's in the
+// receipt). Replica writes still in flight then continue on a detached
 // context; every one that fails leaves a hint.
 func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
 	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
@@ -110,11 +110,12 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
 	var clockRefused []string
-	// A write that can no longer meet its level still waits for the
-	// coordinator's own outcome (one local fsync), so that its receipt says
-	// whether it applied here.
+	// The answer waits for the coordinator's own outcome (one local
+	// fsync, in parallel with the replica writes) as well as for the level:
+	// a read through the coordinator then sees what it acknowledged, and a
+	// failed write's receipt says whether it applied here.
 	localDone := false
-	for !t.met() && (t.possible() || !localDone) {
+	for !localDone || (!t.met() && t.possible()) {
 		select {
 		case r := <-results:
 			localDone = localDone || r.local
