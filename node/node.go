@@ -68,12 +68,12 @@ type node struct {
 	closeOnce sync.Once
 
 	// Shutdown record (shutdown.go): markedRunning once this start has
-	// cleared it; unclean when the last start was not followed by a clean
-	// shutdown (the actor is renewed before serving). fatalErr holds the
-	// first failed local durable write, which serve's fatal receives: the
-	// node stops and records no clean shutdown.
+	// cleared it; mustRenew while the last start was not followed by a
+	// clean shutdown and the actor is not renewed yet (it is before
+	// serving). fatalErr holds the first failed local durable write, which
+	// serve's fatal receives: the node stops and records no clean shutdown.
 	markedRunning bool
-	unclean       bool
+	mustRenew     bool
 	fatalErr      atomic.Pointer[error]
 	fatal         chan error
 
@@ -171,7 +171,7 @@ func (n *node) openStorage() error {
 	if err := checkIdentity(n.cfg, store); err != nil {
 		return err
 	}
-	if n.unclean, err = markRunning(store, fresh); err != nil {
+	if n.mustRenew, err = markRunning(store, fresh); err != nil {
 		return err
 	}
 	n.markedRunning = true

@@ -44,9 +44,10 @@ func markRunning(eng *storage.Engine, fresh bool) (unclean bool, err error) {
 
 // recordCleanShutdown is the last write before storage closes: it records
 // a clean shutdown, unless this start never cleared the record (it failed
-// before: the record is another start's) or a durable write failed.
+// before: the record is another start's), failed before it renewed the
+// actor it had to, or a durable write failed.
 func (n *node) recordCleanShutdown(eng *storage.Engine) {
-	if !n.markedRunning || n.fatalErr.Load() != nil {
+	if !n.markedRunning || n.mustRenew || n.fatalErr.Load() != nil {
 		return
 	}
 	if err := eng.PutMeta(metaShutdown, shutdownClean); err != nil {
@@ -59,13 +60,14 @@ func (n *node) recordCleanShutdown(eng *storage.Engine) {
 // by peers but lost here must not be superseded by a later dot of the
 // same actor on a copy that lacks it.
 func (n *node) renewIfUnclean() error {
-	if !n.unclean {
+	if !n.mustRenew {
 		return nil
 	}
 	old := n.dots.Actor()
 	if err := n.dots.RenewActor(); err != nil {
 		return fmt.Errorf("renew the actor after an unclean shutdown: %w", err)
 	}
+	n.mustRenew = false
 	n.log.Warn("the last shutdown was not clean: renewing the actor (dots issued before may be lost here and held by other replicas)",
 		"old_actor", old, "actor", n.dots.Actor())
 	return nil
