@@ -45,9 +45,14 @@ func markRunning(eng *storage.Engine, fresh bool) (unclean bool, err error) {
 // recordCleanShutdown is the last write before storage closes: it records
 // a clean shutdown, unless this start never cleared the record (it failed
 // before: the record is another start's), failed before it renewed the
-// actor it had to, or a durable write failed.
+// actor it had to, or one of the coordinator's own durable writes failed.
 func (n *node) recordCleanShutdown(eng *storage.Engine) {
 	if !n.markedRunning || n.mustRenew || n.fatalErr.Load() != nil {
+		return
+	}
+	if n.coord != nil && n.coord.LocalWriteFailures() > 0 {
+		n.log.Warn("not recording a clean shutdown: a local durable write failed; the next start renews the actor",
+			"failed_writes", n.coord.LocalWriteFailures())
 		return
 	}
 	if err := eng.PutMeta(metaShutdown, shutdownClean); err != nil {

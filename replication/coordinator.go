@@ -235,8 +235,10 @@ type Coordinator struct {
 	repairCount repairCounters
 	logLimit    *lograte.Limiter // repeated lines about a peer
 	// fatal holds the error writes are refused with once the node's own
-	// durable write failed fatally (fatal.go).
-	fatal atomic.Pointer[error]
+	// durable write failed fatally; localFailures counts every failed one
+	// (fatal.go).
+	fatal         atomic.Pointer[error]
+	localFailures atomic.Int64
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and

@@ -184,6 +184,10 @@ func TestCoordinator_Put_fatalLocalFailure(t *testing.T) {
 			if n := len(fatal); n != 0 {
 				t.Fatalf("OnFatal called %d more times, want once at most", n)
 			}
+			// Either kind keeps the node from counting its shutdown clean.
+			if n := n1.Coord.LocalWriteFailures(); n != int64(len(keys)) {
+				t.Fatalf("LocalWriteFailures() = %d, want %d", n, len(keys))
+			}
 		})
 	}
 }

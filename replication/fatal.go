@@ -13,6 +13,7 @@ import (
 // error is kept (later writes are refused with it) and handed to
 // Config.OnFatal, once.
 func (c *Coordinator) localWriteFailed(key []byte, err error) {
+	c.localFailures.Add(1)
 	if !errors.Is(err, storage.ErrFatal) {
 		c.cfg.Logger.Error("local write not durable", "key", fmt.Sprintf("%q", key), "err", err)
 		return
@@ -35,3 +36,9 @@ func (c *Coordinator) fatalErr() error {
 	}
 	return nil
 }
+
+// LocalWriteFailures returns how many of the coordinator's own durable
+// writes failed, fatally or not. Each may have left a dot on other
+// replicas that this node's copy lacks: a node that saw one must not
+// count its shutdown as clean.
+func (c *Coordinator) LocalWriteFailures() int64 { return c.localFailures.Load() }
