@@ -73,8 +73,6 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	}
 	targets = append(targets, pl.pending...)
 	results := make(chan writeResult, len(targets)+1)
-	t.send(c.cfg.NodeID)
-	c.awaitLocal(ctx, key, wait, results)
 	var hints atomic.Int64
 	for _, id := range targets {
 		t.send(id)
@@ -106,6 +104,11 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			results <- writeResult{id: id, err: errClosed}
 		}
 	}
+	// Started last, the local wait runs first once this goroutine blocks
+	// (the scheduler runs the newest goroutine next): with a store whose
+	// Stage is already durable, the acknowledgement comes at once.
+	t.send(c.cfg.NodeID)
+	c.awaitLocal(ctx, key, wait, results)
 
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
