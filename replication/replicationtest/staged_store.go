@@ -111,18 +111,6 @@ func (s *StagedStore) Merge(key []byte, obj *conflict.Object) (*conflict.Object,
 	return s.eng.Merge(key, obj)
 }
 
-// Update is Stage followed by its wait.
-func (s *StagedStore) Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error) {
-	obj, wait, err := s.Stage(key, fn)
-	if err != nil {
-		return nil, err
-	}
-	if err := wait(); err != nil {
-		return nil, err
-	}
-	return obj, nil
-}
-
 // Stage implements replication.Store: the engine's Stage when not held.
 func (s *StagedStore) Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, func() error, error) {
 	s.mu.Lock()
