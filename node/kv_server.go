@@ -18,6 +18,7 @@ import (
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/security"
+	"github.com/quorumkv/quorumkv/storage"
 )
 
 // kvServer is the client API's gRPC edge: it converts, calls the
@@ -89,7 +90,7 @@ func toStatus(err error, r *pb.Receipt) error {
 	case errors.Is(err, replication.ErrWrongType), errors.Is(err, replication.ErrTooManySiblings):
 		code = codes.FailedPrecondition
 	case errors.As(err, &qe), errors.As(err, &nre), errors.Is(err, replication.ErrNotJoined), errors.Is(err, replication.ErrClockFenced),
-		errors.Is(err, replication.ErrNoReplicaAlive), errors.Is(err, conflict.ErrLeaseExhausted):
+		errors.Is(err, replication.ErrNoReplicaAlive), errors.Is(err, conflict.ErrLeaseExhausted), errors.Is(err, storage.ErrFatal):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded

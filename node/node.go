@@ -70,6 +70,16 @@ type node struct {
 	closers   []func() // undone in reverse by close
 	closeOnce sync.Once
 
+	// Shutdown record (shutdown.go): markedRunning once this start has
+	// cleared it; mustRenew while the last start was not followed by a
+	// clean shutdown and the actor is not renewed yet (it is before
+	// serving). fatalErr holds the first failed local durable write, which
+	// serve's fatal receives: the node stops and records no clean shutdown.
+	markedRunning bool
+	mustRenew     bool
+	fatalErr      atomic.Pointer[error]
+	fatal         chan error
+
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.
 	// health is the gRPC health service, kept in step with readiness;
@@ -103,7 +113,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log, metrics: newMetrics(),
+	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1),
 		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
 	n.draining, n.stopDraining = context.WithCancel(context.Background())
 	n.onClose(n.stopDraining)
@@ -134,7 +144,9 @@ func (n *node) close() {
 	})
 }
 
-// openStorage opens the data dir and checks that it belongs to this node.
+// openStorage opens the data dir, checks that it belongs to this node and
+// records that the node runs (shutdown.go). Closing it records a clean
+// shutdown, its last write.
 func (n *node) openStorage() error {
 	scfg := storage.DefaultConfig()
 	scfg.Dir = n.cfg.DataDir
@@ -150,24 +162,40 @@ func (n *node) openStorage() error {
 	n.storageOpen.Store(true)
 	n.onClose(func() {
 		n.storageOpen.Store(false)
+		n.recordCleanShutdown(store)
 		if err := store.Close(); err != nil {
 			n.log.Error("close storage", "err", err)
 		}
 		n.log.Info("stopped")
 	})
 	n.metrics.watchStorage(store)
-	return checkIdentity(n.cfg, store)
+	fresh, err := freshDataDir(store)
+	if err != nil {
+		return err
+	}
+	if err := checkIdentity(n.cfg, store); err != nil {
+		return err
+	}
+	if n.mustRenew, err = markRunning(store, fresh); err != nil {
+		return err
+	}
+	n.markedRunning = true
+	return nil
 }
 
-// openClock opens the dot issuer, whose leases are persisted ahead by its
-// refill goroutine (dots are minted inside storage transactions, so Next
-// must never persist), and the hybrid logical clock.
+// openClock opens the dot issuer, with a new actor after an unclean
+// shutdown, whose leases are persisted ahead by its refill goroutine (dots
+// are minted inside storage transactions, so Next must never persist), and
+// the hybrid logical clock.
 func (n *node) openClock() error {
 	dots, err := conflict.OpenDotIssuer(n.store, 0, nil)
 	if err != nil {
 		return err
 	}
 	n.dots = dots
+	if err := n.renewIfUnclean(); err != nil {
+		return err
+	}
 	wall := n.cfg.Wall
 	if wall == nil {
 		wall = time.Now
@@ -256,6 +284,7 @@ func (n *node) openReplication() error {
 		Clock:            n.wall,
 		Logger:           n.log,
 		Fence:            n.fence,
+		OnFatal:          n.onFatal,
 
 		TestNoBlockingRepair: n.cfg.TestNoBlockingRepair,
 		TestNoHints:          n.cfg.TestNoHints,
@@ -423,6 +452,7 @@ func (n *node) serve(ctx context.Context) error {
 		// memory, so the node stops rather than serve from it.
 		runErr = n.store.Err()
 		n.log.Error("storage failed: stopping", "err", runErr)
+	case runErr = <-n.fatal:
 	case runErr = <-members.Err():
 		n.log.Error("membership failed", "err", runErr)
 		var de *cluster.DuplicateIDError

@@ -63,7 +63,13 @@ func testConfig(t *testing.T, dir, id string, join ...string) Config {
 // not stopped it itself.
 func start(t *testing.T, cfg Config) *testNode {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startLogging(t, cfg, io.Discard)
+}
+
+// startLogging is start with the node's log lines written to w.
+func startLogging(t *testing.T, cfg Config, w io.Writer) *testNode {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(w, nil))
 	n, err := newNode(cfg, log)
 	if err != nil {
 		t.Fatalf("newNode(%s): %v", cfg.NodeID, err)

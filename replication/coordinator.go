@@ -69,6 +69,13 @@ type Config struct {
 	// (a *ClockFencedError), and is told of every replica that refuses
 	// a timestamp this node stamped. Nil: the node is never fenced.
 	Fence *ClockFence
+	// OnFatal is called once, on a goroutine the coordinator owns, with
+	// the first error matching storage.ErrFatal that the coordinator's own
+	// durable write of a client write returns (its log write or fsync
+	// failed): the node must stop. It must not block on the coordinator.
+	// From then on the coordinator refuses writes. Nil: the error is
+	// logged and writes are refused.
+	OnFatal func(err error)
 
 	// TestNoBlockingRepair (tests and chaos only) answers QUORUM and ALL
 	// reads without blocking read repair, breaking freshness on purpose.
@@ -157,16 +164,17 @@ type Store interface {
 	// Get returns the object stored under key, or an error that matches
 	// storage.ErrNotFound. The caller owns the result.
 	Get(key []byte) (*conflict.Object, error)
-	// Update replaces the object under key with fn's result in one durable
-	// transaction and returns what was stored; it returns only after the
-	// transaction is fsync'd. fn receives nil when the key is absent, must
-	// not keep or change cur, may run more than once, and aborts the update
-	// by returning an error, which Update returns wrapped.
-	Update(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (*conflict.Object, error)
-	// Stage applies fn like Update but returns the object to store before
-	// it is durable, with wait, which returns nil once it is (or the error
-	// that kept it from being so); until then only Stage and Update of the
-	// same key see it. See storage.Engine.Stage.
+	// Stage replaces the object under key with fn's result, under the
+	// key's serialization, and returns what is stored before it is
+	// durable, with wait, which returns nil once it is, or the error that
+	// kept it from being so (matching storage.ErrFatal when the log write
+	// or fsync failed). Until then only later writes of the same key (Stage
+	// and Merge) build on it; no read sees it. fn receives nil when the key
+	// is absent, must not keep or change cur, may run more than once, and
+	// aborts the write by returning an error, which Stage returns wrapped.
+	// wait may be called from any goroutine; the coordinator calls it on a
+	// goroutine of its own, which its Close waits for. The coordinator's
+	// client writes all go through Stage. See storage.Engine.Stage.
 	Stage(key []byte, fn func(cur *conflict.Object) (*conflict.Object, error)) (obj *conflict.Object, wait func() error, err error)
 	// Merge merges obj into the copy of key durably and returns the result.
 	Merge(key []byte, obj *conflict.Object) (*conflict.Object, error)
@@ -223,6 +231,11 @@ type Coordinator struct {
 	hintBytes   hintBudget
 	repairCount repairCounters
 	logLimit    *lograte.Limiter // repeated lines about a peer
+	// fatal holds the error writes are refused with once the node's own
+	// durable write failed fatally; localFailures counts every failed one
+	// (fatal.go).
+	fatal         atomic.Pointer[error]
+	localFailures atomic.Int64
 }
 
 // NewCoordinator returns a coordinator. store, hints, dots, clock, ring and

@@ -158,7 +158,11 @@ func TestCoordinator_Close(t *testing.T) {
 // persisted (the commit loop once waited on itself every 4096 writes).
 func TestCoordinator_Put_beyondOneLease(t *testing.T) {
 	c := newCluster(t, replicationtest.ClusterConfig{})
-	ctx := testCtx(t)
+	// Thousands of writes: more than the other tests' deadline on a slow
+	// machine under -race. (A write whose caller's deadline has passed
+	// fails, even when its coordinator's copy was quick.)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	const writes, workers = 2*conflict.DefaultLeaseSize + 100, 32
 	var wg sync.WaitGroup
 	var failed atomic.Value

@@ -18,26 +18,52 @@ type writeResult struct {
 	// ownClock: the replica refused the write's timestamp because this
 	// node's clock runs ahead.
 	ownClock bool
+	// local: the coordinator's own durable write.
+	local bool
 }
 
-// writeReplicated applies fn to the coordinator's own copy durably (the
-// coordinator is a replica), then sends the merged object to the other
-// replicas and the nodes the partition moves to, in parallel, and answers
-// once the level is met or can no longer be, or at the caller's deadline
-// less the margin. Replica writes still in flight then continue on a
-// detached context; every one that fails leaves a hint.
+// awaitLocal waits, on a goroutine the coordinator owns, for the
+// coordinator's own staged write of key to be durable, and sends its
+// outcome on results. A closed coordinator waits in the caller instead:
+// the outcome is known before the answer either way.
+func (c *Coordinator) awaitLocal(ctx context.Context, key []byte, wait func() error, results chan<- writeResult) {
+	await := func(context.Context) {
+		err := wait()
+		if err != nil {
+			c.localWriteFailed(key, err)
+		}
+		results <- writeResult{id: c.cfg.NodeID, err: err, local: true}
+	}
+	if !c.goBackground(await) {
+		await(ctx)
+	}
+}
+
+// writeReplicated stages fn's write on the coordinator's own copy (the
+// coordinator is a replica): the dot is minted and the write merged under
+// the key's serialization, and the merged object comes back at once. It
+// then sends that object to the other replicas and the nodes the partition
+// moves to while its own copy becomes durable, all in parallel, and
+// answers once the level is met or can no longer be, or at the caller's
+// deadline less the margin. The local acknowledgement counts like any
+// replica's, once the store reports the object durable, and the answer
+// waits for it (or for the local failure, which is this node's in the
+// receipt). Replica writes still in flight then continue on a detached
+// context; every one that fails leaves a hint.
 func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Level, pl placement,
 	fn func(cur *conflict.Object) (*conflict.Object, error)) (Receipt, error) {
+	if err := c.fatalErr(); err != nil {
+		return c.failedReceipt(level, pl, true), err
+	}
 	t := newTally(pl.replicas, level.Required(len(pl.replicas)))
 	key = bytes.Clone(key) // the replica writes outlive the call
-	obj, err := c.store.Update(key, c.withinObjectLimit(fn))
+	obj, wait, err := c.store.Stage(key, c.withinObjectLimit(fn))
 	if err != nil {
 		if cfe := (*ClockFencedError)(nil); errors.As(err, &cfe) {
 			cfe.Replicas = pl.replicas // nothing was stamped: another replica may take it
 		}
 		return c.failedReceipt(level, pl, true), err
 	}
-	t.ack(c.cfg.NodeID)
 
 	var targets []string
 	for _, id := range pl.replicas {
@@ -46,7 +72,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 		}
 	}
 	targets = append(targets, pl.pending...)
-	results := make(chan writeResult, len(targets))
+	results := make(chan writeResult, len(targets)+1)
 	var hints atomic.Int64
 	for _, id := range targets {
 		t.send(id)
@@ -78,19 +104,35 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 			results <- writeResult{id: id, err: errClosed}
 		}
 	}
+	// Started last, the local wait runs first once this goroutine blocks
+	// (the scheduler runs the newest goroutine next): with a store whose
+	// Stage is already durable, the acknowledgement comes at once.
+	t.send(c.cfg.NodeID)
+	c.awaitLocal(ctx, key, wait, results)
 
 	actx, cancel := c.answerBy(ctx)
 	defer cancel()
 	var clockRefused []string
-	for !t.met() && t.possible() {
+	// The answer waits for the coordinator's own outcome (one local
+	// fsync, in parallel with the replica writes) as well as for the level:
+	// a read through the coordinator then sees what it acknowledged, and a
+	// failed write's receipt says whether it applied here.
+	localDone := false
+	for !localDone || (!t.met() && t.possible()) {
 		select {
 		case r := <-results:
+			localDone = localDone || r.local
 			if r.ownClock {
 				clockRefused = append(clockRefused, r.id)
 			}
-			if r.err != nil {
+			switch {
+			case r.err != nil && r.local:
+				// Its log write or fsync failed: the copy may or may not
+				// hold the write after a restart.
+				t.fail(r.id, "local write not durable: "+r.err.Error(), true)
+			case r.err != nil:
 				t.fail(r.id, reason(r.err), indeterminate(r.err))
-			} else {
+			default:
 				t.ack(r.id)
 			}
 		case <-actx.Done():

@@ -45,6 +45,10 @@ type ClusterConfig struct {
 	// Coordinator, when set, may change a node's coordinator configuration
 	// before the coordinator is made.
 	Coordinator func(id string, cfg *replication.Config)
+	// Staged makes every coordinator write through a StagedStore over its
+	// engine (Node.Staged), which a test may hold, release or crash.
+	// False: coordinators write to their engines directly.
+	Staged bool
 }
 
 // Node is one node of a Cluster: its own engine, dot issuer (refilling its
@@ -64,6 +68,11 @@ type Node struct {
 	// intercepts the node's outgoing operations.
 	Transport *HookTransport
 	Coord     *replication.Coordinator
+	// Staged is the store the coordinator writes through, with
+	// ClusterConfig.Staged; nil otherwise.
+	Staged *StagedStore
+
+	coordCfg replication.Config // as the coordinator was made, for Restart
 
 	skew atomic.Int64 // nanoseconds added to the wall clock
 
@@ -166,13 +175,52 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 		if cfg.Coordinator != nil {
 			cfg.Coordinator(n.ID, &ccfg)
 		}
-		n.Coord, err = replication.NewCoordinator(ccfg, replication.Cluster{Policy: cfg.Policy, Keys: keys},
-			n.Engine, n.Engine, n.Dots, n.Clock, c.Ring, n.Transport)
-		if err != nil {
+		n.coordCfg = ccfg
+		if cfg.Staged {
+			n.Staged = NewStagedStore(n.Engine, cfg.Policy)
+		}
+		if n.Coord, err = c.newCoordinator(n); err != nil {
 			t.Fatalf("%s: %v", n.ID, err)
 		}
 	}
 	return c
+}
+
+func (c *Cluster) newCoordinator(n *Node) (*replication.Coordinator, error) {
+	var store replication.Store = n.Engine
+	if n.Staged != nil {
+		store = n.Staged
+	}
+	return replication.NewCoordinator(n.coordCfg, replication.Cluster{Policy: c.Policy, Keys: c.Keys},
+		store, n.Engine, n.Dots, n.Clock, c.Ring, n.Transport)
+}
+
+// Restart restarts node id as a process restarting on its data dir would:
+// its coordinator is closed (which waits for its background work: release
+// or crash what its StagedStore holds first), its dot issuer is reopened
+// from the leases in its engine, with a new actor when renewActor is set
+// (as after a start not preceded by a clean shutdown), and a new
+// coordinator with the same configuration takes its place. Its engine,
+// replica and transport, and the other nodes, are untouched.
+func (c *Cluster) Restart(t testing.TB, id string, renewActor bool) {
+	t.Helper()
+	n := c.Node(id)
+	_ = n.Coord.Close() // reports no error
+	n.Dots.Close()
+	dots, err := conflict.OpenDotIssuer(n.Engine, 0, nil)
+	if err != nil {
+		t.Fatalf("%s: reopen dot issuer: %v", id, err)
+	}
+	n.Dots = dots // closed by the cluster's cleanup from now on
+	if renewActor {
+		if err := dots.RenewActor(); err != nil {
+			t.Fatalf("%s: renew actor: %v", id, err)
+		}
+	}
+	dots.StartRefill()
+	if n.Coord, err = c.newCoordinator(n); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
 }
 
 // connect returns each node's transport: on an InmemNetwork, or over
@@ -227,6 +275,16 @@ func (c *Cluster) connect(t testing.TB, cfg ClusterConfig) []replication.Transpo
 // dependency order, whatever part of it was made.
 func (c *Cluster) close(t testing.TB) func() {
 	return func() {
+		for _, n := range c.Nodes {
+			if n.Staged != nil {
+				// What a test left staged is made durable, so the
+				// coordinators' waits for it end.
+				n.Staged.Hold(false)
+				if err := n.Staged.Release(); err != nil {
+					t.Errorf("%s: release staged writes: %v", n.ID, err)
+				}
+			}
+		}
 		for _, n := range c.Nodes {
 			if n.Coord != nil {
 				_ = n.Coord.Close() // reports no error
