@@ -17,7 +17,10 @@ type Member struct {
 	GossipAddr string `json:"gossip_addr"`
 	// PeerAddr is the node's node-to-node address; empty when the node
 	// announced none.
-	PeerAddr  string    `json:"peer_addr,omitempty"`
+	PeerAddr string `json:"peer_addr,omitempty"`
+	// RESPAddr is the node's Redis protocol address; empty when it serves
+	// none.
+	RESPAddr  string    `json:"resp_addr,omitempty"`
 	State     Liveness  `json:"state"`
 	RingState RingState `json:"ring_state"`
 	// Ownership is the node's share of the ring, between 0 and 1.
@@ -157,6 +160,7 @@ func (c *Client) Members(ctx context.Context, opts ...CallOption) ([]Member, err
 			GRPCAddr:   m.GetGrpcAddr(),
 			GossipAddr: m.GetGossipAddr(),
 			PeerAddr:   m.GetPeerAddr(),
+			RESPAddr:   m.GetRespAddr(),
 			State:      Liveness(m.GetState()),
 			RingState:  RingState(m.GetRingState()),
 			Ownership:  m.GetOwnership(),

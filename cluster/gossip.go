@@ -51,7 +51,7 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration,
 	d.m.cfg.OnPeerClock(other.Name, time.Unix(0, int64(binary.BigEndian.Uint64(payload))), recv.Add(-rtt), recv)
 }
 
-// NodeMeta returns this node's id and gRPC address.
+// NodeMeta returns this node's id and advertised gRPC and peer addresses.
 func (d *delegate) NodeMeta(limit int) []byte {
 	b := nodeMeta(d.m.cfg.NodeID, d.m.cfg.GRPCAddr, d.m.cfg.PeerAddr)
 	if len(b) > limit {

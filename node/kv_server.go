@@ -281,7 +281,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 	r := ringView{s.n}.Load()
 	out := &pb.MembersResponse{}
 	for _, m := range s.n.memberList() {
-		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr,
+		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr, RespAddr: m.RESPAddr,
 			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State]}
 		if r != nil {
 			pm.Ownership = r.Ownership(m.ID)
@@ -289,8 +289,8 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 		out.Members = append(out.Members, pm)
 	}
 	if len(out.Members) == 0 {
-		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: s.n.cfg.GossipAddr, PeerAddr: s.n.peerAddr,
-			State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
+		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: advertisedGossipAddr(s.n.cfg), PeerAddr: s.n.peerAddr,
+			RespAddr: advertisedRESPAddr(s.n.cfg), State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
 	}
 	return out, nil
 }

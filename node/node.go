@@ -56,7 +56,7 @@ type node struct {
 	peerAuth func(context.Context) error
 
 	lis      net.Listener // client gRPC
-	grpcAddr string       // the address lis is bound to
+	grpcAddr string       // the client gRPC address published in the member table (advertised)
 	peerLis  net.Listener // peer gRPC (node-to-node)
 	peerAddr string       // the peer address published in the member table
 	httpLis  net.Listener // metrics; nil without --metrics-addr
@@ -187,7 +187,7 @@ func (n *node) listen() error {
 	if err != nil {
 		return flagErr("grpc-addr", "cannot listen on %s: %v", n.cfg.GRPCAddr, err)
 	}
-	n.lis, n.grpcAddr = lis, lis.Addr().String()
+	n.lis, n.grpcAddr = lis, advertisedGRPCAddr(n.cfg, lis.Addr().String())
 	n.onClose(func() { _ = lis.Close() }) // already closed once served
 	peerBind := peerBindAddr(n.cfg)
 	peerLis, err := net.Listen("tcp", peerBind)
@@ -274,7 +274,9 @@ func (n *node) openMembership() error {
 		ClusterName:     n.cfg.ClusterName,
 		GRPCAddr:        n.grpcAddr,
 		PeerAddr:        n.peerAddr,
-		GossipAddr:      n.cfg.GossipAddr,
+		GossipAddr:      advertisedGossipAddr(n.cfg),
+		GossipBindAddr:  n.cfg.GossipAddr,
+		RESPAddr:        advertisedRESPAddr(n.cfg),
 		VNodes:          n.cfg.VNodes,
 		Seeds:           n.cfg.Join,
 		GossipKeys:      keys,
@@ -390,7 +392,7 @@ func (n *node) serve(ctx context.Context) error {
 	members := n.members.Load()
 	n.ready.Store(true)
 	goFunc(func() { n.keepHealth(bg) })
-	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", n.cfg.GossipAddr,
+	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", advertisedGossipAddr(n.cfg),
 		"metrics_addr", n.cfg.MetricsAddr, "joined", members.Joined())
 
 	var runErr error

@@ -101,8 +101,8 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.NodeID, "node-id", "", "node id, unique in the cluster (required)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name; nodes of other names cannot reach this one")
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client gRPC listen address: the client API only (peers use --peer-addr)")
-	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client gRPC listen address: the client API only (peers use --peer-addr); 0.0.0.0 listens on every interface")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address, UDP and TCP; 0.0.0.0 listens on every interface")
 	fs.Func("join", "comma-separated seed gossip addresses to join; without it, a node with an empty data dir creates a cluster", func(s string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(s, ",") {
@@ -117,10 +117,10 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.RESPConsistency, "resp-consistency", cfg.RESPConsistency, "default consistency level of RESP connections: one, quorum or all"+notYet+"RESP listener)")
 	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once"+notYet+"RESP listener)")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address: replication, anti-entropy, streaming, join and forwarded requests; node certificates only with TLS (default: the --grpc-addr host on an ephemeral port)")
-	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address other machines reach this node at (default: --grpc-addr)"+notYet+"advertised addresses)")
+	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "client gRPC address other machines and token-aware clients reach this node at, published in the member table; never 0.0.0.0 (default: --grpc-addr; for a listener on every interface, the host of the first of --grpc-addr, --advertise-gossip-addr, --gossip-addr that names one, on the bound port)")
 	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")
-	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at (default: --gossip-addr)"+notYet+"advertised addresses)")
-	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at"+notYet+"advertised addresses)")
+	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at, advertised by memberlist and published in the member table (default: --gossip-addr, or the advertised gRPC host on its port)")
+	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at, published in the member table (default: --resp-addr, or the advertised gRPC host on its port)")
 	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed node whose place this new node takes"+notYet+"ring changes)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, its id in a quorumkv://node/ID URI SAN); with --tls-key and --tls-ca, every gRPC connection is mutual TLS 1.3 and roles come from the caller's certificate; files are reread when they change")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
