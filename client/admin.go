@@ -114,7 +114,12 @@ type Status struct {
 	// Tombstones counts stored objects with nothing live.
 	Tombstones   uint64
 	HintsPending uint64
+	// StorageBytes is the size of the node's data file.
 	StorageBytes uint64
+	// LiveBytes is the part of StorageBytes that holds data (the rest is
+	// free pages, given back by kvctl compact); 0 from a node that does
+	// not report it.
+	LiveBytes uint64
 	// LastAntiEntropy is the most recent round with each peer; empty (not
 	// nil) before the first round.
 	LastAntiEntropy []AntiEntropyRound
@@ -204,6 +209,7 @@ func statusFromProto(resp *quorumkvv1.StatusResponse) *Status {
 		Tombstones:      resp.GetTombstones(),
 		HintsPending:    resp.GetHintsPending(),
 		StorageBytes:    resp.GetStorageBytes(),
+		LiveBytes:       resp.GetLiveBytes(),
 		LastAntiEntropy: make([]AntiEntropyRound, 0, len(resp.GetLastAntiEntropy())),
 		Digest:          resp.GetDigest(),
 	}

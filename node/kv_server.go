@@ -331,6 +331,10 @@ func (s *kvServer) RingTable(ctx context.Context, _ *pb.RingTableRequest) (*pb.R
 func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.store.Stats()
 	d := s.n.store.Digest()
+	space, err := s.n.store.Space()
+	if err != nil {
+		return nil, toStatus(err, nil)
+	}
 	alive := 1
 	if m := s.n.members.Load(); m != nil && m.Joined() {
 		alive = m.AliveCount()
@@ -351,6 +355,7 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 		Tombstones:      st.Tombstones,
 		HintsPending:    st.HintsPending,
 		StorageBytes:    uint64(st.StorageBytes),
+		LiveBytes:       uint64(space.LiveBytes),
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
 	}, nil

@@ -86,12 +86,13 @@ func TestSingleNode_jsonOutput(t *testing.T) {
 		t.Fatalf("ring json: %v", ring)
 	}
 	st := jsonOf(t, n.must("-o", "json", "status"))
-	for _, f := range []string{"node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "last_anti_entropy", "digest"} {
+	for _, f := range []string{"node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "live_bytes", "last_anti_entropy", "digest"} {
 		if _, ok := st[f]; !ok {
 			t.Fatalf("status lacks %q: %v", f, st)
 		}
 	}
-	if st["node_id"] != "n1" || st["joined"] != true || st["keys"] != float64(2) || st["members_alive"] != float64(1) {
+	if st["node_id"] != "n1" || st["joined"] != true || st["keys"] != float64(2) || st["members_alive"] != float64(1) ||
+		st["live_bytes"].(float64) <= 0 || st["live_bytes"].(float64) > st["storage_bytes"].(float64) {
 		t.Fatalf("status: %v", st)
 	}
 	n.must("delete", "a")
