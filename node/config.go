@@ -99,6 +99,13 @@ type Config struct {
 	Pprof bool
 	// Wall is the wall clock of the HLC; nil means time.Now.
 	Wall conflict.WallClock
+	// Given names the flags set explicitly: on the command line, by a
+	// KVNODE_* variable or in the --config file. Of the cluster settings
+	// (--replication-factor, --conflict, --max-key-bytes,
+	// --max-value-bytes, --max-object-bytes), only those given are
+	// compared with the cluster's, which the others take. Nil means every
+	// flag was given: all are compared.
+	Given map[string]bool
 
 	// Test knobs (--test-*), for the chaos suite and tests only: they break
 	// guarantees on purpose to show the checkers catch it.

@@ -72,6 +72,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 			}
 		}
 	})
+	cfg.Given = given
 	if err != nil || *configPath == "" {
 		return cfg, err
 	}
@@ -84,6 +85,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 		if err != nil || given[f.Name] || !ok {
 			return
 		}
+		given[f.Name] = true
 		if e := fs.Set(f.Name, v); e != nil {
 			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
 		}
