@@ -291,7 +291,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	c.Merge = d
 	c.Ping = d // clock samples and hearing
 	c.Events = hearingDelegate{m.hearing}
-	c.Logger = log.New(&logWriter{log: m.log}, "", 0)
+	c.Logger = log.New(&logWriter{log: m.log, limit: m.logLimit, clusterName: m.cfg.ClusterName}, "", 0)
 	return c, nil
 }
 
