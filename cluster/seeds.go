@@ -23,9 +23,8 @@ import (
 //     words that say which.
 
 // seedReason returns one sentence saying why joining seed failed with
-// err, and naming what to check. clusterName is this node's cluster name;
-// keyed tells whether this node has gossip keys.
-func seedReason(seed string, err error, clusterName string, keyed bool) string {
+// err, and naming what to check. clusterName is this node's cluster name.
+func seedReason(seed string, err error, clusterName string) string {
 	msg := err.Error()
 	has := func(phrases ...string) bool {
 		for _, p := range phrases {
@@ -45,11 +44,7 @@ func seedReason(seed string, err error, clusterName string, keyed bool) string {
 	case has("no installed keys could decrypt"):
 		return fmt.Sprintf("%s encrypts gossip with a key this node does not hold: this node's --gossip-key-file must list one of the cluster's keys (kvctl keyring list)", seed)
 	case has("EOF", "connection reset by peer", "broken pipe"):
-		keys := "no gossip key"
-		if keyed {
-			keys = "a gossip key"
-		}
-		return fmt.Sprintf("%s listens but closed the connection without answering: it runs with another --cluster-name than this node's %q (or, more rarely, other gossip keys; this node has %s)", seed, clusterName, keys)
+		return fmt.Sprintf("%s listens but closed the connection without answering: it runs with another --cluster-name than this node's %q", seed, clusterName)
 	case has("i/o timeout", "deadline exceeded", "no route to host", "network is unreachable", "host is down"):
 		return fmt.Sprintf("no answer from %s: the machine is down or unreachable, or a firewall drops gossip (TCP and UDP to the seed's --gossip-addr)", seed)
 	case has("no such host", "failed to resolve"):
@@ -82,7 +77,7 @@ func (m *Membership) joinEach(ml *memberlist.Memberlist, addrs []string, attempt
 				return
 			}
 			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, key, "not joined: a seed cannot be joined",
-				"seed", addr, "reason", seedReason(addr, err, m.cfg.ClusterName, m.keyring != nil), "attempt", attempt, "err", err)
+				"seed", addr, "reason", seedReason(addr, err, m.cfg.ClusterName), "attempt", attempt, "err", err)
 		}()
 	}
 	wg.Wait()

@@ -31,7 +31,7 @@ func TestSeedReason(t *testing.T) {
 		"unknown":            {"failed to join 10.0.0.1:7101: something else", "joining 10.0.0.1:7101 failed"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if got := seedReason(seed, errors.New(tc.err), "prod", true); !strings.Contains(got, tc.want) {
+			if got := seedReason(seed, errors.New(tc.err), "prod"); !strings.Contains(got, tc.want) {
 				t.Fatalf("seedReason = %q, want it to say %q", got, tc.want)
 			}
 		})
