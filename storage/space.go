@@ -23,7 +23,8 @@ type Space struct {
 }
 
 // Space returns the data file's size and how much of it holds data. It
-// takes a read transaction; it does not block on the committer.
+// takes a read transaction; it does not block on the committer. After
+// Close it fails.
 func (e *Engine) Space() (Space, error) {
 	var s Space
 	fi, err := os.Stat(e.path)
@@ -31,15 +32,16 @@ func (e *Engine) Space() (Space, error) {
 		return s, fmt.Errorf("data file size: %w", err)
 	}
 	s.FileBytes = fi.Size()
-	var used int64
+	var used, free int64
+	// Inside a read transaction the file cannot be closed under us.
 	if err := e.db.View(func(tx *bolt.Tx) error {
+		st := tx.DB().Stats()
 		used = tx.Size()
+		free = int64(st.FreePageN+st.PendingPageN) * int64(tx.DB().Info().PageSize)
 		return nil
 	}); err != nil {
 		return s, fmt.Errorf("data file usage: %w", err)
 	}
-	st := e.db.Stats()
-	free := int64(st.FreePageN+st.PendingPageN) * int64(e.db.Info().PageSize)
 	s.LiveBytes = max(0, min(used, s.FileBytes)-free)
 	return s, nil
 }
