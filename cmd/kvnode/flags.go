@@ -129,9 +129,9 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "the cluster's CA certificate (PEM): callers and peers must present a certificate it signed")
 	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys (one base64 32-byte key per line), the first one primary; required with --tls-*")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow plain traffic (no TLS) on addresses other than loopback, which kvnode refuses otherwise")
-	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
+	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members); a cluster setting: left out, a joining node takes its cluster's")
 	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)")
-	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww)", func(s string) error {
+	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww); left out, a joining node takes its cluster's", func(s string) error {
 		p, ok := conflict.ParsePolicy(s)
 		if !ok {
 			return fmt.Errorf("%q is not a conflict policy: use lww or siblings", s)
@@ -144,9 +144,9 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this once every replica holds them; must exceed --max-hint-window")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
 	fs.Float64Var(&cfg.ReadRepairChance, "read-repair-chance", cfg.ReadRepairChance, "share of ONE reads after which the other replicas are checked and repaired in the background, 0 to 1")
-	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
-	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
-	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes")
+	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes; a cluster setting: left out, a joining node takes its cluster's")
+	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes; a cluster setting: left out, a joining node takes its cluster's")
+	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes; a cluster setting: left out, a joining node takes its cluster's")
 	fs.IntVar(&cfg.MaxSiblings, "max-siblings", cfg.MaxSiblings, "most siblings a put may leave under --conflict siblings")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	fs.Func("log-level", "log level: debug, info, warn or error (default info)", func(s string) error {
