@@ -117,7 +117,8 @@ type Config struct {
 	// cluster's settings from a member (through Join). It checks them against the node's
 	// flags and persists them before returning nil; Membership then adds
 	// the node to the table. An error is permanent: Membership stops
-	// joining and reports it on Err. Required when New is given no
+	// joining and reports it on Err (an error wrapping ErrRestart: the
+	// settings are persisted, and the node restarts to apply them). Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
 	// Wall is this node's wall clock, sent in every probe ack so members

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -281,8 +282,11 @@ func (m *Membership) tryJoin(g gossip) {
 			return
 		}
 		if err := m.cfg.AdoptSettings(s.clone()); err != nil {
+			if !errors.Is(err, ErrRestart) {
+				err = fmt.Errorf("%w: %w", ErrSettingsRefused, err)
+			}
 			m.mu.Lock()
-			m.failLocked(fmt.Errorf("%w: %w", ErrSettingsRefused, err))
+			m.failLocked(err)
 			m.mu.Unlock()
 			return
 		}

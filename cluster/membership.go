@@ -446,7 +446,11 @@ func (m *Membership) failLocked(err error) {
 		return
 	}
 	m.fatal = err
-	m.log.Error("membership stopped", "err", err)
+	if errors.Is(err, ErrRestart) {
+		m.log.Info("membership stopped to restart with the adopted settings", "reason", err)
+	} else {
+		m.log.Error("membership stopped", "err", err)
+	}
 	m.errc <- err // cap 1, only ever sent once
 	close(m.haltc)
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/quorumkv/quorumkv/cluster"
@@ -21,7 +20,7 @@ import (
 
 // errRebuild is the membership's error when a joiner adopted settings
 // that its components were not built with: Run builds the node again.
-var errRebuild = errors.New("took the cluster's settings; rebuilding the node to apply them")
+var errRebuild = fmt.Errorf("%w: the conflict policy or a limit differs from this node's flags' defaults", cluster.ErrRestart)
 
 // given reports whether flag was set explicitly; with Config.Given nil,
 // every flag counts as given.

@@ -95,8 +95,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		err = n.serve(ctx)
 		n.close()
-		if !errors.Is(err, errRebuild) || ctx.Err() != nil {
+		if !errors.Is(err, errRebuild) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return nil // asked to stop meanwhile: the settings are persisted for the next start
 		}
 		log.Info("starting again with the cluster's settings")
 	}
