@@ -95,11 +95,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		err = n.serve(ctx)
 		n.close()
-		if !errors.Is(err, errRebuild) {
-			return err
+		rebuild := errors.Is(err, errRebuild)
+		if rebuild {
+			err = nil // the settings are persisted: asked to stop meanwhile, the next start takes them
 		}
-		if ctx.Err() != nil {
-			return nil // asked to stop meanwhile: the settings are persisted for the next start
+		if !rebuild || ctx.Err() != nil {
+			return err
 		}
 		log.Info("starting again with the cluster's settings")
 	}
