@@ -244,6 +244,9 @@ func TestKvnode_badStart(t *testing.T) {
 		"unparsable duration": {nodeOpts{args: []string{"--shutdown-timeout", "soon"}}, 2, "shutdown-timeout"},
 		"grace below hints":   {nodeOpts{args: []string{"--tombstone-grace", "1h"}}, 2, "--tombstone-grace"},
 		"unknown conflict":    {nodeOpts{args: []string{"--conflict", "newest"}}, 2, "conflict"},
+		"every interface, no host to advertise": {nodeOpts{args: []string{"--grpc-addr", "0.0.0.0:7001", "--gossip-addr", "0.0.0.0:7101", "--insecure"}},
+			2, "--advertise-grpc-addr: is required: --grpc-addr 0.0.0.0:7001 listens on every interface"},
+		"unspecified advertised address": {nodeOpts{args: []string{"--advertise-gossip-addr", "0.0.0.0:7101"}}, 2, "--advertise-gossip-addr"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
