@@ -17,7 +17,10 @@ type Member struct {
 	GossipAddr string `json:"gossip_addr"`
 	// PeerAddr is the node's node-to-node address; empty when the node
 	// announced none.
-	PeerAddr  string    `json:"peer_addr,omitempty"`
+	PeerAddr string `json:"peer_addr,omitempty"`
+	// RESPAddr is the node's Redis protocol address; empty when it serves
+	// none.
+	RESPAddr  string    `json:"resp_addr,omitempty"`
 	State     Liveness  `json:"state"`
 	RingState RingState `json:"ring_state"`
 	// Ownership is the node's share of the ring, between 0 and 1.
@@ -111,7 +114,12 @@ type Status struct {
 	// Tombstones counts stored objects with nothing live.
 	Tombstones   uint64
 	HintsPending uint64
+	// StorageBytes is the size of the node's data file.
 	StorageBytes uint64
+	// LiveBytes is the part of StorageBytes that holds data (the rest is
+	// free pages, given back by kvctl compact); 0 from a node that does
+	// not report it.
+	LiveBytes uint64
 	// LastAntiEntropy is the most recent round with each peer; empty (not
 	// nil) before the first round.
 	LastAntiEntropy []AntiEntropyRound
@@ -157,6 +165,7 @@ func (c *Client) Members(ctx context.Context, opts ...CallOption) ([]Member, err
 			GRPCAddr:   m.GetGrpcAddr(),
 			GossipAddr: m.GetGossipAddr(),
 			PeerAddr:   m.GetPeerAddr(),
+			RESPAddr:   m.GetRespAddr(),
 			State:      Liveness(m.GetState()),
 			RingState:  RingState(m.GetRingState()),
 			Ownership:  m.GetOwnership(),
@@ -200,6 +209,7 @@ func statusFromProto(resp *quorumkvv1.StatusResponse) *Status {
 		Tombstones:      resp.GetTombstones(),
 		HintsPending:    resp.GetHintsPending(),
 		StorageBytes:    resp.GetStorageBytes(),
+		LiveBytes:       resp.GetLiveBytes(),
 		LastAntiEntropy: make([]AntiEntropyRound, 0, len(resp.GetLastAntiEntropy())),
 		Digest:          resp.GetDigest(),
 	}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
 func TestCodec_tableRoundTrip(t *testing.T) {
 	es := []Entry{
-		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", PeerAddr: "127.0.0.1:7301", VNodes: 64, State: ring.Normal, Version: 3},
+		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", PeerAddr: "127.0.0.1:7301", RESPAddr: "10.0.0.1:7201", VNodes: 64, State: ring.Normal, Version: 3},
 		{ID: "n2", GRPCAddr: "127.0.0.1:7002", GossipAddr: "127.0.0.1:7102", VNodes: 0, State: ring.Removed, Version: 9},
 		{ID: "n3", GRPCAddr: "127.0.0.1:7003", GossipAddr: "127.0.0.1:7103", VNodes: 8, State: ring.Joining, Version: 1},
 	}
@@ -27,6 +30,25 @@ func TestCodec_tableRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeTable([]byte{0xff, 0xff}); err == nil {
 		t.Fatal("decodeTable accepted garbage")
+	}
+}
+
+// A table persisted by a release without the RESP address (fields 1 to 7
+// of MemberEntry) still decodes, with an empty RESPAddr.
+func TestCodec_decodesTableWithoutRESPAddr(t *testing.T) {
+	old := &quorumkvv1.MemberTable{Members: []*quorumkvv1.MemberEntry{{Id: "n1", GrpcAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101",
+		PeerAddr: "127.0.0.1:7301", Vnodes: 64, State: quorumkvv1.RingState_RING_STATE_NORMAL, Version: 2}}}
+	b, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeTable(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", PeerAddr: "127.0.0.1:7301", VNodes: 64, State: ring.Normal, Version: 2}
+	if got["n1"] != want {
+		t.Fatalf("decoded %+v, want %+v", got["n1"], want)
 	}
 }
 

@@ -30,20 +30,29 @@ type Config struct {
 	// cannot exchange a single packet. Empty means no label. At most 255
 	// bytes.
 	ClusterName string
-	// GRPCAddr is the host:port of this node's gRPC server, published in
-	// its member entry and node meta. Required.
+	// GRPCAddr is the host:port of this node's client gRPC server as other
+	// machines reach it (its advertised address), published in its member
+	// entry and node meta. Required.
 	GRPCAddr string
-	// PeerAddr is the host:port of this node's peer gRPC server, which
-	// other nodes dial for node-to-node RPCs (Join among them), published
+	// PeerAddr is the host:port of this node's peer gRPC server as other
+	// machines reach it, which they dial for node-to-node RPCs (Join
+	// among them), published
 	// in its member entry and node meta. Empty means the node serves its
 	// peers on GRPCAddr.
 	PeerAddr string
-	// GossipAddr is the host:port memberlist binds to and advertises
-	// (when Transport is nil), and the gossip address published in the
-	// member entry, which other nodes re-join. Required, and not an
-	// unspecified address (0.0.0.0, ::); with a Transport it must be the
-	// address that transport advertises.
+	// GossipAddr is the host:port memberlist advertises (when Transport
+	// is nil) and the gossip address published in the member entry, which
+	// other nodes join and re-join. Required, and not an unspecified
+	// address (0.0.0.0, ::): other machines must reach it. With a
+	// Transport it must be the address that transport advertises.
 	GossipAddr string
+	// GossipBindAddr is the host:port memberlist binds to (when Transport
+	// is nil); it may be unspecified (0.0.0.0: every interface). Empty
+	// means GossipAddr.
+	GossipBindAddr string
+	// RESPAddr is the host:port of this node's RESP listener as other
+	// machines reach it, published in its member entry. Empty means none.
+	RESPAddr string
 	// VNodes is this node's ring weight: how many tokens it owns. Zero
 	// means DefaultVNodes; at most ring.MaxVNodes.
 	VNodes int
@@ -108,7 +117,8 @@ type Config struct {
 	// cluster's settings from a member (through Join). It checks them against the node's
 	// flags and persists them before returning nil; Membership then adds
 	// the node to the table. An error is permanent: Membership stops
-	// joining and reports it on Err. Required when New is given no
+	// joining and reports it on Err (an error wrapping ErrRestart: the
+	// settings are persisted, and the node restarts to apply them). Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
 	// Wall is this node's wall clock, sent in every probe ack so members
@@ -212,6 +222,18 @@ func (c Config) Validate() error {
 	if host, _, _ := net.SplitHostPort(c.GossipAddr); net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
 		return bad("GossipAddr %q is unspecified: other nodes must be able to reach it", c.GossipAddr)
 	}
+	if c.GossipBindAddr != "" {
+		if _, port, err := net.SplitHostPort(c.GossipBindAddr); err != nil {
+			return bad("GossipBindAddr %q is not host:port: %v", c.GossipBindAddr, err)
+		} else if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+			return bad("GossipBindAddr %q: port must be in [1, 65535]", c.GossipBindAddr)
+		}
+	}
+	if c.RESPAddr != "" {
+		if err := checkHostPort(c.RESPAddr); err != nil {
+			return bad("RESPAddr: %v", err)
+		}
+	}
 	for _, s := range c.Seeds {
 		if err := checkHostPort(s); err != nil {
 			return bad("Seeds: %v", err)
@@ -235,6 +257,15 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// gossipBind is the address memberlist binds to: GossipBindAddr, or
+// GossipAddr.
+func (c Config) gossipBind() string {
+	if c.GossipBindAddr != "" {
+		return c.GossipBindAddr
+	}
+	return c.GossipAddr
 }
 
 // checkHostPort accepts host:port with a non-empty host and a port in

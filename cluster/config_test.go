@@ -31,6 +31,9 @@ func TestConfig_Validate(t *testing.T) {
 		"grpc addr without port": {mutate: func(c *Config) { c.GRPCAddr = "127.0.0.1" }, field: "GRPCAddr"},
 		"gossip addr port 0":     {mutate: func(c *Config) { c.GossipAddr = "127.0.0.1:0" }, field: "GossipAddr"},
 		"gossip addr 0.0.0.0":    {mutate: func(c *Config) { c.GossipAddr = "0.0.0.0:7101" }, field: "GossipAddr"},
+		"bind 0.0.0.0":           {mutate: func(c *Config) { c.GossipBindAddr = "0.0.0.0:7101" }},
+		"bind without port":      {mutate: func(c *Config) { c.GossipBindAddr = "0.0.0.0" }, field: "GossipBindAddr"},
+		"resp addr without port": {mutate: func(c *Config) { c.RESPAddr = "10.0.0.1" }, field: "RESPAddr"},
 		"bad seed":               {mutate: func(c *Config) { c.Seeds = []string{"nope"} }, field: "Seeds"},
 		"negative interval":      {mutate: func(c *Config) { c.ReconnectInterval = -1 }, field: "ReconnectInterval"},
 		"negative suspicion":     {mutate: func(c *Config) { c.SuspicionMult = -1 }, field: "SuspicionMult"},
@@ -67,5 +70,38 @@ func TestSameAddr(t *testing.T) {
 		if got := sameAddr(tc.a, tc.b); got != tc.want {
 			t.Errorf("sameAddr(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// memberlist binds the bind address and advertises the published one, so
+// a node bound to every interface is reached at its advertised address.
+func TestMemberlistConfig_bindAndAdvertise(t *testing.T) {
+	for name, tc := range map[string]struct {
+		bind, advertise      string
+		wantBind, wantAdvert string
+		wantBindPort, wantAP int
+	}{
+		"every interface":    {"0.0.0.0:7101", "10.0.0.1:7201", "0.0.0.0", "10.0.0.1", 7101, 7201},
+		"empty host":         {":7101", "10.0.0.1:7101", "0.0.0.0", "10.0.0.1", 7101, 7101},
+		"bind = advertise":   {"", "127.0.0.1:7101", "127.0.0.1", "127.0.0.1", 7101, 7101},
+		"ipv6 any, ipv4 adv": {"[::]:7101", "192.0.2.7:7101", "::", "192.0.2.7", 7101, 7101},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := validConfig()
+			c.Transport = nil
+			c.GossipBindAddr, c.GossipAddr = tc.bind, tc.advertise
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			m := &Membership{cfg: c.withDefaults()}
+			mc, err := m.memberlistConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mc.BindAddr != tc.wantBind || mc.BindPort != tc.wantBindPort || mc.AdvertiseAddr != tc.wantAdvert || mc.AdvertisePort != tc.wantAP {
+				t.Fatalf("memberlist binds %s:%d advertises %s:%d, want %s:%d and %s:%d", mc.BindAddr, mc.BindPort, mc.AdvertiseAddr, mc.AdvertisePort,
+					tc.wantBind, tc.wantBindPort, tc.wantAdvert, tc.wantAP)
+			}
+		})
 	}
 }

@@ -16,7 +16,7 @@ import (
 //  2. then the higher Version;
 //  3. then the later state: Removed > Left > Leaving > Normal > Joining;
 //  4. then bytewise on GRPCAddr, then GossipAddr, then PeerAddr, then
-//     VNodes.
+//     RESPAddr, then VNodes.
 //
 // Merging keeps the maximum, so it is commutative, associative and
 // idempotent: nodes that saw the same entries hold the same table, in
@@ -26,14 +26,20 @@ import (
 type Entry struct {
 	// ID is the node id.
 	ID string
-	// GRPCAddr is the node's gRPC address (host:port).
+	// GRPCAddr is the node's client gRPC address (host:port) as other
+	// machines reach it (its advertised address).
 	GRPCAddr string
-	// GossipAddr is the node's memberlist address (host:port).
+	// GossipAddr is the node's memberlist address (host:port) as other
+	// machines reach it (its advertised address).
 	GossipAddr string
 	// PeerAddr is the node's peer gRPC address (host:port), which serves
 	// node-to-node traffic; empty in entries of nodes that announced none
 	// (older data), whose peers dial GRPCAddr instead (see DialAddr).
 	PeerAddr string
+	// RESPAddr is the node's advertised RESP (Redis protocol) address
+	// (host:port); empty when it serves none, and in entries written
+	// before it was published.
+	RESPAddr string
 	// VNodes is the node's ring weight.
 	VNodes int
 	// State is the node's ring state.
@@ -91,6 +97,9 @@ func compareEntries(a, b Entry) int {
 		return c
 	}
 	if c := cmp.Compare(a.PeerAddr, b.PeerAddr); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.RESPAddr, b.RESPAddr); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.VNodes, b.VNodes)

@@ -16,6 +16,7 @@ func randomEntry(rng *rand.Rand, ids int) Entry {
 		GRPCAddr:   fmt.Sprintf("10.0.0.%d:7001", rng.IntN(3)),
 		GossipAddr: fmt.Sprintf("10.0.0.%d:7101", rng.IntN(3)),
 		PeerAddr:   fmt.Sprintf("10.0.0.%d:7301", rng.IntN(3)),
+		RESPAddr:   fmt.Sprintf("10.0.0.%d:7201", rng.IntN(2)),
 		VNodes:     1 + rng.IntN(3),
 		State:      allStates[rng.IntN(len(allStates))],
 		Version:    uint64(rng.IntN(4)),
@@ -129,6 +130,9 @@ func TestCompareEntries_order(t *testing.T) {
 		},
 		"then peer address bytewise": {
 			newer: with(func(e *Entry) { e.PeerAddr = "b:3" }), older: base,
+		},
+		"then RESP address bytewise": {
+			newer: with(func(e *Entry) { e.RESPAddr = "b:4" }), older: base,
 		},
 		"then vnodes": {
 			newer: with(func(e *Entry) { e.VNodes = 9 }), older: base,

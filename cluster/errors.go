@@ -27,6 +27,11 @@ var (
 	// ErrSettingsRefused: Config.AdoptSettings refused the settings a seed
 	// offered; the error also wraps AdoptSettings' own error.
 	ErrSettingsRefused = errors.New("cluster: cluster settings refused")
+	// ErrRestart: Config.AdoptSettings persisted the settings but the node
+	// must be built again to run under them. Membership stops as after a
+	// refusal, but reports AdoptSettings' error, wrapping this, on Err as
+	// it is, and logs it as information, not as a failure.
+	ErrRestart = errors.New("cluster: restart to apply the adopted settings")
 	// ErrInvalidConfig: a Config or Settings field is unusable.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
 	// ErrDuplicateID: another live process already runs under this node's

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,7 +52,7 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration,
 	d.m.cfg.OnPeerClock(other.Name, time.Unix(0, int64(binary.BigEndian.Uint64(payload))), recv.Add(-rtt), recv)
 }
 
-// NodeMeta returns this node's id and gRPC address.
+// NodeMeta returns this node's id and advertised gRPC and peer addresses.
 func (d *delegate) NodeMeta(limit int) []byte {
 	b := nodeMeta(d.m.cfg.NodeID, d.m.cfg.GRPCAddr, d.m.cfg.PeerAddr)
 	if len(b) > limit {
@@ -281,8 +282,11 @@ func (m *Membership) tryJoin(g gossip) {
 			return
 		}
 		if err := m.cfg.AdoptSettings(s.clone()); err != nil {
+			if !errors.Is(err, ErrRestart) {
+				err = fmt.Errorf("%w: %w", ErrSettingsRefused, err)
+			}
 			m.mu.Lock()
-			m.failLocked(fmt.Errorf("%w: %w", ErrSettingsRefused, err))
+			m.failLocked(err)
 			m.mu.Unlock()
 			return
 		}

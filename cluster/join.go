@@ -143,8 +143,11 @@ func (m *Membership) joinByRPC(ml *memberlist.Memberlist) {
 		resp, err := m.cfg.Join(ctx, tg.addr, m.JoinRequest())
 		cancel()
 		if err != nil {
-			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "join "+tg.name, "a member refused or failed to hand this node the cluster's settings",
-				"member", tg.name, "peer_addr", tg.addr, "err", err)
+			args := []any{"member", tg.name, "peer_addr", tg.addr, "err", err}
+			if reason := joinRPCReason(tg.name, tg.addr, err); reason != "" {
+				args = append(args, "reason", reason)
+			}
+			m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "join "+tg.name, "a member refused or failed to hand this node the cluster's settings", args...)
 			continue
 		}
 		m.tryJoin(gossip{

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func (m *Membership) joinSeeds(attempt int) {
 	}
 	m.mu.Unlock()
 	ml := m.ml.Load()
-	n, err := ml.Join(addrs)
+	n := m.joinEach(ml, addrs, attempt)
 	if m.Joined() {
 		return
 	}
@@ -78,15 +79,11 @@ func (m *Membership) joinSeeds(attempt int) {
 			return
 		}
 	}
-	// Log the first failures, then every tenth, so a node whose seeds never
-	// answer says so without flooding the log.
-	if attempt > 3 && attempt%10 != 0 {
-		return
-	}
-	if n == 0 {
-		m.log.Warn("not joined: no seed answers", "seeds", addrs, "attempt", attempt, "err", err)
-	} else {
-		m.log.Warn("not joined: the seeds that answer have not joined a cluster either", "seeds", addrs, "attempt", attempt)
+	// joinEach said why each silent seed failed, once per interval; say
+	// so as rarely when seeds answer but know no cluster.
+	if n > 0 {
+		m.logLimit.Log(m.ctx, m.log, slog.LevelWarn, "seeds not joined", "not joined: the seeds that answer have not joined a cluster either",
+			"seeds", addrs, "attempt", attempt)
 	}
 }
 

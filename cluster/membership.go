@@ -144,12 +144,13 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 			GRPCAddr:   cfg.GRPCAddr,
 			GossipAddr: cfg.GossipAddr,
 			PeerAddr:   cfg.PeerAddr,
+			RESPAddr:   cfg.RESPAddr,
 			VNodes:     cfg.VNodes,
 			State:      ring.Joining,
 		},
 	}
 	for _, s := range cfg.Seeds {
-		if !sameAddr(s, cfg.GossipAddr) {
+		if !sameAddr(s, cfg.GossipAddr) && !sameAddr(s, cfg.gossipBind()) {
 			m.seeds = append(m.seeds, s)
 		}
 	}
@@ -225,7 +226,7 @@ func (m *Membership) load(settings *Settings) error {
 			m.self.Version++
 			m.table[id] = m.self
 			m.log.Info("member entry changed since last run", "grpc_addr", m.self.GRPCAddr, "peer_addr", m.self.PeerAddr,
-				"gossip_addr", m.self.GossipAddr, "vnodes", m.self.VNodes)
+				"gossip_addr", m.self.GossipAddr, "resp_addr", m.self.RESPAddr, "vnodes", m.self.VNodes)
 		}
 		m.phase = phaseJoined
 	case len(m.table) == 0 && len(m.seeds) == 0:
@@ -246,18 +247,29 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	c := memberlist.DefaultLANConfig()
 	c.Name = m.cfg.NodeID
 	c.Label = m.cfg.ClusterName
-	host, portStr, _ := net.SplitHostPort(m.cfg.GossipAddr) // checked by Validate
-	port, _ := strconv.Atoi(portStr)
+	// Validate has checked both addresses.
+	_, bindPortStr, _ := net.SplitHostPort(m.cfg.gossipBind())
+	bindPort, _ := strconv.Atoi(bindPortStr)
+	_, advPortStr, _ := net.SplitHostPort(m.cfg.GossipAddr)
+	advPort, _ := strconv.Atoi(advPortStr)
 	if m.cfg.Transport != nil {
 		c.Transport = m.cfg.Transport
+		advPort = bindPort // the transport advertises what it binds
 	} else {
-		ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, portStr))
+		bind, err := net.ResolveUDPAddr("udp", m.cfg.gossipBind())
+		if err != nil {
+			return nil, fmt.Errorf("cluster: resolving GossipBindAddr %s: %w", m.cfg.gossipBind(), err)
+		}
+		adv, err := net.ResolveUDPAddr("udp", m.cfg.GossipAddr)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: resolving GossipAddr %s: %w", m.cfg.GossipAddr, err)
 		}
-		c.BindAddr, c.AdvertiseAddr = ua.IP.String(), ua.IP.String()
+		c.BindAddr, c.AdvertiseAddr = "0.0.0.0", adv.IP.String()
+		if bind.IP != nil {
+			c.BindAddr = bind.IP.String()
+		}
 	}
-	c.BindPort, c.AdvertisePort = port, port
+	c.BindPort, c.AdvertisePort = bindPort, advPort
 	if m.keyring != nil {
 		c.Keyring = m.keyring
 		c.GossipVerifyIncoming = true
@@ -279,7 +291,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	c.Merge = d
 	c.Ping = d // clock samples and hearing
 	c.Events = hearingDelegate{m.hearing}
-	c.Logger = log.New(&logWriter{log: m.log}, "", 0)
+	c.Logger = log.New(&logWriter{log: m.log, limit: m.logLimit, clusterName: m.cfg.ClusterName}, "", 0)
 	return c, nil
 }
 
@@ -434,7 +446,11 @@ func (m *Membership) failLocked(err error) {
 		return
 	}
 	m.fatal = err
-	m.log.Error("membership stopped", "err", err)
+	if errors.Is(err, ErrRestart) {
+		m.log.Info("membership stopped to restart with the adopted settings", "reason", err)
+	} else {
+		m.log.Error("membership stopped", "err", err)
+	}
 	m.errc <- err // cap 1, only ever sent once
 	close(m.haltc)
 }

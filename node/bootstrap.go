@@ -145,34 +145,6 @@ func settingsFromProto(ps *pb.ClusterSettings, secret []byte) cluster.Settings {
 	return s
 }
 
-// checkSettings refuses a node whose flags differ from its cluster's
-// settings, naming the setting.
-func checkSettings(cfg Config, s cluster.Settings) error {
-	if s.ReplicationFactor != cfg.ReplicationFactor {
-		return flagErr("replication-factor", "is %d but the cluster was created with %d", cfg.ReplicationFactor, s.ReplicationFactor)
-	}
-	if s.Conflict != cfg.Conflict.String() {
-		return flagErr("conflict", "is %s but the cluster was created with %s", cfg.Conflict, s.Conflict)
-	}
-	for _, l := range []struct {
-		flag         string
-		flagV, clusV int
-	}{
-		{"max-key-bytes", cfg.MaxKeyBytes, s.MaxKeyBytes},
-		{"max-value-bytes", cfg.MaxValueBytes, s.MaxValueBytes},
-		{"max-object-bytes", cfg.MaxObjectBytes, s.MaxObjectBytes},
-	} {
-		// Zero: a seed from before the limits were settings.
-		if l.clusV != 0 && l.flagV != l.clusV {
-			return flagErr(l.flag, "is %d but the cluster was created with %d: every replica must accept what any accepts", l.flagV, l.clusV)
-		}
-	}
-	if s.Partitions != keyspace.Q {
-		return fmt.Errorf("cluster has %d partitions; this build supports %d only", s.Partitions, keyspace.Q)
-	}
-	return nil
-}
-
 // coordinatorCluster returns the policy and token keyring of settings.
 func coordinatorCluster(s cluster.Settings) (conflict.Policy, *conflict.Keyring, error) {
 	p, ok := conflict.ParsePolicy(s.Conflict)

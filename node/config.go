@@ -36,24 +36,22 @@ type Config struct {
 	// RESPMaxClients (--resp-max-clients) caps RESP connections; at least 1.
 	RESPMaxClients int
 
-	// Advertised addresses (but the peer address) and replace are accepted
-	// and validated, not built yet. Zero values mean off.
-	//
 	// PeerAddr (--peer-addr) is the node-to-node gRPC listen address;
 	// empty means the GRPCAddr host on an ephemeral port.
 	PeerAddr string
-	// AdvertisePeerAddr (--advertise-peer-addr) is the peer address put in
-	// the member table; empty means the port PeerAddr is bound to on the
-	// AdvertiseGRPCAddr host (by default the bound host).
-	AdvertisePeerAddr string
 
-	// Accepted and validated, not built yet (advertised addresses other
-	// than the peer's, replace): zero values mean off.
+	// Advertised addresses (--advertise-*-addr) are the addresses other
+	// machines reach the listeners at, published in the member table;
+	// never unspecified. Empty means the bound address when its host is
+	// specified, else the bound port on the host of the first of
+	// AdvertiseGRPCAddr, GRPCAddr, AdvertiseGossipAddr, GossipAddr that
+	// names one. AdvertisePeerAddr's empty value takes the
+	// AdvertiseGRPCAddr host when that is given.
+	AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
+
+	// Accepted and validated, not built yet (replace): zero values mean
+	// off.
 	//
-	// AdvertiseGRPCAddr, AdvertiseGossipAddr and AdvertiseRESPAddr
-	// (--advertise-*-addr) are the addresses other machines reach the
-	// listeners at.
-	AdvertiseGRPCAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
 	// Replace (--replace) names a removed node this one takes the place of.
 	Replace string
 	// TLSCert, TLSKey and TLSCA (--tls-cert, --tls-key, --tls-ca) are the
@@ -101,6 +99,13 @@ type Config struct {
 	Pprof bool
 	// Wall is the wall clock of the HLC; nil means time.Now.
 	Wall conflict.WallClock
+	// Given names the flags set explicitly: on the command line, by a
+	// KVNODE_* variable or in the --config file. Of the cluster settings
+	// (--replication-factor, --conflict, --max-key-bytes,
+	// --max-value-bytes, --max-object-bytes), only those given are
+	// compared with the cluster's, which the others take. Nil means every
+	// flag was given: all are compared.
+	Given map[string]bool
 
 	// Test knobs (--test-*), for the chaos suite and tests only: they break
 	// guarantees on purpose to show the checkers catch it.
@@ -228,6 +233,9 @@ func (c Config) Validate() error {
 	for flag, a := range map[string]string{"advertise-grpc-addr": c.AdvertiseGRPCAddr, "advertise-peer-addr": c.AdvertisePeerAddr,
 		"advertise-gossip-addr": c.AdvertiseGossipAddr, "advertise-resp-addr": c.AdvertiseRESPAddr} {
 		add(checkAdvertised(flag, a))
+	}
+	if len(errs) == 0 {
+		add(checkAdvertisable(c))
 	}
 	switch c.RESPConsistency {
 	case "one", "quorum", "all":

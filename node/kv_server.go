@@ -282,7 +282,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 	r := ringView{s.n}.Load()
 	out := &pb.MembersResponse{}
 	for _, m := range s.n.memberList() {
-		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr,
+		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr, RespAddr: m.RESPAddr,
 			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State]}
 		if r != nil {
 			pm.Ownership = r.Ownership(m.ID)
@@ -290,8 +290,8 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 		out.Members = append(out.Members, pm)
 	}
 	if len(out.Members) == 0 {
-		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: s.n.cfg.GossipAddr, PeerAddr: s.n.peerAddr,
-			State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
+		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: advertisedGossipAddr(s.n.cfg), PeerAddr: s.n.peerAddr,
+			RespAddr: advertisedRESPAddr(s.n.cfg), State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
 	}
 	return out, nil
 }
@@ -332,6 +332,10 @@ func (s *kvServer) RingTable(ctx context.Context, _ *pb.RingTableRequest) (*pb.R
 func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.store.Stats()
 	d := s.n.store.Digest()
+	space, err := s.n.store.Space()
+	if err != nil {
+		return nil, toStatus(err, nil)
+	}
 	alive := 1
 	if m := s.n.members.Load(); m != nil && m.Joined() {
 		alive = m.AliveCount()
@@ -352,6 +356,7 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 		Tombstones:      st.Tombstones,
 		HintsPending:    st.HintsPending,
 		StorageBytes:    uint64(st.StorageBytes),
+		LiveBytes:       uint64(space.LiveBytes),
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
 	}, nil

@@ -118,6 +118,14 @@ func (m *metrics) watchStorage(e *storage.Engine) {
 	gauge("quorumkv_hidden_parts", "Objects whose part of the other type stays stored, hidden by the part they read as.", func(s storage.Stats) float64 { return float64(s.HiddenParts) })
 	gauge("quorumkv_hints_pending", "Hints waiting for delivery.", func(s storage.Stats) float64 { return float64(s.HintsPending) })
 	gauge("quorumkv_storage_bytes", "Size of the data file.", func(s storage.Stats) float64 { return float64(s.StorageBytes) })
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumkv_storage_live_bytes",
+		Help: "Bytes of the data file that hold data; the rest are free pages, given back by kvctl compact on the stopped node."}, func() float64 {
+		sp, err := e.Space()
+		if err != nil {
+			return 0 // storage closed
+		}
+		return float64(sp.LiveBytes)
+	}))
 	m.watchHintTargets(e.HintBytes)
 }
 

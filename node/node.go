@@ -57,7 +57,7 @@ type node struct {
 	peerAuth func(context.Context) error
 
 	lis      net.Listener // client gRPC
-	grpcAddr string       // the address lis is bound to
+	grpcAddr string       // the client gRPC address published in the member table (advertised)
 	peerLis  net.Listener // peer gRPC (node-to-node)
 	peerAddr string       // the peer address published in the member table
 	httpLis  net.Listener // metrics; nil without --metrics-addr
@@ -97,13 +97,26 @@ const hintInterval = 2 * time.Second
 // requests, lets those in flight finish within cfg.ShutdownTimeout, and
 // closes storage. It returns nil after a clean shutdown. Listening sockets
 // are bound before Run logs "serving", so a caller may connect from then on.
+//
+// A joiner whose cluster's settings change what its components were built
+// with (adopt) is rebuilt in process, with the settings it persisted.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	n, err := newNode(cfg, log)
-	if err != nil {
-		return err
+	for {
+		n, err := newNode(cfg, log)
+		if err != nil {
+			return err
+		}
+		err = n.serve(ctx)
+		n.close()
+		rebuild := errors.Is(err, errRebuild)
+		if rebuild {
+			err = nil // the settings are persisted: asked to stop meanwhile, the next start takes them
+		}
+		if !rebuild || ctx.Err() != nil {
+			return err
+		}
+		log.Info("starting again with the cluster's settings")
 	}
-	defer n.close()
-	return n.serve(ctx)
 }
 
 // newNode validates cfg and builds every component, binding the listeners
@@ -113,8 +126,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1),
-		limits: keyspace.Limits{MaxKeyBytes: cfg.MaxKeyBytes, MaxValueBytes: cfg.MaxValueBytes, MaxObjectBytes: cfg.MaxObjectBytes}}
+	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1), limits: limitsOf(cfg)}
 	n.draining, n.stopDraining = context.WithCancel(context.Background())
 	n.onClose(n.stopDraining)
 	defer func() {
@@ -144,21 +156,40 @@ func (n *node) close() {
 	})
 }
 
-// openStorage opens the data dir, checks that it belongs to this node and
-// records that the node runs (shutdown.go). Closing it records a clean
-// shutdown, its last write.
+// openStorage opens the data dir, checks that it belongs to this node,
+// loads the cluster's settings (creating them for a new cluster), which
+// the node then runs under (storage is opened again when they name
+// another conflict policy than the flags), and records that the node runs
+// (shutdown.go). Closing it records a clean shutdown, its last write.
 func (n *node) openStorage() error {
-	scfg := storage.DefaultConfig()
-	scfg.Dir = n.cfg.DataDir
-	scfg.Policy = n.cfg.Conflict
-	scfg.OnSync = n.metrics.observeCommit
-	scfg.OnFlush = n.metrics.observeFlush
-	scfg.Logger = n.log
-	store, err := storage.Open(scfg)
+	store, err := n.openEngine()
 	if err != nil {
 		return err
 	}
-	n.store = store
+	fresh, err := freshDataDir(store)
+	var settings *cluster.Settings
+	if err == nil {
+		settings, err = n.loadIdentity(store)
+	}
+	if err == nil && settings != nil {
+		run := withSettings(n.cfg, *settings)
+		if run.Conflict != n.cfg.Conflict {
+			n.log.Info("the cluster's conflict policy differs from --conflict's default: opening storage with it", "conflict", run.Conflict)
+			err = store.Close()
+			n.cfg = run
+			if err == nil {
+				store, err = n.openEngine()
+			}
+		}
+		n.cfg, n.limits = run, limitsOf(run)
+	}
+	if err != nil {
+		if store != nil {
+			_ = store.Close() // the open error says what matters
+		}
+		return err
+	}
+	n.store, n.settings = store, settings
 	n.storageOpen.Store(true)
 	n.onClose(func() {
 		n.storageOpen.Store(false)
@@ -169,18 +200,31 @@ func (n *node) openStorage() error {
 		n.log.Info("stopped")
 	})
 	n.metrics.watchStorage(store)
-	fresh, err := freshDataDir(store)
-	if err != nil {
-		return err
-	}
-	if err := checkIdentity(n.cfg, store); err != nil {
-		return err
-	}
 	if n.mustRenew, err = markRunning(store, fresh); err != nil {
 		return err
 	}
 	n.markedRunning = true
 	return nil
+}
+
+// openEngine opens the storage engine with the node's conflict policy.
+func (n *node) openEngine() (*storage.Engine, error) {
+	scfg := storage.DefaultConfig()
+	scfg.Dir = n.cfg.DataDir
+	scfg.Policy = n.cfg.Conflict
+	scfg.OnSync = n.metrics.observeCommit
+	scfg.OnFlush = n.metrics.observeFlush
+	scfg.Logger = n.log
+	return storage.Open(scfg)
+}
+
+// loadIdentity checks the data dir's node id and cluster name and returns
+// the cluster's settings (nil for a joiner that has none yet).
+func (n *node) loadIdentity(store *storage.Engine) (*cluster.Settings, error) {
+	if err := checkIdentity(n.cfg, store); err != nil {
+		return nil, err
+	}
+	return loadSettings(n.cfg, store, n.log)
 }
 
 // openClock opens the dot issuer, with a new actor after an unclean
@@ -220,7 +264,7 @@ func (n *node) listen() error {
 	if err != nil {
 		return flagErr("grpc-addr", "cannot listen on %s: %v", n.cfg.GRPCAddr, err)
 	}
-	n.lis, n.grpcAddr = lis, lis.Addr().String()
+	n.lis, n.grpcAddr = lis, advertisedGRPCAddr(n.cfg, lis.Addr().String())
 	n.onClose(func() { _ = lis.Close() }) // already closed once served
 	peerBind := peerBindAddr(n.cfg)
 	peerLis, err := net.Listen("tcp", peerBind)
@@ -246,11 +290,7 @@ func (n *node) listen() error {
 // Until a node started with --join adopts its cluster's settings, it runs
 // with the policy of its flags and a token secret of its own.
 func (n *node) openReplication() error {
-	settings, err := loadSettings(n.cfg, n.store, n.log)
-	if err != nil {
-		return err
-	}
-	initial, err := initialSettings(n.cfg, settings)
+	initial, err := initialSettings(n.cfg, n.settings)
 	if err != nil {
 		return err
 	}
@@ -295,7 +335,6 @@ func (n *node) openReplication() error {
 	n.onClose(func() { _ = n.coord.Close() }) // Close reports no error
 	n.metrics.watchCoordinator(n.coord)
 	n.metrics.watchFence(n.fence)
-	n.settings = settings
 	return nil
 }
 
@@ -311,7 +350,9 @@ func (n *node) openMembership() error {
 		ClusterName:     n.cfg.ClusterName,
 		GRPCAddr:        n.grpcAddr,
 		PeerAddr:        n.peerAddr,
-		GossipAddr:      n.cfg.GossipAddr,
+		GossipAddr:      advertisedGossipAddr(n.cfg),
+		GossipBindAddr:  n.cfg.GossipAddr,
+		RESPAddr:        advertisedRESPAddr(n.cfg),
 		VNodes:          n.cfg.VNodes,
 		Seeds:           n.cfg.Join,
 		GossipKeys:      keys,
@@ -438,7 +479,7 @@ func (n *node) serve(ctx context.Context) error {
 	members := n.members.Load()
 	n.ready.Store(true)
 	goFunc(func() { n.keepHealth(bg) })
-	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", n.cfg.GossipAddr,
+	n.log.Info("serving", "node_id", n.cfg.NodeID, "grpc_addr", n.grpcAddr, "peer_addr", n.peerAddr, "gossip_addr", advertisedGossipAddr(n.cfg),
 		"metrics_addr", n.cfg.MetricsAddr, "resp_addr", n.respAddr(), "joined", members.Joined())
 
 	var runErr error
@@ -454,6 +495,10 @@ func (n *node) serve(ctx context.Context) error {
 		n.log.Error("storage failed: stopping", "err", runErr)
 	case runErr = <-n.fatal:
 	case runErr = <-members.Err():
+		if errors.Is(runErr, errRebuild) {
+			n.log.Info("the cluster's settings change the conflict policy or a limit: stopping to start again with them")
+			break
+		}
 		n.log.Error("membership failed", "err", runErr)
 		var de *cluster.DuplicateIDError
 		if errors.As(runErr, &de) {
@@ -525,8 +570,10 @@ func (n *node) joined() bool {
 }
 
 // adopt is called once by membership when a node started with --join gets
-// its cluster's settings from a seed: they must agree with the flags; they
-// are persisted and take effect at once.
+// its cluster's settings from a seed: they must agree with the flags given
+// explicitly; they are persisted and take effect at once, or, when the
+// node's components were built with another conflict policy or other
+// limits, once Run has rebuilt it (errRebuild).
 func (n *node) adopt(s cluster.Settings) error {
 	if err := checkSettings(n.cfg, s); err != nil {
 		return err
@@ -537,6 +584,9 @@ func (n *node) adopt(s cluster.Settings) error {
 	}
 	if err := persistSettings(n.store, s); err != nil {
 		return err
+	}
+	if needsRebuild(n.cfg, s) {
+		return errRebuild
 	}
 	n.coord.SetCluster(replication.Cluster{Policy: policy, Keys: keys})
 	n.log.Info("joined the cluster", "cluster_id", fmt.Sprintf("%x", s.ClusterID), "replication_factor", s.ReplicationFactor, "conflict", s.Conflict)

@@ -137,6 +137,8 @@ func TestPeerAddrs(t *testing.T) {
 		"unspecified: advertised grpc host":  {Config{GRPCAddr: "0.0.0.0:7001", AdvertiseGRPCAddr: "10.0.0.2:7001"}, "[::]:41234", "0.0.0.0:0", "10.0.0.2:41234"},
 		"advertised grpc host":               {Config{GRPCAddr: "10.0.0.9:7001", AdvertiseGRPCAddr: "203.0.113.7:7001"}, "10.0.0.9:41234", "10.0.0.9:0", "203.0.113.7:41234"},
 		"ipv6 grpc host":                     {Config{GRPCAddr: "[::1]:7001"}, "[::1]:41234", "[::1]:0", "[::1]:41234"},
+		"every interface: gossip host":       {Config{GRPCAddr: "0.0.0.0:7001", GossipAddr: "10.0.0.3:7101"}, "[::]:41234", "0.0.0.0:0", "10.0.0.3:41234"},
+		"peer on every interface: grpc host": {Config{GRPCAddr: "10.0.0.4:7001", PeerAddr: "0.0.0.0:7301"}, "[::]:7301", "0.0.0.0:7301", "10.0.0.4:7301"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -145,6 +147,37 @@ func TestPeerAddrs(t *testing.T) {
 			}
 			if got := advertisedPeerAddr(tc.cfg, tc.bound); got != tc.advertise {
 				t.Errorf("advertisedPeerAddr(%s) = %s, want %s", tc.bound, got, tc.advertise)
+			}
+		})
+	}
+}
+
+func TestAdvertisedAddrs(t *testing.T) {
+	tests := map[string]struct {
+		cfg                Config
+		grpcBound          string
+		grpc, gossip, resp string
+	}{
+		"loopback: the bound addresses": {Config{GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101"}, "127.0.0.1:7001",
+			"127.0.0.1:7001", "127.0.0.1:7101", ""},
+		"every interface, advertised gRPC": {Config{GRPCAddr: "0.0.0.0:7001", GossipAddr: "0.0.0.0:7101", RESPAddr: "0.0.0.0:7201", AdvertiseGRPCAddr: "10.0.0.1:7001"},
+			"[::]:7001", "10.0.0.1:7001", "10.0.0.1:7101", "10.0.0.1:7201"},
+		"each advertised": {Config{GRPCAddr: "0.0.0.0:7001", GossipAddr: "0.0.0.0:7101", RESPAddr: ":7201",
+			AdvertiseGRPCAddr: "a.example:1", AdvertiseGossipAddr: "10.0.0.2:2", AdvertiseRESPAddr: "10.0.0.3:3"},
+			"[::]:7001", "a.example:1", "10.0.0.2:2", "10.0.0.3:3"},
+		"gossip on every interface: the gRPC host": {Config{GRPCAddr: "10.0.0.5:7001", GossipAddr: "0.0.0.0:7101"}, "10.0.0.5:7001",
+			"10.0.0.5:7001", "10.0.0.5:7101", ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := advertisedGRPCAddr(tc.cfg, tc.grpcBound); got != tc.grpc {
+				t.Errorf("gRPC: %s, want %s", got, tc.grpc)
+			}
+			if got := advertisedGossipAddr(tc.cfg); got != tc.gossip {
+				t.Errorf("gossip: %s, want %s", got, tc.gossip)
+			}
+			if got := advertisedRESPAddr(tc.cfg); got != tc.resp {
+				t.Errorf("RESP: %s, want %s", got, tc.resp)
 			}
 		})
 	}

@@ -144,7 +144,7 @@ func TestKvctl_jsonObjects(t *testing.T) {
 	}
 
 	obj = decode(t, kvctl(t, ep, "-o", "json", "status").stdout)
-	if got, want := keysOf(obj), sorted("node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "last_anti_entropy", "digest"); !slices.Equal(got, want) {
+	if got, want := keysOf(obj), sorted("node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "live_bytes", "last_anti_entropy", "digest"); !slices.Equal(got, want) {
 		t.Errorf("status fields = %v, want %v", got, want)
 	}
 	if obj["digest"] != "0000000000000000000000000000ab01" {
@@ -323,7 +323,7 @@ func TestKvctl_textTables(t *testing.T) {
 		t.Errorf("members:\n%s\nwant:\n%s", res.stdout, want)
 	}
 
-	srv.SetStatus(&quorumkvv1.StatusResponse{NodeId: "n1", Joined: true, MembersAlive: 3, Keys: 12, StorageBytes: 32768})
+	srv.SetStatus(&quorumkvv1.StatusResponse{NodeId: "n1", Joined: true, MembersAlive: 3, Keys: 12, StorageBytes: 32768, LiveBytes: 20480})
 	want = "" +
 		"node_id            n1\n" +
 		"joined             true\n" +
@@ -332,6 +332,7 @@ func TestKvctl_textTables(t *testing.T) {
 		"tombstones         0\n" +
 		"hints_pending      0\n" +
 		"storage_bytes      32768\n" +
+		"live_bytes         20480\n" +
 		"digest             00000000000000000000000000000000\n" +
 		"last_anti_entropy  never\n"
 	if res := kvctl(t, srv.Addr(), "status"); res.stdout != want {

@@ -89,8 +89,8 @@ script (see kvctl completion --help).`,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.started = true
-			if isCompletion(cmd) || isCerts(cmd) || isRestore(cmd) {
-				return nil // needs no endpoint: a bad $KVCTL_ENDPOINTS must not break completion, certs or restore
+			if isCompletion(cmd) || isCerts(cmd) || isOffline(cmd) {
+				return nil // needs no endpoint: a bad $KVCTL_ENDPOINTS must not break completion, certs, restore or compact
 			}
 			return g.validate()
 		},
@@ -110,7 +110,7 @@ script (see kvctl completion --help).`,
 		newMembersCmd(g), newRingCmd(g), newStatusCmd(g),
 		newRepairCmd(g), newLeaveCmd(g), newRemoveCmd(g),
 		newKeyringCmd(g), newBenchCmd(g), newCertsCmd(g),
-		newBackupCmd(g), newRestoreCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCompactCmd(g),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ type statusJSON struct {
 	Tombstones      uint64            `json:"tombstones"`
 	HintsPending    uint64            `json:"hints_pending"`
 	StorageBytes    uint64            `json:"storage_bytes"`
+	LiveBytes       uint64            `json:"live_bytes"`
 	LastAntiEntropy []antiEntropyJSON `json:"last_anti_entropy"`
 	Digest          string            `json:"digest"`
 }
@@ -44,7 +45,8 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the answering node's state",
 		Long: `Show the state of the node that answers: whether it joined a cluster, the
 members it believes alive, the keys and tombstones it stores, the hints it
-holds, its data file's size, its last anti-entropy round with each peer and
+holds, its data file's size and how much of it holds data (live_bytes: the
+rest is free pages, which kvctl compact gives back), its last anti-entropy round with each peer and
 its data digest (equal on replicas in sync).
 
 With --cluster: one row per member (liveness, ring state, ownership, keys,
@@ -87,6 +89,7 @@ func (o *statusOptions) run(ctx context.Context) error {
 		{"tombstones", strconv.FormatUint(obj.Tombstones, 10)},
 		{"hints_pending", strconv.FormatUint(obj.HintsPending, 10)},
 		{"storage_bytes", strconv.FormatUint(obj.StorageBytes, 10)},
+		{"live_bytes", strconv.FormatUint(obj.LiveBytes, 10)},
 		{"digest", obj.Digest},
 	}
 	if len(obj.LastAntiEntropy) == 0 {
@@ -115,6 +118,7 @@ func newStatusJSON(st *client.Status) statusJSON {
 		Tombstones:      st.Tombstones,
 		HintsPending:    st.HintsPending,
 		StorageBytes:    st.StorageBytes,
+		LiveBytes:       st.LiveBytes,
 		LastAntiEntropy: make([]antiEntropyJSON, 0, len(st.LastAntiEntropy)),
 		Digest:          digestHex(st.Digest),
 	}

@@ -111,3 +111,30 @@ func TestRun_missingConfigFile(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 naming --config and the file", code, stderr.String())
 	}
 }
+
+// The flags set on the command line, by a KVNODE_* variable or in the
+// config file are the ones a joiner compares with its cluster's settings;
+// the others, left at their defaults, take the cluster's values.
+func TestParseFlags_givenFlags(t *testing.T) {
+	path := writeConfig(t, "conflict = \"siblings\"\nmax-key-bytes = 512\n")
+	env := map[string]string{"KVNODE_REPLICATION_FACTOR": "2"}
+	var stdout bytes.Buffer
+	cfg, err := parseFlags([]string{"--node-id", "n1", "--config", path, "--max-value-bytes", "4096"}, func(k string) string { return env[k] }, &stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]bool{
+		"node-id": true, "config": true, "max-value-bytes": true, // command line
+		"replication-factor": true,                        // environment
+		"conflict":           true, "max-key-bytes": true, // config file
+		"max-object-bytes": false, "max-siblings": false, "vnodes": false,
+	} {
+		if cfg.Given[flag] != want {
+			t.Errorf("Given[%q] = %v, want %v", flag, cfg.Given[flag], want)
+		}
+	}
+	cfg, err = parseFlags(nil, func(string) string { return "" }, &stdout)
+	if err != nil || cfg.Given == nil || len(cfg.Given) != 0 {
+		t.Fatalf("no flag: Given = %v, %v; want empty, not nil (nil compares every flag)", cfg.Given, err)
+	}
+}

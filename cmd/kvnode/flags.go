@@ -72,6 +72,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 			}
 		}
 	})
+	cfg.Given = given
 	if err != nil || *configPath == "" {
 		return cfg, err
 	}
@@ -84,6 +85,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (no
 		if err != nil || given[f.Name] || !ok {
 			return
 		}
+		given[f.Name] = true
 		if e := fs.Set(f.Name, v); e != nil {
 			err = fmt.Errorf("--%s: --config %s: key %q = %q: %w", f.Name, *configPath, f.Name, v, e)
 		}
@@ -101,8 +103,8 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.NodeID, "node-id", "", "node id, unique in the cluster (required)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name; nodes of other names cannot reach this one")
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client gRPC listen address: the client API only (peers use --peer-addr)")
-	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "client gRPC listen address: the client API only (peers use --peer-addr); 0.0.0.0 listens on every interface")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) listen address, UDP and TCP; 0.0.0.0 listens on every interface")
 	fs.Func("join", "comma-separated seed gossip addresses to join; without it, a node with an empty data dir creates a cluster", func(s string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(s, ",") {
@@ -117,19 +119,19 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.RESPConsistency, "resp-consistency", cfg.RESPConsistency, "default consistency level of RESP connections (QKV.CONSISTENCY changes a connection's): one, quorum or all")
 	fs.IntVar(&cfg.RESPMaxClients, "resp-max-clients", cfg.RESPMaxClients, "most RESP connections at once; one more is refused")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", "", "node-to-node gRPC listen address: replication, anti-entropy, streaming, join and forwarded requests; node certificates only with TLS (default: the --grpc-addr host on an ephemeral port)")
-	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address other machines reach this node at (default: --grpc-addr)"+notYet+"advertised addresses)")
+	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "client gRPC address other machines and token-aware clients reach this node at, published in the member table; never 0.0.0.0 (default: --grpc-addr; for a listener on every interface, the host of the first of --grpc-addr, --advertise-gossip-addr, --gossip-addr that names one, on the bound port)")
 	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")
-	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at (default: --gossip-addr)"+notYet+"advertised addresses)")
-	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at"+notYet+"advertised addresses)")
+	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at, advertised by memberlist and published in the member table (default: --gossip-addr, or the advertised gRPC host on its port)")
+	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at, published in the member table (default: --resp-addr, or the advertised gRPC host on its port)")
 	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed node whose place this new node takes"+notYet+"ring changes)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, its id in a quorumkv://node/ID URI SAN); with --tls-key and --tls-ca, every gRPC connection is mutual TLS 1.3 and roles come from the caller's certificate; files are reread when they change")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "the cluster's CA certificate (PEM): callers and peers must present a certificate it signed")
 	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys (one base64 32-byte key per line), the first one primary; required with --tls-*")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow plain traffic (no TLS) on addresses other than loopback, which kvnode refuses otherwise")
-	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members)")
+	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replicas per key, N (capped at the number of normal members); a cluster setting: left out, a joining node takes its cluster's")
 	fs.IntVar(&cfg.VNodes, "vnodes", cfg.VNodes, "ring tokens of this node (its weight)")
-	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww)", func(s string) error {
+	fs.Func("conflict", "conflict policy of a new cluster: lww or siblings (default lww); left out, a joining node takes its cluster's", func(s string) error {
 		p, ok := conflict.ParsePolicy(s)
 		if !ok {
 			return fmt.Errorf("%q is not a conflict policy: use lww or siblings", s)
@@ -142,9 +144,9 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", cfg.TombstoneGrace, "purge tombstones older than this once every replica holds them; must exceed --max-hint-window")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "refuse timestamps further ahead of the local clock than this")
 	fs.Float64Var(&cfg.ReadRepairChance, "read-repair-chance", cfg.ReadRepairChance, "share of ONE reads after which the other replicas are checked and repaired in the background, 0 to 1")
-	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes")
-	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes")
-	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes")
+	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "largest key accepted, in bytes; a cluster setting: left out, a joining node takes its cluster's")
+	fs.IntVar(&cfg.MaxValueBytes, "max-value-bytes", cfg.MaxValueBytes, "largest value or set member accepted, in bytes; a cluster setting: left out, a joining node takes its cluster's")
+	fs.IntVar(&cfg.MaxObjectBytes, "max-object-bytes", cfg.MaxObjectBytes, "largest object accepted: all its siblings' values and set members together, in bytes; a cluster setting: left out, a joining node takes its cluster's")
 	fs.IntVar(&cfg.MaxSiblings, "max-siblings", cfg.MaxSiblings, "most siblings a put may leave under --conflict siblings")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	fs.Func("log-level", "log level: debug, info, warn or error (default info)", func(s string) error {

@@ -48,9 +48,10 @@ func TestCluster_gossipKey(t *testing.T) {
 
 	// An outsider without the key.
 	seed := fmt.Sprintf("127.0.0.1:%d", c.base+101)
-	out := spawn(t, nodeOpts{args: []string{"--node-id", "x9", "--join", seed}})
-	eventually(t, 20*time.Second, "the outsider says its seed does not answer", func() bool {
-		return strings.Contains(out.stderr.String(), "no seed answers")
+	out := spawn(t, nodeOpts{args: []string{"--node-id", "x9", "--join", seed, "--cluster-name", "dev"}}) // the cluster's name, not its key
+	eventually(t, 20*time.Second, "the outsider says it lacks the gossip key", func() bool {
+		return strings.Contains(out.stderr.String(), "not joined: a seed cannot be joined") &&
+			strings.Contains(out.stderr.String(), "this node has no gossip key")
 	})
 	if r := kvctl(t, out.grpc, nil, "get", "k"); r.code == 0 {
 		t.Fatalf("the outsider serves: %v", r)

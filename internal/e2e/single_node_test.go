@@ -86,12 +86,13 @@ func TestSingleNode_jsonOutput(t *testing.T) {
 		t.Fatalf("ring json: %v", ring)
 	}
 	st := jsonOf(t, n.must("-o", "json", "status"))
-	for _, f := range []string{"node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "last_anti_entropy", "digest"} {
+	for _, f := range []string{"node_id", "joined", "members_alive", "keys", "tombstones", "hints_pending", "storage_bytes", "live_bytes", "last_anti_entropy", "digest"} {
 		if _, ok := st[f]; !ok {
 			t.Fatalf("status lacks %q: %v", f, st)
 		}
 	}
-	if st["node_id"] != "n1" || st["joined"] != true || st["keys"] != float64(2) || st["members_alive"] != float64(1) {
+	if st["node_id"] != "n1" || st["joined"] != true || st["keys"] != float64(2) || st["members_alive"] != float64(1) ||
+		st["live_bytes"].(float64) <= 0 || st["live_bytes"].(float64) > st["storage_bytes"].(float64) {
 		t.Fatalf("status: %v", st)
 	}
 	n.must("delete", "a")
@@ -243,6 +244,9 @@ func TestKvnode_badStart(t *testing.T) {
 		"unparsable duration": {nodeOpts{args: []string{"--shutdown-timeout", "soon"}}, 2, "shutdown-timeout"},
 		"grace below hints":   {nodeOpts{args: []string{"--tombstone-grace", "1h"}}, 2, "--tombstone-grace"},
 		"unknown conflict":    {nodeOpts{args: []string{"--conflict", "newest"}}, 2, "conflict"},
+		"every interface, no host to advertise": {nodeOpts{args: []string{"--grpc-addr", "0.0.0.0:7001", "--gossip-addr", "0.0.0.0:7101", "--insecure"}},
+			2, "--advertise-grpc-addr: is required: --grpc-addr 0.0.0.0:7001 listens on every interface"},
+		"unspecified advertised address": {nodeOpts{args: []string{"--advertise-gossip-addr", "0.0.0.0:7101"}}, 2, "--advertise-gossip-addr"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1129,7 +1129,10 @@ type Member struct {
 	Ownership float64 `protobuf:"fixed64,6,opt,name=ownership,proto3" json:"ownership,omitempty"`
 	// Address of the node's peer gRPC server (host:port): node-to-node
 	// traffic only. Empty for a member that has not announced one.
-	PeerAddr      string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	PeerAddr string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// Address of the node's RESP (Redis protocol) listener (host:port).
+	// Empty for a member that serves no RESP or has not announced it.
+	RespAddr      string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1209,6 +1212,13 @@ func (x *Member) GetOwnership() float64 {
 func (x *Member) GetPeerAddr() string {
 	if x != nil {
 		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *Member) GetRespAddr() string {
+	if x != nil {
+		return x.RespAddr
 	}
 	return ""
 }
@@ -1603,8 +1613,12 @@ type StatusResponse struct {
 	// partition. Two replicas of a partition hold the same data exactly when
 	// their roots are equal. Empty otherwise, and before the node joined.
 	PartitionRoots []*PartitionRoot `protobuf:"bytes,10,rep,name=partition_roots,json=partitionRoots,proto3" json:"partition_roots,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Bytes of the data file that hold data: storage_bytes minus the pages
+	// bbolt keeps free for reuse. The difference is what an offline
+	// compaction (kvctl compact) gives back to the file system.
+	LiveBytes     uint64 `protobuf:"varint,11,opt,name=live_bytes,json=liveBytes,proto3" json:"live_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1705,6 +1719,13 @@ func (x *StatusResponse) GetPartitionRoots() []*PartitionRoot {
 		return x.PartitionRoots
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetLiveBytes() uint64 {
+	if x != nil {
+		return x.LiveBytes
+	}
+	return 0
 }
 
 // PartitionRoot is the Merkle root of one partition on one node.
@@ -2620,7 +2641,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\areceipt\x18\x0f \x01(\v2\x14.quorumkv.v1.ReceiptR\areceipt\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\xf5\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\x92\x02\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2630,7 +2651,8 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"ring_state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\tringState\x12\x1c\n" +
 	"\townership\x18\x06 \x01(\x01R\townership\x12\x1b\n" +
-	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\"\x1f\n" +
+	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\x12\x1b\n" +
+	"\tresp_addr\x18\b \x01(\tR\brespAddr\"\x1f\n" +
 	"\vRingRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"H\n" +
 	"\fRingResponse\x12\x1c\n" +
@@ -2649,7 +2671,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"8\n" +
 	"\rStatusRequest\x12'\n" +
-	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\x8c\x03\n" +
+	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\xab\x03\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06joined\x18\x02 \x01(\bR\x06joined\x12#\n" +
@@ -2663,7 +2685,9 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x11last_anti_entropy\x18\b \x03(\v2\x1d.quorumkv.v1.AntiEntropyRoundR\x0flastAntiEntropy\x12\x16\n" +
 	"\x06digest\x18\t \x01(\fR\x06digest\x12C\n" +
 	"\x0fpartition_roots\x18\n" +
-	" \x03(\v2\x1a.quorumkv.v1.PartitionRootR\x0epartitionRoots\"A\n" +
+	" \x03(\v2\x1a.quorumkv.v1.PartitionRootR\x0epartitionRoots\x12\x1d\n" +
+	"\n" +
+	"live_bytes\x18\v \x01(\x04R\tliveBytes\"A\n" +
 	"\rPartitionRoot\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\"\xae\x01\n" +

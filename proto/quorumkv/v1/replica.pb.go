@@ -1646,7 +1646,11 @@ type MemberEntry struct {
 	// Address of the node's peer gRPC server (host:port), which serves the
 	// node-to-node traffic. Empty in entries written before the peer
 	// listener existed: peers then dial grpc_addr.
-	PeerAddr      string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	PeerAddr string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// Address of the node's RESP (Redis protocol) listener (host:port), as
+	// other machines reach it. Empty when the node serves no RESP, and in
+	// entries written before it was published.
+	RespAddr      string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1726,6 +1730,13 @@ func (x *MemberEntry) GetVersion() uint64 {
 func (x *MemberEntry) GetPeerAddr() string {
 	if x != nil {
 		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *MemberEntry) GetRespAddr() string {
+	if x != nil {
+		return x.RespAddr
 	}
 	return ""
 }
@@ -2026,7 +2037,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0fmax_value_bytes\x18\x06 \x01(\x04R\rmaxValueBytes\x12(\n" +
 	"\x10max_object_bytes\x18\a \x01(\x04R\x0emaxObjectBytes\"A\n" +
 	"\vMemberTable\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xd8\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xf5\x01\n" +
 	"\vMemberEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2035,7 +2046,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x06vnodes\x18\x04 \x01(\rR\x06vnodes\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x12\x1b\n" +
-	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\"z\n" +
+	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\x12\x1b\n" +
+	"\tresp_addr\x18\b \x01(\tR\brespAddr\"z\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
