@@ -291,7 +291,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 	}
 	if len(out.Members) == 0 {
 		out.Members = []*pb.Member{{Id: s.n.cfg.NodeID, GrpcAddr: s.n.grpcAddr, GossipAddr: advertisedGossipAddr(s.n.cfg), PeerAddr: s.n.peerAddr,
-			RespAddr: advertisedRESPAddr(s.n.cfg), State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
+			RespAddr: s.n.respAdvertised, State: pb.Liveness_LIVENESS_ALIVE, RingState: pb.RingState_RING_STATE_JOINING}}
 	}
 	return out, nil
 }

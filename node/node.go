@@ -56,16 +56,17 @@ type node struct {
 	// join.go for the trust rule).
 	peerAuth func(context.Context) error
 
-	lis      net.Listener // client gRPC
-	grpcAddr string       // the client gRPC address published in the member table (advertised)
-	peerLis  net.Listener // peer gRPC (node-to-node)
-	peerAddr string       // the peer address published in the member table
-	httpLis  net.Listener // metrics; nil without --metrics-addr
-	srv      *grpc.Server // the client API on lis
-	peerSrv  *grpc.Server // the Replica service and forwarded client calls on peerLis
-	httpSrv  *http.Server // nil without --metrics-addr
-	respLis  net.Listener // RESP; nil without --resp-addr
-	respSrv  *resp.Server // nil without --resp-addr
+	lis            net.Listener // client gRPC
+	grpcAddr       string       // the client gRPC address published in the member table (advertised)
+	peerLis        net.Listener // peer gRPC (node-to-node)
+	peerAddr       string       // the peer address published in the member table
+	httpLis        net.Listener // metrics; nil without --metrics-addr
+	srv            *grpc.Server // the client API on lis
+	peerSrv        *grpc.Server // the Replica service and forwarded client calls on peerLis
+	httpSrv        *http.Server // nil without --metrics-addr
+	respLis        net.Listener // RESP; nil without --resp-addr
+	respAdvertised string       // the RESP address published in the member table; "" without --resp-addr
+	respSrv        *resp.Server // nil without --resp-addr
 
 	closers   []func() // undone in reverse by close
 	closeOnce sync.Once
@@ -352,7 +353,7 @@ func (n *node) openMembership() error {
 		PeerAddr:        n.peerAddr,
 		GossipAddr:      advertisedGossipAddr(n.cfg),
 		GossipBindAddr:  n.cfg.GossipAddr,
-		RESPAddr:        advertisedRESPAddr(n.cfg),
+		RESPAddr:        n.respAdvertised,
 		VNodes:          n.cfg.VNodes,
 		Seeds:           n.cfg.Join,
 		GossipKeys:      keys,

@@ -78,13 +78,13 @@ func advertisedGossipAddr(cfg Config) string {
 	return advertised(cfg, cfg.AdvertiseGossipAddr, cfg.GossipAddr)
 }
 
-// advertisedRESPAddr is the RESP address published in the member table;
-// empty without --resp-addr.
-func advertisedRESPAddr(cfg Config) string {
+// advertisedRESPAddr is the RESP address published in the member table,
+// for the listener bound at bound; empty without --resp-addr.
+func advertisedRESPAddr(cfg Config, bound string) string {
 	if cfg.RESPAddr == "" {
 		return ""
 	}
-	return advertised(cfg, cfg.AdvertiseRESPAddr, cfg.RESPAddr)
+	return advertised(cfg, cfg.AdvertiseRESPAddr, bound)
 }
 
 // advertisedPeerAddr is the peer address published in the member table,

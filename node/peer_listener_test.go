@@ -176,7 +176,7 @@ func TestAdvertisedAddrs(t *testing.T) {
 			if got := advertisedGossipAddr(tc.cfg); got != tc.gossip {
 				t.Errorf("gossip: %s, want %s", got, tc.gossip)
 			}
-			if got := advertisedRESPAddr(tc.cfg); got != tc.resp {
+			if got := advertisedRESPAddr(tc.cfg, tc.cfg.RESPAddr); got != tc.resp {
 				t.Errorf("RESP: %s, want %s", got, tc.resp)
 			}
 		})

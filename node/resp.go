@@ -25,6 +25,7 @@ func (n *node) listenRESP() error {
 		return flagErr("resp-addr", "cannot listen on %s: %v", n.cfg.RESPAddr, err)
 	}
 	n.respLis = lis
+	n.respAdvertised = advertisedRESPAddr(n.cfg, lis.Addr().String())
 	n.onClose(func() { _ = lis.Close() }) // already closed once served
 	return nil
 }

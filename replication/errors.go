@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -90,7 +91,19 @@ func (e *QuorumError) Error() string {
 		if len(r.Acknowledged) == 0 {
 			b.WriteString("; applied nowhere")
 		} else {
-			fmt.Fprintf(&b, "; applied on %s", strings.Join(r.Acknowledged, ", "))
+			// The coordinator first, then by id: acknowledgements arrive
+			// in any order, the text does not change with it.
+			on := slices.Clone(r.Acknowledged)
+			slices.SortFunc(on, func(a, b string) int {
+				switch {
+				case a == r.Coordinator:
+					return -1
+				case b == r.Coordinator:
+					return 1
+				}
+				return strings.Compare(a, b)
+			})
+			fmt.Fprintf(&b, "; applied on %s", strings.Join(on, ", "))
 		}
 	}
 	return b.String()
