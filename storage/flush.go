@@ -191,11 +191,12 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 		return err
 	}
 	e.gate.RLock()
-	defer e.gate.RUnlock()
 	if e.closed {
+		e.gate.RUnlock()
 		return ErrClosed
 	}
 	if err := e.failure(); err != nil {
+		e.gate.RUnlock()
 		return err
 	}
 	for i := range e.stripes {
@@ -207,7 +208,13 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 		}
 	}()
 	r := &record{kind: recordDrop, sk: partitionPrefix(p)}
-	if err := e.log.append(r).wait(); err != nil {
+	g := e.log.append(r)
+	// The gate only keeps appends from following log.close. Flush takes
+	// it shared again (submitWith): holding it here would deadlock with a
+	// Close waiting for it. Close flushes the drop itself if it gets in
+	// first.
+	e.gate.RUnlock()
+	if err := g.wait(); err != nil {
 		return err
 	}
 	return e.Flush()
