@@ -217,7 +217,15 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 	if err := g.wait(); err != nil {
 		return err
 	}
-	return e.Flush()
+	if err := e.Flush(); err != nil {
+		// The drop is durable but its memtable, frozen, still holds the
+		// partition's old entries, and a lookup would go on to bbolt's:
+		// a later write of one of its keys would build on the dropped
+		// object (and the counters subtract it twice). Stop, as for a
+		// failed log write; Open replays the drop right.
+		return e.fail(fmt.Errorf("flush a partition drop: %w", err))
+	}
+	return nil
 }
 
 // replayDrop applies a drop read back from the log and flushes at once, so
