@@ -2,6 +2,8 @@ package storage_test
 
 import (
 	"errors"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,5 +115,48 @@ func TestReview_DropPartition_failedFlushResurrectsDroppedObjects(t *testing.T) 
 	e = storagetest.Open(t, logConfig(dir))
 	if err := storagetest.Verify(e); err != nil {
 		t.Errorf("after a restart: %v", err)
+	}
+}
+
+// An older segment that ends short of where the next one starts (its tail
+// lost, or a whole segment missing between them) holds acknowledged
+// records that are gone: Open must refuse, not start without them.
+func TestReview_Open_gapBetweenSegmentsIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, segs []string)
+	}{
+		{"olderSegmentEmptied", func(t *testing.T, segs []string) {
+			if err := os.Truncate(segs[len(segs)-2], 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"middleSegmentMissing", func(t *testing.T, segs []string) {
+			if err := os.Remove(segs[len(segs)-2]); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := logConfig(dir)
+			cfg.SegmentBytes = 16 << 10
+			e := openRaw(t, cfg)
+			putN(t, e, 0, 400, strings.Repeat("v", 100))
+			storage.Crash(e)
+			segs := segments(t, dir)
+			if len(segs) < 3 {
+				t.Fatalf("%d segments, want at least 3", len(segs))
+			}
+			tc.damage(t, segs)
+			e, err := storage.Open(cfg)
+			if err == nil {
+				_ = e.Close()
+				t.Fatal("open succeeded without the acknowledged records of the lost log bytes")
+			}
+			if !errors.Is(err, storage.ErrCorrupt) {
+				t.Fatalf("open: %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }
