@@ -100,14 +100,15 @@ func (e *Engine) Close() error {
 	return e.closeErr
 }
 
-// fail records the first failure of the commit log: the engine takes no
+// fail records the first failure of the commit log (or of a partition
+// drop's flush): the engine takes no
 // more writes, and Failed is closed so the node stops. It returns the
 // error every waiting writer gets.
 func (e *Engine) fail(err error) error {
 	e.failOnce.Do(func() {
 		e.failErr = fmt.Errorf("%w: %w", ErrFatal, err)
 		if e.cfg.Logger != nil {
-			e.cfg.Logger.Error("commit log write failed: the node must stop; nothing acknowledged is lost", "err", err)
+			e.cfg.Logger.Error("storage failed: the node must stop; nothing acknowledged is lost", "err", err)
 		}
 		close(e.failed)
 	})
@@ -124,7 +125,8 @@ func (e *Engine) failure() error {
 	}
 }
 
-// Failed is closed when a write to the commit log or its sync failed.
+// Failed is closed when a write to the commit log or its sync failed, or
+// the flush of a partition drop did.
 // Nothing is rolled back in memory: the engine refuses every later write
 // with an error matching ErrFatal (Err returns it), and its owner must
 // stop the node.
