@@ -20,8 +20,11 @@ type Engine struct {
 	path string
 	db   *bolt.DB
 
-	// gate is held shared while a write is handed to the committer and
-	// exclusively by Close, so no write is queued after reqs is closed.
+	// gate is held shared while a write is handed to the committer or
+	// appended to the commit log, and exclusively by Close, so no write is
+	// queued after reqs is closed or appended after the log is closed.
+	// Never take it shared twice in one goroutine: a waiting Close blocks
+	// the second RLock.
 	gate       sync.RWMutex
 	closed     bool // Close has begun: no more writes from callers
 	reqsClosed bool // reqs is closed: the committer is stopping
