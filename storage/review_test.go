@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -298,5 +299,60 @@ func TestReview_Open_damageBeforeGoodRecordsInTheNewestSegment(t *testing.T) {
 		if _, err := e.Get([]byte(k)); err != nil {
 			t.Errorf("acknowledged %q lost: %v", k, err)
 		}
+	}
+}
+
+// A Stage whose fn returns the staged object unchanged writes nothing, but
+// its wait must still cover the earlier, not yet durable, write it saw.
+func TestReview_Stage_unchangedWaitsForTheStagedWrite(t *testing.T) {
+	e := storagetest.Open(t, logConfig(t.TempDir()))
+	release := make(chan struct{})
+	var hold atomic.Bool
+	hold.Store(true)
+	storage.SetLogFault(e, func(op string) error {
+		if op == "sync" && hold.Load() {
+			<-release
+		}
+		return nil
+	})
+	key := storagetest.Key(1)
+	first := storagetest.Register(storagetest.ActorA, 1, 1, "v")
+	_, wait1, err := e.Stage(key, func(*conflict.Object) (*conflict.Object, error) { return first, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, wait2, err := e.Stage(key, func(cur *conflict.Object) (*conflict.Object, error) {
+		if cur == nil {
+			t.Error("the second Stage does not see the staged object")
+			return first, nil
+		}
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || !bytes.Equal(got.Marshal(), first.Marshal()) {
+		t.Fatal("the unchanged Stage does not return the staged object")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- wait2() }()
+	select {
+	case <-waited:
+		t.Fatal("the unchanged Stage's wait returned before the write it saw was durable")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := e.Get(key); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get sees a staged object: %v", err)
+	}
+	hold.Store(false)
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if err := wait1(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Get(key); err != nil {
+		t.Fatal(err)
 	}
 }
