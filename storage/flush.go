@@ -217,15 +217,23 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 	if err := g.wait(); err != nil {
 		return err
 	}
-	if err := e.Flush(); err != nil {
-		// The drop is durable but its memtable, frozen, still holds the
-		// partition's old entries, and a lookup would go on to bbolt's:
-		// a later write of one of its keys would build on the dropped
-		// object (and the counters subtract it twice). Stop, as for a
-		// failed log write; Open replays the drop right.
-		return e.fail(fmt.Errorf("flush a partition drop: %w", err))
+	err := e.Flush()
+	if err == nil {
+		return nil
 	}
-	return nil
+	e.mu.RLock()
+	inMemory := len(e.active.drops) > 0 || e.frozen != nil && len(e.frozen.drops) > 0
+	e.mu.RUnlock()
+	if !inMemory {
+		return err // the drop is in bbolt: a later step failed (segment removal)
+	}
+	// The drop is durable but not in bbolt: its memtable still holds the
+	// partition's old entries, and a lookup would go on to bbolt's. A
+	// later write of one of its keys would build on the dropped object
+	// (the counters then subtract it twice), or land after the drop in
+	// the same memtable and be dropped with it when flushed. Stop, as for
+	// a failed log write; Open replays the drop right.
+	return e.fail(fmt.Errorf("flush a partition drop: %w", err))
 }
 
 // replayDrop applies a drop read back from the log and flushes at once, so
