@@ -20,8 +20,11 @@ type Engine struct {
 	path string
 	db   *bolt.DB
 
-	// gate is held shared while a write is handed to the committer and
-	// exclusively by Close, so no write is queued after reqs is closed.
+	// gate is held shared while a write is handed to the committer or
+	// appended to the commit log, and exclusively by Close, so no write is
+	// queued after reqs is closed or appended after the log is closed.
+	// Never take it shared twice in one goroutine: a waiting Close blocks
+	// the second RLock.
 	gate       sync.RWMutex
 	closed     bool // Close has begun: no more writes from callers
 	reqsClosed bool // reqs is closed: the committer is stopping
@@ -100,14 +103,15 @@ func (e *Engine) Close() error {
 	return e.closeErr
 }
 
-// fail records the first failure of the commit log: the engine takes no
+// fail records the first failure of the commit log (or of a partition
+// drop's flush): the engine takes no
 // more writes, and Failed is closed so the node stops. It returns the
 // error every waiting writer gets.
 func (e *Engine) fail(err error) error {
 	e.failOnce.Do(func() {
 		e.failErr = fmt.Errorf("%w: %w", ErrFatal, err)
 		if e.cfg.Logger != nil {
-			e.cfg.Logger.Error("commit log write failed: the node must stop; nothing acknowledged is lost", "err", err)
+			e.cfg.Logger.Error("storage failed: the node must stop; nothing acknowledged is lost", "err", err)
 		}
 		close(e.failed)
 	})
@@ -124,7 +128,8 @@ func (e *Engine) failure() error {
 	}
 }
 
-// Failed is closed when a write to the commit log or its sync failed.
+// Failed is closed when a write to the commit log or its sync failed, or
+// the flush of a partition drop did.
 // Nothing is rolled back in memory: the engine refuses every later write
 // with an error matching ErrFatal (Err returns it), and its owner must
 // stop the node.

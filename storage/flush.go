@@ -191,11 +191,12 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 		return err
 	}
 	e.gate.RLock()
-	defer e.gate.RUnlock()
 	if e.closed {
+		e.gate.RUnlock()
 		return ErrClosed
 	}
 	if err := e.failure(); err != nil {
+		e.gate.RUnlock()
 		return err
 	}
 	for i := range e.stripes {
@@ -207,10 +208,32 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 		}
 	}()
 	r := &record{kind: recordDrop, sk: partitionPrefix(p)}
-	if err := e.log.append(r).wait(); err != nil {
+	g := e.log.append(r)
+	// The gate only keeps appends from following log.close. Flush takes
+	// it shared again (submitWith): holding it here would deadlock with a
+	// Close waiting for it. Close flushes the drop itself if it gets in
+	// first.
+	e.gate.RUnlock()
+	if err := g.wait(); err != nil {
 		return err
 	}
-	return e.Flush()
+	err := e.Flush()
+	if err == nil {
+		return nil
+	}
+	e.mu.RLock()
+	inMemory := len(e.active.drops) > 0 || e.frozen != nil && len(e.frozen.drops) > 0
+	e.mu.RUnlock()
+	if !inMemory {
+		return err // the drop is in bbolt: a later step failed (segment removal)
+	}
+	// The drop is durable but not in bbolt: its memtable still holds the
+	// partition's old entries, and a lookup would go on to bbolt's. A
+	// later write of one of its keys would build on the dropped object
+	// (the counters then subtract it twice), or land after the drop in
+	// the same memtable and be dropped with it when flushed. Stop, as for
+	// a failed log write; Open replays the drop right.
+	return e.fail(fmt.Errorf("flush a partition drop: %w", err))
 }
 
 // replayDrop applies a drop read back from the log and flushes at once, so

@@ -27,10 +27,11 @@ func (g *syncGroup) wait() error {
 	return g.err
 }
 
-// logWriter appends records to the commit log. Writers append under mu;
-// one syncer goroutine (run, owned by the Engine) takes every group queued,
-// writes them, fdatasyncs once and hands the records to the engine. So
-// concurrent writers share one fsync (group commit).
+// logWriter appends records to the commit log. Writers append under mu
+// to the newest queued group (up to maxGroup records); one syncer
+// goroutine (run, owned by the Engine) takes the oldest group, writes it,
+// fdatasyncs once and hands its records to the engine. So concurrent
+// writers share one fsync (group commit).
 type logWriter struct {
 	dir      string
 	segBytes int64

@@ -59,7 +59,8 @@ func (m *memtable) empty() bool { return len(m.entries) == 0 && len(m.drops) == 
 func (m *memtable) apply(r *record) {
 	if r.kind == recordDrop {
 		// DropPartition holds every key's lock from the record until the
-		// flush that takes it, so nothing of the partition follows it here.
+		// flush that takes it (a failed one stops the engine), and replay
+		// flushes at once, so nothing of the partition follows it here.
 		m.drops = append(m.drops, keyspace.Partition(binary.BigEndian.Uint16(r.sk)))
 		m.end = r.end
 		return

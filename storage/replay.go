@@ -25,11 +25,24 @@ func (e *Engine) openLog(logPos uint64) (next uint64, err error) {
 	}
 	next = logPos
 	replayed := 0
+	// The segments replayed must cover the log from logPos on without a
+	// gap: the first starts at or before it, each next one where the one
+	// before ends. A gap is acknowledged records lost (a segment emptied,
+	// cut short at a record boundary, or missing).
+	expect, first := logPos, true
 	for i, start := range segs {
 		path := filepath.Join(dir, segmentName(start))
 		if i+1 < len(segs) && segs[i+1] <= logPos {
 			continue // bbolt holds all of it
 		}
+		if first && start > expect || !first && start != expect {
+			return 0, &openError{
+				msg: fmt.Sprintf("commit log segment %q starts at log position %d, but the log before it ends at %d: records are missing; refusing to start",
+					path, start, expect),
+				sentinel: ErrCorrupt,
+			}
+		}
+		first = false
 		good, _, err := readSegment(path, start, func(r logRecord) error {
 			if r.end <= logPos {
 				return nil
@@ -64,6 +77,7 @@ func (e *Engine) openLog(logPos uint64) (next uint64, err error) {
 			}
 		}
 		next = max(next, start+uint64(good))
+		expect = start + uint64(good)
 	}
 	if replayed > 0 {
 		if err := e.Flush(); err != nil {

@@ -152,6 +152,11 @@ func (e *Engine) stage(key []byte, decide func(cur *conflict.Object, curEnc []by
 	mu := &e.stripes[hashOf(sk)%keyStripes]
 	mu.Lock()
 	defer mu.Unlock()
+	// Again under the key's lock: a DropPartition that failed while this
+	// write waited for the lock has left the key's state unknown.
+	if err := e.failure(); err != nil {
+		return nil, err
+	}
 	cur, err := e.current(sk)
 	if err != nil {
 		return nil, err
