@@ -260,50 +260,6 @@ func TestReview_stress_mixedWritesFlushesDrops(t *testing.T) {
 	}
 }
 
-// A bad record in the newest segment is taken for a torn tail even when
-// whole, checksummed records follow it: those were synced (a crash tears
-// only the last, unsynced write), so they are acknowledged writes, and
-// Open drops them with a warning instead of refusing to start.
-func TestReview_Open_damageBeforeGoodRecordsInTheNewestSegment(t *testing.T) {
-	dir := t.TempDir()
-	e := openRaw(t, logConfig(dir))
-	acked := map[string]*conflict.Object{}
-	for i := range 3 { // three records, each synced on its own
-		obj := storagetest.Register(storagetest.ActorA, uint64(i+1), int64(i+1), "v")
-		if _, err := e.Merge(storagetest.Key(i), obj); err != nil {
-			t.Fatal(err)
-		}
-		acked[string(storagetest.Key(i))] = obj
-	}
-	storage.Crash(e)
-	segs := segments(t, dir)
-	newest := segs[len(segs)-1]
-	data, err := os.ReadFile(newest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[8+4] ^= 0xff // in the first record's body: its checksum no longer matches
-	if err := os.WriteFile(newest, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e, err = storage.Open(logConfig(dir))
-	if err != nil {
-		if !errors.Is(err, storage.ErrCorrupt) {
-			t.Fatalf("open: %v, want ErrCorrupt", err)
-		}
-		return // refused: fine
-	}
-	defer e.Close()
-	delete(acked, string(storagetest.Key(0))) // the damaged record itself
-	for k := range acked {
-		if _, err := e.Get([]byte(k)); err != nil {
-			t.Errorf("acknowledged %q lost: %v", k, err)
-		}
-	}
-}
-
-// A Stage whose fn returns the staged object unchanged writes nothing, but
-// its wait must still cover the earlier, not yet durable, write it saw.
 func TestReview_Stage_unchangedWaitsForTheStagedWrite(t *testing.T) {
 	e := storagetest.Open(t, logConfig(t.TempDir()))
 	release := make(chan struct{})
