@@ -101,7 +101,17 @@ func wantError(r replication.Receipt, write bool) string {
 		if len(r.Acknowledged) == 0 {
 			b.WriteString("; applied nowhere")
 		} else {
-			b.WriteString("; applied on " + strings.Join(r.Acknowledged, ", "))
+			// The coordinator first, then the others by id.
+			var on, others []string
+			for _, id := range r.Acknowledged {
+				if id == r.Coordinator {
+					on = append(on, id)
+				} else {
+					others = append(others, id)
+				}
+			}
+			slices.Sort(others)
+			b.WriteString("; applied on " + strings.Join(append(on, others...), ", "))
 		}
 	}
 	return b.String()
