@@ -80,6 +80,11 @@ type node struct {
 	fatalErr      atomic.Pointer[error]
 	fatal         chan error
 
+	// left is closed once the node has left the cluster (kvctl leave) and
+	// announced it: serve stops the node (ring_change.go).
+	left     chan struct{}
+	leftOnce sync.Once
+
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.
 	// health is the gRPC health service, kept in step with readiness;
@@ -126,7 +131,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1), limits: limitsOf(cfg)}
+	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1), left: make(chan struct{}), limits: limitsOf(cfg)}
 	n.draining, n.stopDraining = context.WithCancel(context.Background())
 	n.onClose(n.stopDraining)
 	defer func() {
@@ -469,6 +474,8 @@ func (n *node) serve(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	goFunc(func() { n.fillWhileJoining(bg) })
+	goFunc(func() { n.fillGained(bg) })
+	goFunc(func() { n.leaveWhenLeaving(bg) })
 	goFunc(func() { n.purger.Run(bg) })
 	goFunc(func() { n.watchFence(bg) })
 	if n.cfg.TestNoAntiEntropy {
@@ -494,6 +501,8 @@ func (n *node) serve(ctx context.Context) error {
 		runErr = n.store.Err()
 		n.log.Error("storage failed: stopping", "err", runErr)
 	case runErr = <-n.fatal:
+	case <-n.left:
+		n.log.Info("left the cluster: stopping")
 	case runErr = <-members.Err():
 		if errors.Is(runErr, errRebuild) {
 			n.log.Info("the cluster's settings change the conflict policy or a limit: stopping to start again with them")

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// ringChangeKeys is how many keys the ring change tests write at ALL.
+const ringChangeKeys = 60
+
+// startFour starts n1 and joins n2..n4 to it, each with args, and waits
+// until n1 lists the four alive and normal.
+func startFour(t *testing.T, args ...string) []*nodeProc {
+	t.Helper()
+	seed := startNode(t, nodeOpts{args: args})
+	gossip := seed.args[indexOf(seed.args, "--gossip-addr")+1]
+	nodes := []*nodeProc{seed}
+	for i := 2; i <= 4; i++ {
+		nodes = append(nodes, startNode(t, nodeOpts{args: append([]string{"--node-id", fmt.Sprintf("n%d", i), "--join", gossip}, args...)}))
+	}
+	for _, p := range nodes {
+		eventually(t, time.Minute, "four normal members", func() bool { return normalMembers(t, p) == 4 })
+	}
+	return nodes
+}
+
+// membersOf returns node p's member table by id.
+func membersOf(t *testing.T, p *nodeProc) map[string]member {
+	t.Helper()
+	var out struct{ Members []member }
+	if err := json.Unmarshal([]byte(p.must("-o", "json", "members")), &out); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]member{}
+	for _, x := range out.Members {
+		m[x.ID] = x
+	}
+	return m
+}
+
+// keysOn returns the keys node p's status counts.
+func keysOn(t *testing.T, p *nodeProc) int {
+	t.Helper()
+	r := kvctl(t, p.grpc, nil, "-o", "json", "status")
+	if r.code != 0 {
+		return -1
+	}
+	var st struct{ Keys int }
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Keys
+}
+
+// readAllAtAll reads every key written by writeKeys at ALL through p.
+func readAllAtAll(t *testing.T, p *nodeProc) {
+	t.Helper()
+	for i := range ringChangeKeys {
+		if got := p.must("get", fmt.Sprintf("key-%d", i), "-c", "all"); got != fmt.Sprintf("value-%d\n", i) {
+			t.Fatalf("get key-%d at ALL: %q", i, got)
+		}
+	}
+}
+
+func writeKeys(t *testing.T, nodes []*nodeProc) {
+	t.Helper()
+	for i := range ringChangeKeys {
+		nodes[i%len(nodes)].must("put", fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d", i), "-c", "all")
+	}
+}
+
+// A dead node removed with kvctl remove leaves the ring; the members that
+// take its partitions over are filled from the remaining replicas at once
+// (periodic anti-entropy is off), so every key has three copies again.
+// Removing an alive node, or going below the replication factor without
+// --force, is refused.
+func TestCluster_removeDeadNode(t *testing.T) {
+	nodes := startFour(t, "--test-no-anti-entropy")
+	n1 := nodes[0]
+	writeKeys(t, nodes)
+
+	n1.expect(2, []string{"n4", "alive", "kvctl leave"}, "remove", "n4")
+	n1.expect(2, []string{"unknown member", "n9"}, "remove", "n9")
+
+	nodes[3].kill9()
+	eventually(t, 30*time.Second, "n4 dead on n1", func() bool { return membersOf(t, n1)["n4"].State == "dead" })
+	n1.must("remove", "n4")
+	for _, p := range nodes[:3] {
+		eventually(t, 20*time.Second, "n4 removed everywhere", func() bool {
+			m := membersOf(t, p)["n4"]
+			return m.RingState == "removed" && m.Ownership == 0
+		})
+	}
+	took := eventually(t, time.Minute, "three copies of every key", func() bool {
+		sum := 0
+		for _, p := range nodes[:3] {
+			sum += keysOn(t, p)
+		}
+		return sum == 3*ringChangeKeys
+	})
+	t.Logf("new replicas filled %v after the removal", took)
+	readAllAtAll(t, nodes[1])
+
+	// Removing n4 again is a no-op.
+	n1.must("remove", "n4")
+
+	// Two normal nodes would remain: refused without --force.
+	nodes[2].kill9()
+	eventually(t, 30*time.Second, "n3 dead on n1", func() bool { return membersOf(t, n1)["n3"].State == "dead" })
+	n1.expect(2, []string{"replication factor", "--force"}, "remove", "n3")
+	if m := membersOf(t, n1)["n3"]; m.RingState != "normal" {
+		t.Fatalf("refused remove changed n3: %+v", m)
+	}
+	n1.must("remove", "n3", "--force")
+	eventually(t, 20*time.Second, "n3 removed", func() bool { return membersOf(t, n1)["n3"].RingState == "removed" })
+}
