@@ -754,11 +754,14 @@ func readRepairChance(flag float64) float64 {
 
 // holdsKey reports whether this node is a current or pending replica of
 // key in its view of the ring: the keys peers may write here.
-func (n *node) holdsKey(key []byte) bool {
+func (n *node) holdsKey(key []byte) bool { return n.holdsPartition(keyspace.PartitionOf(key)) }
+
+// holdsPartition reports whether this node is a current or pending replica
+// of partition p in its view of the ring.
+func (n *node) holdsPartition(p keyspace.Partition) bool {
 	r := ringView{n}.Load()
 	if r == nil {
 		return false
 	}
-	p := int(keyspace.PartitionOf(key))
-	return r.IsReplica(p, n.cfg.NodeID) || slices.Contains(r.Pending(p), n.cfg.NodeID)
+	return r.IsReplica(int(p), n.cfg.NodeID) || slices.Contains(r.Pending(int(p)), n.cfg.NodeID)
 }

@@ -168,6 +168,11 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 	}
 	for id, parts := range byTarget {
 		round, err := n.ae.FillFrom(ctx, id, parts)
+		if err == nil && round.PartitionsCompared < len(parts) {
+			// The target left out partitions it does not yet see moving
+			// to it (it has not heard that this node is leaving).
+			err = fmt.Errorf("%s compared %d of %d partitions: its ring does not show them moving to it yet", id, round.PartitionsCompared, len(parts))
+		}
 		if err != nil {
 			n.log.Warn("handing partitions over failed; will retry", "target", id, "partitions", len(parts), "err", err)
 			complete = false
