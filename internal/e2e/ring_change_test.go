@@ -107,6 +107,21 @@ func TestCluster_removeDeadNode(t *testing.T) {
 	// Removing n4 again is a no-op.
 	n1.must("remove", "n4")
 
+	// n4 back on its data dir is refused by the others: it stays removed
+	// and not alive in their table. (Without a gossip key it cannot trust
+	// the removal it hears, so it keeps running; see cluster's
+	// screenUnauthenticated.)
+	back := spawn(t, nodeOpts{dataDir: nodes[3].dataDir, args: nodes[3].extraArgs})
+	eventually(t, 30*time.Second, "restarted n4 gossips with the others", func() bool {
+		return strings.Contains(back.stderr.String(), "ignoring an unauthenticated removal")
+	})
+	for i, p := range nodes[:3] {
+		if m := membersOf(t, p)["n4"]; m.RingState != "removed" || m.State == "alive" {
+			t.Fatalf("restarted removed n4 on n%d: %+v", i+1, m)
+		}
+	}
+	back.kill9()
+
 	// Two normal nodes would remain: refused without --force.
 	nodes[2].kill9()
 	eventually(t, 30*time.Second, "n3 dead on n1", func() bool { return membersOf(t, n1)["n3"].State == "dead" })
