@@ -181,6 +181,15 @@ func TestCluster_leave(t *testing.T) {
 	}
 	readAllAtAll(t, nodes[1])
 
+	// Started again on its data dir, the left node stops again.
+	back := spawn(t, nodeOpts{dataDir: nodes[3].dataDir, args: nodes[3].extraArgs})
+	if code := back.exitCode(30 * time.Second); code != 0 {
+		t.Fatalf("left n4 restarted: exit %d:\n%s", code, back.stderr)
+	}
+	if m := membersOf(t, nodes[0])["n4"]; m.RingState != "left" {
+		t.Fatalf("left n4 restarted: n1 sees %+v", m)
+	}
+
 	nodes[2].expect(2, []string{"replication factor", "--force"}, "leave")
 	if m := membersOf(t, nodes[0])["n3"]; m.RingState != "normal" {
 		t.Fatalf("refused leave changed n3: %+v", m)
