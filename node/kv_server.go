@@ -359,6 +359,9 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 		LiveBytes:       uint64(space.LiveBytes),
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
+
+		PartitionsMoving: uint32(s.n.moving.Load()),
+		PartitionsMoved:  uint32(s.n.moved.Load()),
 	}, nil
 }
 

@@ -84,6 +84,10 @@ type node struct {
 	// announced it: serve stops the node (ring_change.go).
 	left     chan struct{}
 	leftOnce sync.Once
+	// moving and moved count the partitions of the ring change under way
+	// (filled while joining, handed over while leaving) and those done;
+	// both 0 when none is under way.
+	moving, moved atomic.Int64
 
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.

@@ -154,6 +154,7 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 	live := liveMembers(m)
 	byTarget := map[string][]keyspace.Partition{}
 	complete := true
+	defer func() { n.setMoves(handOffProgress(r, n.cfg.NodeID, sent)) }()
 	for _, p := range r.PartitionsOf(n.cfg.NodeID) {
 		part := keyspace.Partition(p)
 		for _, id := range r.Pending(p) {
@@ -187,6 +188,28 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 		n.log.Info("handed partitions over", "target", id, "partitions", len(parts), "keys", round.KeysPushed)
 	}
 	return complete
+}
+
+// handOffProgress counts the partitions id hands over on r (those with a
+// pending replica) and those handed over to every pending replica.
+func handOffProgress(r *ring.Ring, id string, sent map[string]map[keyspace.Partition]bool) (total, done int) {
+	for _, p := range r.PartitionsOf(id) {
+		pend := r.Pending(p)
+		if len(pend) == 0 {
+			continue
+		}
+		total++
+		if !slices.ContainsFunc(pend, func(t string) bool { return !sent[t][keyspace.Partition(p)] }) {
+			done++
+		}
+	}
+	return total, done
+}
+
+// setMoves records the progress of the ring change under way (Status).
+func (n *node) setMoves(total, done int) {
+	n.moving.Store(int64(total))
+	n.moved.Store(int64(done))
 }
 
 // finishLeave waits, within leftAnnounceTimeout, until the left entry has

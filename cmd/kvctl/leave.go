@@ -119,11 +119,15 @@ func (o *leaveOptions) awaitLeft(ctx context.Context, c *client.Client, id strin
 		if state != client.Leaving {
 			return fmt.Errorf("leave: %s is %s, not leaving", id, state)
 		}
+		progress := "handing its partitions over"
+		if st, err := c.Status(ctx); err == nil && st.PartitionsMoving > 0 {
+			progress = fmt.Sprintf("%d of %d partitions handed over", st.PartitionsMoved, st.PartitionsMoving)
+		}
 		switch {
 		case tty:
-			_, _ = fmt.Fprintf(o.stderr, "\r%s leaving: handing its partitions over (%s)\033[K", id, elapsed)
+			_, _ = fmt.Fprintf(o.stderr, "\r%s leaving: %s (%s)\033[K", id, progress, elapsed)
 		case time.Since(lastLine) >= 5*time.Second:
-			_, _ = fmt.Fprintf(o.stderr, "%s leaving: handing its partitions over (%s)\n", id, elapsed)
+			_, _ = fmt.Fprintf(o.stderr, "%s leaving: %s (%s)\n", id, progress, elapsed)
 			lastLine = time.Now()
 		}
 		select {
