@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -193,5 +196,67 @@ func TestCluster_leave(t *testing.T) {
 	nodes[2].expect(2, []string{"replication factor", "--force"}, "leave")
 	if m := membersOf(t, nodes[0])["n3"]; m.RingState != "normal" {
 		t.Fatalf("refused leave changed n3: %+v", m)
+	}
+}
+
+// Writes at ALL keep being acknowledged while n4 leaves, and every one
+// acknowledged is on each of the three nodes left afterwards: during the
+// move each write also went to the node taking the partition over.
+// Anti-entropy and read repair are off, so only the hand-off, the writes
+// to the pending replicas and their hints can have put the copies there.
+func TestCluster_leaveUnderWrites(t *testing.T) {
+	nodes := startFour(t, "--test-no-anti-entropy", "--read-repair-chance", "0")
+	writeKeys(t, nodes)
+
+	acked := &ackedWrites{acks: map[string]string{}}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var loadErr atomic.Pointer[error]
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				k, v := fmt.Sprintf("load-%d-%d", w, i), fmt.Sprintf("v%d", i)
+				ok, err := putAll(ctx, nodes[(i+w)%3].grpc, k, v)
+				if err != nil && ctx.Err() == nil {
+					loadErr.Store(&err)
+					return
+				}
+				if ok {
+					acked.add(k, v)
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // some writes before the leave starts
+	r := kvctl(t, nodes[3].grpc, nil, "leave", "--wait")
+	time.Sleep(500 * time.Millisecond) // and some after
+	stop()
+	wg.Wait()
+	if r.code != 0 {
+		t.Fatalf("leave --wait under writes: %v", r)
+	}
+	if p := loadErr.Load(); p != nil {
+		t.Fatal(*p)
+	}
+	if code := nodes[3].exitCode(30 * time.Second); code != 0 {
+		t.Fatalf("n4 exited %d", code)
+	}
+	want := acked.snapshot()
+	for i := range ringChangeKeys {
+		want[fmt.Sprintf("key-%d", i)] = fmt.Sprintf("value-%d", i)
+	}
+	t.Logf("%d keys, %d written during the leave", len(want), len(want)-ringChangeKeys)
+	for i, p := range nodes[:3] {
+		eventually(t, 30*time.Second, fmt.Sprintf("every acknowledged write on n%d", i+1), func() bool {
+			for k, v := range want {
+				if r := kvctl(t, p.grpc, nil, "get", k, "-c", "one"); r.code != 0 || r.stdout != v+"\n" {
+					t.Logf("n%d: get %s at ONE: %v", i+1, k, r)
+					return false
+				}
+			}
+			return true
+		})
 	}
 }
