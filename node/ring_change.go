@@ -109,7 +109,8 @@ func (n *node) startLeave(force bool) error {
 // sends every partition it replicates to the members it moves to (a full
 // anti-entropy pass with each, which pushes every object they lack),
 // retrying until every one is done, then makes the node left, waits for
-// that to be gossiped and closes n.left: serve stops the node. Meanwhile
+// that to be gossiped, makes a last pass with the same members (for the
+// writes it took meanwhile) and closes n.left: serve stops the node. Meanwhile
 // the node keeps serving and every write goes to the old and the new
 // replicas of its partition.
 func (n *node) leaveWhenLeaving(ctx context.Context) {
@@ -129,7 +130,7 @@ func (n *node) leaveWhenLeaving(ctx context.Context) {
 		switch m.Self().State {
 		case ring.Leaving:
 		case ring.Left:
-			n.finishLeave(ctx, m)
+			n.finishLeave(ctx, m, nil) // left in an earlier run: nothing to hand over
 			return
 		default:
 			continue
@@ -143,7 +144,7 @@ func (n *node) leaveWhenLeaving(ctx context.Context) {
 			continue
 		}
 		n.log.Info("handed every partition over; now left")
-		n.finishLeave(ctx, m)
+		n.finishLeave(ctx, m, r)
 		return
 	}
 }
@@ -213,10 +214,19 @@ func (n *node) setMoves(total, done int) {
 }
 
 // finishLeave waits, within leftAnnounceTimeout, until the left entry has
-// been gossiped, keeps answering for leftLinger, then closes n.left.
-func (n *node) finishLeave(ctx context.Context, m *cluster.Membership) {
+// been gossiped; then, if the node handed the partitions of ring leaving
+// over, it makes a last pass with their new replicas, which hands over
+// the writes this node acknowledged after its first pass (the others no
+// longer send it any). A last pass that does not complete within
+// leftAnnounceTimeout is given up: those new replicas fill themselves
+// from the other replicas (fillGained). It keeps answering for leftLinger,
+// then closes n.left.
+func (n *node) finishLeave(ctx context.Context, m *cluster.Membership, leaving *ring.Ring) {
 	if !n.awaitAnnounced(ctx, m) {
 		return
+	}
+	if leaving != nil {
+		n.lastHandOff(ctx, m, leaving)
 	}
 	linger := time.NewTimer(leftLinger)
 	defer linger.Stop()
@@ -226,6 +236,27 @@ func (n *node) finishLeave(ctx context.Context, m *cluster.Membership) {
 	case <-linger.C:
 	}
 	n.leftOnce.Do(func() { close(n.left) })
+}
+
+// lastHandOff hands the partitions of ring leaving over once more,
+// retrying within leftAnnounceTimeout.
+func (n *node) lastHandOff(ctx context.Context, m *cluster.Membership, leaving *ring.Ring) {
+	sent := map[string]map[keyspace.Partition]bool{}
+	deadline := time.NewTimer(leftAnnounceTimeout)
+	defer deadline.Stop()
+	t := time.NewTicker(fillCheckInterval)
+	defer t.Stop()
+	for !n.handOffOnce(ctx, m, leaving, sent) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			n.log.Warn("the last hand-off did not complete; the new replicas fill from the other replicas")
+			return
+		case <-t.C:
+		}
+	}
+	n.log.Info("last hand-off done")
 }
 
 // awaitAnnounced waits until m has no table change left to gossip, or

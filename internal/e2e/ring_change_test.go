@@ -169,6 +169,9 @@ func TestCluster_leave(t *testing.T) {
 	if pushed == 0 || pushed > held {
 		t.Fatalf("n4 pushed %d keys when handing its partitions over, held %d", pushed, held)
 	}
+	if !strings.Contains(nodes[3].stderr.String(), "last hand-off done") {
+		t.Fatalf("n4 made no last hand-off after turning left:\n%s", nodes[3].stderr)
+	}
 	for _, p := range nodes[:3] {
 		eventually(t, 20*time.Second, "n4 left everywhere", func() bool {
 			m := membersOf(t, p)["n4"]
