@@ -61,8 +61,11 @@ func (n *node) removeMember(id string, force bool) error {
 	if m == nil || !m.Joined() {
 		return cluster.ErrNotJoined
 	}
+	if id == n.cfg.NodeID {
+		return fmt.Errorf("%w (%s answered): to decommission it, run kvctl leave on it", cluster.ErrRemoveSelf, id)
+	}
 	if s, ok := m.Member(id); ok && s.State != ring.Removed {
-		if s.Liveness != cluster.LivenessDead && id != n.cfg.NodeID {
+		if s.Liveness != cluster.LivenessDead {
 			return fmt.Errorf("%w: %s is %s; only a dead node can be removed: to decommission a live node, run kvctl leave on it",
 				cluster.ErrMemberAlive, id, s.Liveness)
 		}

@@ -87,6 +87,7 @@ func TestCluster_removeDeadNode(t *testing.T) {
 
 	n1.expect(2, []string{"n4", "alive", "kvctl leave"}, "remove", "n4")
 	n1.expect(2, []string{"unknown member", "n9"}, "remove", "n9")
+	n1.expect(2, []string{"cannot remove this node itself", "kvctl leave"}, "remove", "n1")
 
 	nodes[3].kill9()
 	eventually(t, 30*time.Second, "n4 dead on n1", func() bool { return membersOf(t, n1)["n4"].State == "dead" })
