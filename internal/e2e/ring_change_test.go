@@ -106,6 +106,9 @@ func TestCluster_removeDeadNode(t *testing.T) {
 		return sum == 3*ringChangeKeys
 	})
 	t.Logf("new replicas filled %v after the removal", took)
+	if st := jsonOf(t, n1.must("-o", "json", "status", "--cluster")); st["in_sync"] != true {
+		t.Fatalf("status --cluster after the removal: %v", st)
+	}
 	readAllAtAll(t, nodes[1])
 
 	// Removing n4 again is a no-op.
@@ -185,6 +188,9 @@ func TestCluster_leave(t *testing.T) {
 	}
 	if sum != 3*ringChangeKeys {
 		t.Fatalf("%d copies of %d keys on the three nodes left, want three each", sum, ringChangeKeys)
+	}
+	if st := jsonOf(t, nodes[0].must("-o", "json", "status", "--cluster")); st["in_sync"] != true {
+		t.Fatalf("status --cluster after the leave: %v", st)
 	}
 	readAllAtAll(t, nodes[1])
 
