@@ -128,6 +128,11 @@ type Status struct {
 	// PartitionRoots maps each partition the node is a current replica of
 	// to its Merkle root. Only ClusterStatus asks for it; nil otherwise.
 	PartitionRoots map[uint32][]byte
+	// PartitionsMoving counts the partitions moving to or from the node in
+	// its ring change under way (filled while it joins, handed over while
+	// it leaves); 0 when none is under way. PartitionsMoved counts those
+	// already done.
+	PartitionsMoving, PartitionsMoved int
 }
 
 // AntiEntropyRound summarizes the last anti-entropy round with one peer.
@@ -212,6 +217,9 @@ func statusFromProto(resp *quorumkvv1.StatusResponse) *Status {
 		LiveBytes:       resp.GetLiveBytes(),
 		LastAntiEntropy: make([]AntiEntropyRound, 0, len(resp.GetLastAntiEntropy())),
 		Digest:          resp.GetDigest(),
+
+		PartitionsMoving: int(resp.GetPartitionsMoving()),
+		PartitionsMoved:  int(resp.GetPartitionsMoved()),
 	}
 	for _, r := range resp.GetLastAntiEntropy() {
 		round := AntiEntropyRound{

@@ -481,3 +481,8 @@ func (m *Membership) changedLocked(ids []string) {
 		m.broadcastLocked(id)
 	}
 }
+
+// Announcing returns how many table changes are still queued for gossip
+// broadcast; 0 once every change this node made or relayed has been sent
+// to as many members as memberlist retransmits to.
+func (m *Membership) Announcing() int { return m.bcast.NumQueued() }

@@ -45,6 +45,7 @@ func (n *node) fillWhileJoining(ctx context.Context) {
 			n.log.Error("become normal after filling", "err", err)
 			continue
 		}
+		n.setMoves(0, 0)
 		n.log.Info("filled every partition this node replicates; now normal", "partitions", len(filled))
 	}
 }
@@ -60,7 +61,17 @@ func (n *node) fillOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring
 	}
 	bySource := map[string][]keyspace.Partition{}
 	complete := true
-	for _, p := range r.FuturePartitionsOf(n.cfg.NodeID) {
+	future := r.FuturePartitionsOf(n.cfg.NodeID)
+	defer func() {
+		done := 0
+		for _, p := range future {
+			if filled[keyspace.Partition(p)] {
+				done++
+			}
+		}
+		n.setMoves(len(future), done)
+	}()
+	for _, p := range future {
 		part := keyspace.Partition(p)
 		if filled[part] {
 			continue

@@ -8,7 +8,6 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/conflict"
-	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/replication/antientropy"
@@ -57,10 +56,9 @@ func (n *node) clientServer() (*grpc.Server, error) {
 // carry whole objects (replication.MaxMessageBytes). With TLS on it
 // accepts node certificates only.
 func (n *node) peerServer() (*grpc.Server, error) {
-	merkle, err := antientropy.NewMerkleService(antientropy.MerkleServiceConfig{Replicates: func(p keyspace.Partition) bool {
-		r := ringView{n}.Load()
-		return r != nil && r.IsReplica(int(p), n.cfg.NodeID)
-	}}, n.store)
+	// A pending replica answers for the partitions moving to it, so that
+	// a leaving node can hand them over with an anti-entropy pass.
+	merkle, err := antientropy.NewMerkleService(antientropy.MerkleServiceConfig{Replicates: n.holdsPartition}, n.store)
 	if err != nil {
 		return nil, err
 	}

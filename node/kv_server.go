@@ -359,6 +359,9 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 		LiveBytes:       uint64(space.LiveBytes),
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
+
+		PartitionsMoving: uint32(s.n.moving.Load()),
+		PartitionsMoved:  uint32(s.n.moved.Load()),
 	}, nil
 }
 
@@ -418,10 +421,39 @@ func (s *kvServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.Repai
 	return resp, nil
 }
 
+// Leave makes the answering node leaving: it hands every partition over
+// to its new replicas, becomes left and stops. It answers once the node is
+// leaving.
 func (s *kvServer) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.LeaveResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "leave is not built yet: it comes with ring changes")
+	if err := s.n.startLeave(req.Force); err != nil {
+		return nil, ringChangeStatus(err)
+	}
+	return &pb.LeaveResponse{}, nil
 }
 
+// Remove marks a dead member removed; the remaining replicas of its
+// partitions fill the members that take them over.
 func (s *kvServer) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
-	return nil, status.Error(codes.Unimplemented, fmt.Sprintf("remove %s: not built yet: it comes with ring changes", req.NodeId))
+	if req.NodeId == "" {
+		return nil, status.Error(codes.InvalidArgument, "remove: no node id")
+	}
+	if err := s.n.removeMember(req.NodeId, req.Force); err != nil {
+		return nil, ringChangeStatus(err)
+	}
+	return &pb.RemoveResponse{}, nil
+}
+
+// ringChangeStatus translates the errors of leave and remove.
+func ringChangeStatus(err error) error {
+	code := codes.Internal
+	switch {
+	case errors.Is(err, cluster.ErrUnknownMember):
+		code = codes.NotFound
+	case errors.Is(err, cluster.ErrMemberAlive), errors.Is(err, cluster.ErrRemoveSelf), errors.Is(err, cluster.ErrIllegalTransition),
+		errors.Is(err, errBelowReplicationFactor):
+		code = codes.FailedPrecondition
+	case errors.Is(err, cluster.ErrNotJoined), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRemoved):
+		code = codes.Unavailable
+	}
+	return status.Error(code, err.Error())
 }

@@ -81,6 +81,15 @@ type node struct {
 	fatalErr      atomic.Pointer[error]
 	fatal         chan error
 
+	// left is closed once the node has left the cluster (kvctl leave) and
+	// announced it: serve stops the node (ring_change.go).
+	left     chan struct{}
+	leftOnce sync.Once
+	// moving and moved count the partitions of the ring change under way
+	// (filled while joining, handed over while leaving) and those done;
+	// both 0 when none is under way.
+	moving, moved atomic.Int64
+
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.
 	// health is the gRPC health service, kept in step with readiness;
@@ -127,7 +136,7 @@ func newNode(cfg Config, log *slog.Logger) (_ *node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1), limits: limitsOf(cfg)}
+	n := &node{cfg: cfg, log: log, metrics: newMetrics(), fatal: make(chan error, 1), left: make(chan struct{}), limits: limitsOf(cfg)}
 	n.draining, n.stopDraining = context.WithCancel(context.Background())
 	n.onClose(n.stopDraining)
 	defer func() {
@@ -470,6 +479,8 @@ func (n *node) serve(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	goFunc(func() { n.fillWhileJoining(bg) })
+	goFunc(func() { n.fillGained(bg) })
+	goFunc(func() { n.leaveWhenLeaving(bg) })
 	goFunc(func() { n.purger.Run(bg) })
 	goFunc(func() { n.watchFence(bg) })
 	if n.cfg.TestNoAntiEntropy {
@@ -495,6 +506,8 @@ func (n *node) serve(ctx context.Context) error {
 		runErr = n.store.Err()
 		n.log.Error("storage failed: stopping", "err", runErr)
 	case runErr = <-n.fatal:
+	case <-n.left:
+		n.log.Info("left the cluster: stopping")
 	case runErr = <-members.Err():
 		if errors.Is(runErr, errRebuild) {
 			n.log.Info("the cluster's settings change the conflict policy or a limit: stopping to start again with them")
@@ -746,11 +759,14 @@ func readRepairChance(flag float64) float64 {
 
 // holdsKey reports whether this node is a current or pending replica of
 // key in its view of the ring: the keys peers may write here.
-func (n *node) holdsKey(key []byte) bool {
+func (n *node) holdsKey(key []byte) bool { return n.holdsPartition(keyspace.PartitionOf(key)) }
+
+// holdsPartition reports whether this node is a current or pending replica
+// of partition p in its view of the ring.
+func (n *node) holdsPartition(p keyspace.Partition) bool {
 	r := ringView{n}.Load()
 	if r == nil {
 		return false
 	}
-	p := int(keyspace.PartitionOf(key))
-	return r.IsReplica(p, n.cfg.NodeID) || slices.Contains(r.Pending(p), n.cfg.NodeID)
+	return r.IsReplica(int(p), n.cfg.NodeID) || slices.Contains(r.Pending(int(p)), n.cfg.NodeID)
 }

@@ -5,8 +5,9 @@ import "slices"
 // tally is the quorum accounting of one request: which of its replicas
 // acknowledged, failed or are still pending, and whether the level is met
 // or can no longer be. It is a pure value fed by the coordinator's fan-out
-// and tested without a network. Targets that are not replicas (nodes a
-// partition is moving to) are tracked for the receipt but never count.
+// and tested without a network. Targets that are not among its replicas
+// are tracked for the receipt but never count; a write's tally counts the
+// nodes its partition moves to among them (newWriteTally).
 type tally struct {
 	required int
 	replicas []string // the key's replicas, in preference order
@@ -20,6 +21,17 @@ type tally struct {
 
 func newTally(replicas []string, required int) *tally {
 	return &tally{required: required, replicas: replicas}
+}
+
+// newWriteTally is the tally of a write to replicas while the partition
+// moves to pending: W is counted over replicas and each pending replica
+// adds one, its acknowledgement counting like a replica's, so a write
+// acknowledged during a move is on the new replicas too.
+func newWriteTally(replicas, pending []string, level Level) *tally {
+	if len(pending) == 0 {
+		return newTally(replicas, level.Required(len(replicas)))
+	}
+	return newTally(slices.Concat(replicas, pending), level.Required(len(replicas))+len(pending))
 }
 
 func (t *tally) isReplica(id string) bool { return slices.Contains(t.replicas, id) }

@@ -65,3 +65,33 @@ func TestTally_receipt(t *testing.T) {
 		t.Fatalf("error: %q", got)
 	}
 }
+
+func TestTally_writeWhileMoving(t *testing.T) {
+	tests := map[string]struct {
+		level    Level
+		acks     []string
+		required int
+		met      bool
+		applied  Applied
+	}{
+		"one needs the pending replica too":   {One, []string{"n1"}, 2, false, AppliedPartial},
+		"one with the pending replica":        {One, []string{"n1", "n4"}, 2, true, AppliedPartial},
+		"quorum counts the pending replica":   {Quorum, []string{"n1", "n2"}, 3, false, AppliedPartial},
+		"quorum with the pending replica":     {Quorum, []string{"n1", "n2", "n4"}, 3, true, AppliedPartial},
+		"all needs every old and new replica": {All, []string{"n1", "n2", "n3", "n4"}, 4, true, AppliedAll},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ta := newWriteTally([]string{"n1", "n2", "n3"}, []string{"n4"}, tc.level)
+			for _, id := range tc.acks {
+				ta.ack(id)
+			}
+			if ta.required != tc.required || ta.met() != tc.met || ta.applied() != tc.applied {
+				t.Fatalf("required %d met %v applied %v, want %d %v %v", ta.required, ta.met(), ta.applied(), tc.required, tc.met, tc.applied)
+			}
+		})
+	}
+	if ta := newWriteTally([]string{"n1", "n2", "n3"}, nil, Quorum); ta.required != 2 {
+		t.Fatalf("no move: required %d, want 2", ta.required)
+	}
+}

@@ -55,7 +55,7 @@ func (c *Coordinator) writeReplicated(ctx context.Context, key []byte, level Lev
 	if err := c.fatalErr(); err != nil {
 		return c.failedReceipt(level, pl, true), err
 	}
-	t := newTally(pl.replicas, level.Required(len(pl.replicas)))
+	t := newWriteTally(pl.replicas, pl.pending, level)
 	key = bytes.Clone(key) // the replica writes outlive the call
 	obj, wait, err := c.store.Stage(key, c.withinObjectLimit(fn))
 	if err != nil {

@@ -224,7 +224,7 @@ func (r *Ring) Future(p int) []string { return r.at(r.fut.replicas, p) }
 
 // Pending returns the members in Future(p) but not in Replicas(p), in
 // future preference order: they must receive the partition's writes while
-// it moves to them, but do not count toward W and serve no reads. The slice
+// it moves to them (each adds one to a write's W) and serve no reads. The slice
 // is shared: the caller must not modify it; it is nil when nothing moves.
 func (r *Ring) Pending(p int) []string { return r.at(r.pending, p) }
 

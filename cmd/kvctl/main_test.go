@@ -19,6 +19,9 @@ var siblingsHeader = regexp.MustCompile(`^[0-9]+ siblings; resolve with: kvctl p
 // backupProgress is what a successful backup may print on stderr.
 var backupProgress = regexp.MustCompile(`^(backup: [0-9]+ bytes received( from \S+)?\n)+$`)
 
+// leaveProgress is what a successful leave --wait may print on stderr.
+var leaveProgress = regexp.MustCompile(`^(\S+ leaving: .+\n|\r\S+ leaving: .+\x1b\[K)*\r?\S+ left after \S+(\x1b\[K)?\n$`)
+
 // result is what one in-process kvctl run produced.
 type result struct {
 	code           int
@@ -44,7 +47,7 @@ func (in invocation) run(t *testing.T) result {
 	code := run(context.Background(), in.args, e)
 	res := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	t.Logf("kvctl %q -> %d\nstdout: %s\nstderr: %s", in.args, res.code, res.stdout, res.stderr)
-	if code == 0 && res.stderr != "" && !siblingsHeader.MatchString(res.stderr) && !backupProgress.MatchString(res.stderr) {
+	if code == 0 && res.stderr != "" && !siblingsHeader.MatchString(res.stderr) && !backupProgress.MatchString(res.stderr) && !leaveProgress.MatchString(res.stderr) {
 		t.Errorf("exit 0 with stderr %q", res.stderr)
 	}
 	if code != 0 {

@@ -20,11 +20,14 @@ func newRemoveCmd(g *globalOptions) *cobra.Command {
 	o := &removeOptions{globalOptions: g}
 	cmd := &cobra.Command{
 		Use:   "remove NODE",
-		Short: "Take a dead node out of the ring (not built yet: exits 5)",
-		Long: `Mark the dead node NODE (its id) removed: its partitions are re-replicated
-from the remaining replicas and its id is refused from then on. Refused for
-an unknown or alive node and, unless --force, if the cluster would drop
-below the replication factor.`,
+		Short: "Take a dead node out of the ring",
+		Long: `Mark the dead node NODE (its id) removed: the ring leaves it out, the nodes
+that take its partitions over are filled from the remaining replicas at
+once, and its id is refused from then on. Removing a removed node again does
+nothing. Refused (exit 2) for an unknown node, for a node that is alive or
+suspect (decommission a live node with kvctl leave on it) and, unless
+--force, if fewer normal nodes than the replication factor would remain.
+Needs the admin role.`,
 		Args: exactArgs(1, "NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), args[0])

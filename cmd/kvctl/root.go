@@ -213,6 +213,12 @@ func (g *globalOptions) endpointList() []string {
 
 // client connects to the endpoints; the caller closes it.
 func (g *globalOptions) client(extra ...client.Option) (*client.Client, error) {
+	return g.clientFor(g.endpointList(), extra...)
+}
+
+// clientFor connects to endpoints with the global options; the caller
+// closes it.
+func (g *globalOptions) clientFor(endpoints []string, extra ...client.Option) (*client.Client, error) {
 	opts := []client.Option{client.WithTimeout(g.timeout)}
 	if cacert, cert, key := g.tlsFiles(); cacert != "" {
 		cfg, err := security.ClientConfig(cacert, cert, key)
@@ -221,7 +227,7 @@ func (g *globalOptions) client(extra ...client.Option) (*client.Client, error) {
 		}
 		opts = append(opts, client.WithTLS(cfg))
 	}
-	return client.New(g.endpointList(), append(opts, extra...)...)
+	return client.New(endpoints, append(opts, extra...)...)
 }
 
 func (g *globalOptions) json() bool { return g.output == outputJSON }

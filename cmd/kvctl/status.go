@@ -29,6 +29,9 @@ type statusJSON struct {
 	LiveBytes       uint64            `json:"live_bytes"`
 	LastAntiEntropy []antiEntropyJSON `json:"last_anti_entropy"`
 	Digest          string            `json:"digest"`
+	// Set only while a ring change moves partitions to or from the node.
+	PartitionsMoving int  `json:"partitions_moving,omitempty"`
+	PartitionsMoved  *int `json:"partitions_moved,omitempty"`
 }
 
 type antiEntropyJSON struct {
@@ -47,7 +50,9 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 members it believes alive, the keys and tombstones it stores, the hints it
 holds, its data file's size and how much of it holds data (live_bytes: the
 rest is free pages, which kvctl compact gives back), its last anti-entropy round with each peer and
-its data digest (equal on replicas in sync).
+its data digest (equal on replicas in sync), and, while a ring change moves
+partitions to or from it (it joins or leaves), how many of them are done
+(partitions_moved).
 
 With --cluster: one row per member (liveness, ring state, ownership, keys,
 tombstones, hints pending, storage size, seconds since its last
@@ -92,6 +97,9 @@ func (o *statusOptions) run(ctx context.Context) error {
 		{"live_bytes", strconv.FormatUint(obj.LiveBytes, 10)},
 		{"digest", obj.Digest},
 	}
+	if obj.PartitionsMoved != nil {
+		rows = append(rows, []string{"partitions_moved", fmt.Sprintf("%d of %d", *obj.PartitionsMoved, obj.PartitionsMoving)})
+	}
 	if len(obj.LastAntiEntropy) == 0 {
 		rows = append(rows, []string{"last_anti_entropy", "never"})
 		return writeRows(o.stdout, rows)
@@ -121,6 +129,9 @@ func newStatusJSON(st *client.Status) statusJSON {
 		LiveBytes:       st.LiveBytes,
 		LastAntiEntropy: make([]antiEntropyJSON, 0, len(st.LastAntiEntropy)),
 		Digest:          digestHex(st.Digest),
+	}
+	if st.PartitionsMoving > 0 {
+		obj.PartitionsMoving, obj.PartitionsMoved = st.PartitionsMoving, &st.PartitionsMoved
 	}
 	for _, r := range st.LastAntiEntropy {
 		obj.LastAntiEntropy = append(obj.LastAntiEntropy, antiEntropyJSON{

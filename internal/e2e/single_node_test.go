@@ -216,8 +216,10 @@ func TestSingleNode_exitCodes(t *testing.T) {
 	if st := jsonOf(t, lone.must("-o", "json", "status")); st["joined"] != false {
 		t.Fatalf("status of a node not joined: %v", st)
 	}
-	// 5: any other error (leave is not built yet).
-	n.expect(5, nil, "leave")
+	// 2: a refused ring change (the only node of a cluster with N = 3).
+	n.expect(2, []string{"replication factor", "--force"}, "leave")
+	// 5: any other error (a backup to a directory that does not exist).
+	n.expect(5, nil, "backup", "--out", filepath.Join(t.TempDir(), "missing", "backup"))
 }
 
 func TestKvnode_badStart(t *testing.T) {

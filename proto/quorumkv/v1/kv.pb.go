@@ -1616,9 +1616,15 @@ type StatusResponse struct {
 	// Bytes of the data file that hold data: storage_bytes minus the pages
 	// bbolt keeps free for reuse. The difference is what an offline
 	// compaction (kvctl compact) gives back to the file system.
-	LiveBytes     uint64 `protobuf:"varint,11,opt,name=live_bytes,json=liveBytes,proto3" json:"live_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LiveBytes uint64 `protobuf:"varint,11,opt,name=live_bytes,json=liveBytes,proto3" json:"live_bytes,omitempty"`
+	// Partitions moving to or from this node in its ring change under way:
+	// those a joining node fills, or those a leaving node hands over to
+	// their new replicas. 0 when no change is under way.
+	PartitionsMoving uint32 `protobuf:"varint,12,opt,name=partitions_moving,json=partitionsMoving,proto3" json:"partitions_moving,omitempty"`
+	// Of partitions_moving, those already filled or handed over.
+	PartitionsMoved uint32 `protobuf:"varint,13,opt,name=partitions_moved,json=partitionsMoved,proto3" json:"partitions_moved,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1724,6 +1730,20 @@ func (x *StatusResponse) GetPartitionRoots() []*PartitionRoot {
 func (x *StatusResponse) GetLiveBytes() uint64 {
 	if x != nil {
 		return x.LiveBytes
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetPartitionsMoving() uint32 {
+	if x != nil {
+		return x.PartitionsMoving
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetPartitionsMoved() uint32 {
+	if x != nil {
+		return x.PartitionsMoved
 	}
 	return 0
 }
@@ -2671,7 +2691,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"8\n" +
 	"\rStatusRequest\x12'\n" +
-	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\xab\x03\n" +
+	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\x83\x04\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06joined\x18\x02 \x01(\bR\x06joined\x12#\n" +
@@ -2687,7 +2707,9 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x0fpartition_roots\x18\n" +
 	" \x03(\v2\x1a.quorumkv.v1.PartitionRootR\x0epartitionRoots\x12\x1d\n" +
 	"\n" +
-	"live_bytes\x18\v \x01(\x04R\tliveBytes\"A\n" +
+	"live_bytes\x18\v \x01(\x04R\tliveBytes\x12+\n" +
+	"\x11partitions_moving\x18\f \x01(\rR\x10partitionsMoving\x12)\n" +
+	"\x10partitions_moved\x18\r \x01(\rR\x0fpartitionsMoved\"A\n" +
 	"\rPartitionRoot\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\"\xae\x01\n" +
