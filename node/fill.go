@@ -22,6 +22,27 @@ const fillCheckInterval = 500 * time.Millisecond
 // missed. Partitions filled stay filled across failed attempts.
 func (n *node) fillWhileJoining(ctx context.Context) {
 	filled := map[keyspace.Partition]bool{}
+	n.everyJoinedTick(ctx, func(m *cluster.Membership) bool {
+		if m.Self().State != ring.Joining {
+			return false
+		}
+		r := m.Ring().Load()
+		if r == nil || !n.fillOnce(ctx, m, r, filled) || ctx.Err() != nil {
+			return false // retry on the next tick
+		}
+		if err := m.SetState(ring.Normal); err != nil {
+			n.log.Error("become normal after filling", "err", err)
+			return false
+		}
+		n.setMoves(0, 0)
+		n.log.Info("filled every partition this node replicates; now normal", "partitions", len(filled))
+		return false
+	})
+}
+
+// everyJoinedTick calls fn with the member table every fillCheckInterval
+// once the node has joined, until ctx ends or fn reports it is done.
+func (n *node) everyJoinedTick(ctx context.Context, fn func(m *cluster.Membership) (done bool)) {
 	t := time.NewTicker(fillCheckInterval)
 	defer t.Stop()
 	for {
@@ -30,23 +51,9 @@ func (n *node) fillWhileJoining(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		m := n.members.Load()
-		if m == nil || !m.Joined() || m.Self().State != ring.Joining {
-			continue
+		if m := n.members.Load(); m != nil && m.Joined() && fn(m) {
+			return
 		}
-		r := m.Ring().Load()
-		if r == nil {
-			continue
-		}
-		if !n.fillOnce(ctx, m, r, filled) || ctx.Err() != nil {
-			continue // retry on the next tick
-		}
-		if err := m.SetState(ring.Normal); err != nil {
-			n.log.Error("become normal after filling", "err", err)
-			continue
-		}
-		n.setMoves(0, 0)
-		n.log.Info("filled every partition this node replicates; now normal", "partitions", len(filled))
 	}
 }
 

@@ -118,38 +118,27 @@ func (n *node) startLeave(force bool) error {
 // replicas of its partition.
 func (n *node) leaveWhenLeaving(ctx context.Context) {
 	sent := map[string]map[keyspace.Partition]bool{} // target -> partitions handed over
-	t := time.NewTicker(fillCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		m := n.members.Load()
-		if m == nil || !m.Joined() {
-			continue
-		}
+	n.everyJoinedTick(ctx, func(m *cluster.Membership) bool {
 		switch m.Self().State {
 		case ring.Leaving:
 		case ring.Left:
 			n.finishLeave(ctx, m, nil) // left in an earlier run: nothing to hand over
-			return
+			return true
 		default:
-			continue
+			return false
 		}
 		r := m.Ring().Load()
 		if r == nil || !n.handOffOnce(ctx, m, r, sent) || ctx.Err() != nil {
-			continue // retry on the next tick
+			return false // retry on the next tick
 		}
 		if err := m.SetState(ring.Left); err != nil {
 			n.log.Error("become left after handing partitions over", "err", err)
-			continue
+			return false
 		}
 		n.log.Info("handed every partition over; now left")
 		n.finishLeave(ctx, m, r)
-		return
-	}
+		return true
+	})
 }
 
 // handOffOnce sends the partitions not handed over yet to their pending
@@ -291,46 +280,34 @@ func (n *node) awaitAnnounced(ctx context.Context, m *cluster.Membership) bool {
 func (n *node) fillGained(ctx context.Context) {
 	var held map[keyspace.Partition]bool // nil until the first ring
 	var last *ring.Ring
-	t := time.NewTicker(fillCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	replicated := func(r *ring.Ring) map[keyspace.Partition]bool {
+		ps := map[keyspace.Partition]bool{}
+		for _, p := range slices.Concat(r.PartitionsOf(n.cfg.NodeID), r.FuturePartitionsOf(n.cfg.NodeID)) {
+			ps[keyspace.Partition(p)] = true
 		}
-		m := n.members.Load()
-		if m == nil || !m.Joined() {
-			continue
-		}
+		return ps
+	}
+	n.everyJoinedTick(ctx, func(m *cluster.Membership) bool {
 		r := m.Ring().Load()
-		if r == nil {
-			continue
-		}
-		state := m.Self().State
-		if held == nil || state != ring.Normal {
+		switch {
+		case r == nil:
+			return false
+		case held == nil || m.Self().State != ring.Normal:
 			// Start from what the node holds or is being filled with.
-			held = map[keyspace.Partition]bool{}
-			for _, p := range slices.Concat(r.PartitionsOf(n.cfg.NodeID), r.FuturePartitionsOf(n.cfg.NodeID)) {
-				held[keyspace.Partition(p)] = true
-			}
-			last = r
-			continue
-		}
-		if r == last {
-			continue
+			held, last = replicated(r), r
+			return false
+		case r == last:
+			return false
 		}
 		// Forget the partitions the node no longer replicates: gaining
 		// one back later fills it again.
-		keep := map[keyspace.Partition]bool{}
-		for _, p := range slices.Concat(r.PartitionsOf(n.cfg.NodeID), r.FuturePartitionsOf(n.cfg.NodeID)) {
-			keep[keyspace.Partition(p)] = true
-		}
+		keep := replicated(r)
 		maps.DeleteFunc(held, func(p keyspace.Partition, _ bool) bool { return !keep[p] })
 		if n.fillGainedOnce(ctx, m, r, held) {
 			last = r
 		}
-	}
+		return false
+	})
 }
 
 // fillGainedOnce fills the current partitions of r not in held from every
