@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -25,15 +26,7 @@ import (
 // seedReason returns one sentence saying why joining seed failed with
 // err, and naming what to check. clusterName is this node's cluster name.
 func seedReason(seed string, err error, clusterName string) string {
-	msg := err.Error()
-	has := func(phrases ...string) bool {
-		for _, p := range phrases {
-			if strings.Contains(msg, p) {
-				return true
-			}
-		}
-		return false
-	}
+	has := mentions(err)
 	switch {
 	case has("connection refused"):
 		return fmt.Sprintf("nothing listens at %s (connection refused): is the seed's kvnode running, and is this its --gossip-addr (not its --grpc-addr)?", seed)
@@ -89,15 +82,7 @@ func (m *Membership) joinEach(ml *memberlist.Memberlist, addrs []string, attempt
 // operator fixes in the flags (TLS, the peer address); "" otherwise, the
 // error saying enough.
 func joinRPCReason(member, addr string, err error) string {
-	msg := err.Error()
-	has := func(phrases ...string) bool {
-		for _, p := range phrases {
-			if strings.Contains(msg, p) {
-				return true
-			}
-		}
-		return false
-	}
+	has := mentions(err)
 	switch {
 	case has("first record does not look like a TLS handshake"):
 		return fmt.Sprintf("%s serves plain gRPC at %s but this node runs with --tls-*: every node of a cluster runs with TLS or none does", member, addr)
@@ -109,4 +94,13 @@ func joinRPCReason(member, addr string, err error) string {
 		return fmt.Sprintf("nothing listens at %s, %s's advertised peer address: check its --peer-addr and --advertise-peer-addr", addr, member)
 	}
 	return ""
+}
+
+// mentions returns a test of whether err's text contains any of the
+// phrases given.
+func mentions(err error) func(phrases ...string) bool {
+	msg := err.Error()
+	return func(phrases ...string) bool {
+		return slices.ContainsFunc(phrases, func(p string) bool { return strings.Contains(msg, p) })
+	}
 }

@@ -243,13 +243,7 @@ func (c *conn) del(args [][]byte) string {
 	if anyErr(errs) {
 		return c.failKeys("del", keys, errs)
 	}
-	n := 0
-	for _, d := range deleted {
-		if d {
-			n++
-		}
-	}
-	c.wr.Int(n)
+	c.wr.Int(countTrue(deleted))
 	return OutcomeOK
 }
 
@@ -264,14 +258,19 @@ func (c *conn) exists(args [][]byte) string {
 	if anyErr(errs) {
 		return c.failKeys("exists", keys, errs)
 	}
+	c.wr.Int(countTrue(found))
+	return OutcomeOK
+}
+
+// countTrue counts the true values of bs.
+func countTrue(bs []bool) int {
 	n := 0
-	for _, f := range found {
-		if f {
+	for _, b := range bs {
+		if b {
 			n++
 		}
 	}
-	c.wr.Int(n)
-	return OutcomeOK
+	return n
 }
 
 func (c *conn) typeCmd(args [][]byte) string {
