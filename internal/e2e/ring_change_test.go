@@ -270,3 +270,39 @@ func TestCluster_leaveUnderWrites(t *testing.T) {
 		})
 	}
 }
+
+// A cluster started as one node grows to three: the replication factor is
+// capped at the members there are, so each key starts with one copy and
+// ends with three, moved by the joiners' fill alone (periodic
+// anti-entropy is off).
+func TestCluster_growsFromOneToThree(t *testing.T) {
+	seed := startNode(t, nodeOpts{args: []string{"--test-no-anti-entropy"}})
+	gossip := seed.args[indexOf(seed.args, "--gossip-addr")+1]
+	nodes := []*nodeProc{seed}
+	writeKeys(t, nodes)
+	if got := keysOn(t, seed); got != ringChangeKeys {
+		t.Fatalf("%d keys on the lone node, want %d", got, ringChangeKeys)
+	}
+	for i := 2; i <= 3; i++ {
+		nodes = append(nodes, startNode(t, nodeOpts{args: []string{"--node-id", fmt.Sprintf("n%d", i), "--join", gossip, "--test-no-anti-entropy"}}))
+		for _, p := range nodes {
+			eventually(t, time.Minute, fmt.Sprintf("%d normal members", i), func() bool { return normalMembers(t, p) == i })
+		}
+	}
+	eventually(t, time.Minute, "three copies of every key", func() bool {
+		sum := 0
+		for _, p := range nodes {
+			sum += keysOn(t, p)
+		}
+		return sum == 3*ringChangeKeys
+	})
+	for _, p := range nodes {
+		if got := keysOn(t, p); got != ringChangeKeys {
+			t.Fatalf("%d keys on %s, want every one", got, p.grpc)
+		}
+	}
+	if st := jsonOf(t, seed.must("-o", "json", "status", "--cluster")); st["in_sync"] != true {
+		t.Fatalf("status --cluster after growing: %v", st)
+	}
+	readAllAtAll(t, nodes[2])
+}
