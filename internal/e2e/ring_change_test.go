@@ -306,3 +306,32 @@ func TestCluster_growsFromOneToThree(t *testing.T) {
 	}
 	readAllAtAll(t, nodes[2])
 }
+
+// A leaving node killed with SIGKILL during its hand-off resumes it when
+// started again on its data dir: it hands every partition over, becomes
+// left and exits 0, and the three others hold three copies of every key
+// (periodic anti-entropy is off).
+func TestCluster_leaveResumesAfterKill(t *testing.T) {
+	nodes := startFour(t, "--test-no-anti-entropy")
+	writeKeys(t, nodes)
+	nodes[3].must("leave")
+	nodes[3].kill9() // perhaps before the others heard it leaves
+	back := spawn(t, nodeOpts{dataDir: nodes[3].dataDir, args: nodes[3].extraArgs})
+	if code := back.exitCode(time.Minute); code != 0 {
+		t.Fatalf("n4 restarted while leaving: exit %d:\n%s", code, back.stderr)
+	}
+	for _, p := range nodes[:3] {
+		eventually(t, 20*time.Second, "n4 left everywhere", func() bool { return membersOf(t, p)["n4"].RingState == "left" })
+	}
+	eventually(t, 30*time.Second, "three copies of every key", func() bool {
+		sum := 0
+		for _, p := range nodes[:3] {
+			sum += keysOn(t, p)
+		}
+		return sum == 3*ringChangeKeys
+	})
+	if st := jsonOf(t, nodes[0].must("-o", "json", "status", "--cluster")); st["in_sync"] != true {
+		t.Fatalf("status --cluster after the leave: %v", st)
+	}
+	readAllAtAll(t, nodes[1])
+}
