@@ -14,20 +14,14 @@ import (
 const scanChunk = 256
 
 // Get returns the object stored under key, which the caller owns, or an
-// error wrapping ErrNotFound. It reads the last committed state and does
-// not wait for the committer.
+// error wrapping ErrNotFound. It reads the durable state (the memtables,
+// then bbolt) and never waits for a writer.
 func (e *Engine) Get(key []byte) (*conflict.Object, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	sk := Key(key)
-	e.mu.RLock()
-	en, ok := e.active.entries[string(sk)]
-	if !ok && e.frozen != nil {
-		en, ok = e.frozen.entries[string(sk)]
-	}
-	e.mu.RUnlock()
-	if ok {
+	if en, ok := e.inMemtables(sk); ok {
 		if en.enc == nil {
 			return nil, ErrNotFound
 		}

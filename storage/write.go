@@ -223,17 +223,23 @@ func (e *Engine) current(sk []byte) (current, error) {
 	return c, nil
 }
 
+// inMemtables returns sk's state in the active memtable, else in the
+// frozen one; ok is false when neither holds it (bbolt's state is then
+// the durable one). An entry with a nil enc is a removal.
+func (e *Engine) inMemtables(sk []byte) (en memEntry, ok bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if en, ok = e.active.entries[string(sk)]; !ok && e.frozen != nil {
+		en, ok = e.frozen.entries[string(sk)]
+	}
+	return en, ok
+}
+
 // durable returns the durable state of sk: from a memtable, else from
 // bbolt (hash and flags computed, and obj decoded, which the caller
 // owns). ok is false when sk is absent.
 func (e *Engine) durable(sk []byte) (en memEntry, obj *conflict.Object, ok bool, err error) {
-	e.mu.RLock()
-	en, ok = e.active.entries[string(sk)]
-	if !ok && e.frozen != nil {
-		en, ok = e.frozen.entries[string(sk)]
-	}
-	e.mu.RUnlock()
-	if ok {
+	if en, ok = e.inMemtables(sk); ok {
 		return en, nil, en.enc != nil, nil
 	}
 	err = e.view(func(tx *bolt.Tx) error {
