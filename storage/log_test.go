@@ -275,7 +275,11 @@ func TestOpen_tornTailIsCutAndLogged(t *testing.T) {
 	}
 }
 
-func TestOpen_damageInAnOlderSegmentIsRefused(t *testing.T) {
+// crashedWithSegments writes 400 keys in segments of 16 KiB, crashes the
+// engine with them in the log only, and returns its config and the
+// segments, at least three.
+func crashedWithSegments(t *testing.T) (storage.Config, []string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := logConfig(dir)
 	cfg.SegmentBytes = 16 << 10
@@ -286,6 +290,11 @@ func TestOpen_damageInAnOlderSegmentIsRefused(t *testing.T) {
 	if len(segs) < 3 {
 		t.Fatalf("%d segments, want at least 3", len(segs))
 	}
+	return cfg, segs
+}
+
+func TestOpen_damageInAnOlderSegmentIsRefused(t *testing.T) {
+	cfg, segs := crashedWithSegments(t)
 	older := segs[len(segs)-2]
 	f, err := os.OpenFile(older, os.O_WRONLY, 0)
 	if err != nil {

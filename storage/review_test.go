@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,16 +140,7 @@ func TestReview_Open_gapBetweenSegmentsIsRefused(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			cfg := logConfig(dir)
-			cfg.SegmentBytes = 16 << 10
-			e := openRaw(t, cfg)
-			putN(t, e, 0, 400, strings.Repeat("v", 100))
-			storage.Crash(e)
-			segs := segments(t, dir)
-			if len(segs) < 3 {
-				t.Fatalf("%d segments, want at least 3", len(segs))
-			}
+			cfg, segs := crashedWithSegments(t)
 			tc.damage(t, segs)
 			e, err := storage.Open(cfg)
 			if err == nil {
