@@ -22,16 +22,12 @@ type Space struct {
 	LiveBytes int64
 }
 
-// Space returns the data file's size and how much of it holds data,
-// after flushing the commit log's durable records into it. After Close it
-// fails.
+// Space returns the data file's size and how much of it holds data. It
+// reads the file as it is: records still in the commit log reach it with
+// the next flush (FlushInterval at most), so a metrics scrape or a status
+// call never forces one. After Close it fails.
 func (e *Engine) Space() (Space, error) {
 	var s Space
-	// The durable records still in the commit log first, so the data
-	// file holds every write.
-	if err := e.flushIfDirty(); err != nil {
-		return s, err
-	}
 	fi, err := os.Stat(e.path)
 	if err != nil {
 		return s, fmt.Errorf("data file size: %w", err)

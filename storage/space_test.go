@@ -49,6 +49,9 @@ func TestEngine_Space_liveBytesLeaveOutFreePages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := e.Flush(); err != nil { // the deletes into the data file
+		t.Fatal(err)
+	}
 	emptied, err := e.Space()
 	if err != nil {
 		t.Fatal(err)
