@@ -200,7 +200,11 @@ func TestCoordinator_Put_replyLost(t *testing.T) {
 }
 
 func TestCoordinator_Get_blockingRepairFails(t *testing.T) {
-	c := newCluster(t, replicationtest.ClusterConfig{})
+	// No background repair after the ONE read below: it could repair n2
+	// before the last QUORUM read, which must do it itself.
+	c := newCluster(t, replicationtest.ClusterConfig{Coordinator: func(_ string, cfg *replication.Config) {
+		cfg.ReadRepairChance = -1
+	}})
 	ctx := testCtx(t)
 	key, value := []byte("k"), []byte("v")
 	c.Kill("n3")
