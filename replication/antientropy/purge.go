@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quorumkv/quorumkv/cluster/ring"
 	"github.com/quorumkv/quorumkv/conflict"
 	"github.com/quorumkv/quorumkv/keyspace"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
@@ -74,12 +75,14 @@ func (c PurgeConfig) withDefaults() PurgeConfig {
 
 // Purger removes tombstones once no replica needs them. A tombstone is
 // purged when it is older than the grace period, its partition is not
-// moving, and every other current replica of the partition confirms, when
-// asked, that it holds the identical tombstone or nothing at all for the
-// key. A replica that cannot be reached confirms nothing, so a node that was
-// down keeps the tombstones it has not seen from being purged until it is
-// back and anti-entropy has given them to it: a node down past the grace
-// period returns without resurrecting anything. Together with GraceStore,
+// moving, and every other member that may hold the partition (every
+// joining, normal or leaving member, not only its current replicas: see
+// holders) confirms, when asked, that it holds the identical tombstone or
+// nothing at all for the key. A member that cannot be reached confirms
+// nothing, so a node that was down, even one whose partitions moved away
+// meanwhile, keeps the tombstones it has not seen from being purged until
+// it is back and anti-entropy has given them to it (or it is removed): a
+// node down past the grace period returns without resurrecting anything. Together with GraceStore,
 // which drops a tombstone older than the grace period for a key the replica
 // does not hold, a purged key never comes back.
 type Purger struct {
@@ -158,12 +161,7 @@ func (p *Purger) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return purged, err
 		}
-		var peers []string
-		for _, id := range r.Replicas(part) {
-			if id != p.cfg.NodeID {
-				peers = append(peers, id)
-			}
-		}
+		peers := holders(r, p.cfg.NodeID)
 		for len(cands) > 0 && ctx.Err() == nil {
 			batch := cands[:min(purgeBatch, len(cands))]
 			cands = cands[len(batch):]
@@ -187,6 +185,30 @@ func (p *Purger) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return purged, firstErr
+}
+
+// holders returns every member other than self that may hold a copy of
+// any partition: each member of r that is joining, normal or leaving,
+// whether or not it replicates the partition today. A tombstone is purged
+// only once every node that held its partition since it was written
+// confirms; a node that stopped replicating the partition either dropped
+// it after handing it over (it holds nothing, and confirms) or still holds
+// it (a node that was down while the partition moved away), and must not
+// be able to give a deleted value back to the new holders after the purge.
+// Left and removed members hold nothing the cluster reads again: a left
+// node rejoins only with an empty data dir, a removed id never does.
+func holders(r *ring.Ring, self string) []string {
+	var ids []string
+	for _, m := range r.Members() {
+		if m.ID == self {
+			continue
+		}
+		switch m.State {
+		case ring.Joining, ring.Normal, ring.Leaving:
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
 }
 
 // confirm returns the candidates every peer holds identically or not at

@@ -3,7 +3,9 @@ package antientropy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -209,4 +211,72 @@ func TestPurge_downPastGraceDoesNotResurrect(t *testing.T) {
 	}
 	// The old value, from anywhere, would be a live object: it is merged,
 	// so the purge must never run while any replica still holds it (above).
+}
+
+// TestPurge_formerHolderMustConfirm: d was a replica of k's partition
+// until the ring moved it to a, b and c, and was down meanwhile, holding
+// the value written before the delete. The current replicas all hold the
+// tombstone, but the purge still waits for d: once purged, d's old value
+// would come back to them through its hand-off. A member that left holds
+// nothing the cluster reads again and is not asked.
+func TestPurge_formerHolderMustConfirm(t *testing.T) {
+	ctx := context.Background()
+	members := func(dState ring.State) []ring.Member {
+		return []ring.Member{{ID: "a", VNodes: 64, State: ring.Normal}, {ID: "b", VNodes: 64, State: ring.Normal},
+			{ID: "c", VNodes: 64, State: ring.Normal}, {ID: "d", VNodes: 64, State: dState}}
+	}
+	r, err := ring.New(members(ring.Normal), 3, keyspace.Q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key whose partition a, b and c replicate, and d does not.
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		reps := r.Replicas(int(keyspace.PartitionOf([]byte(k))))
+		if slices.Contains(reps, "a") && !slices.Contains(reps, "d") {
+			key = k
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		dState ring.State
+		dHolds *conflict.Object // nil: nothing
+		dDown  bool
+		purged int
+	}{
+		{"a former holder with the old value blocks the purge", ring.Normal, oldValue(), false, 0},
+		{"an unreachable former holder blocks the purge", ring.Normal, nil, true, 0},
+		{"a former holder that dropped the partition confirms", ring.Normal, nil, false, 1},
+		{"a former holder with the tombstone confirms", ring.Normal, oldTombstone(), false, 1},
+		{"a member that left is not asked", ring.Left, oldValue(), true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b, c, d := openEngine(t), openEngine(t), openEngine(t), openEngine(t)
+			for _, e := range []*storage.Engine{a, b, c} {
+				purgePut(t, e, key, oldTombstone())
+			}
+			if tc.dHolds != nil {
+				purgePut(t, d, key, tc.dHolds)
+			}
+			rr, err := ring.New(members(tc.dState), 3, keyspace.Q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients := map[string]pb.ReplicaClient{"b": serveFetch(t, b), "c": serveFetch(t, c), "d": serveFetch(t, d)}
+			p, err := NewPurger(PurgeConfig{NodeID: "a", Grace: 24 * time.Hour, PeerTimeout: time.Second},
+				a, fixedRing{rr}, PeerDialerFunc(func(id string) (pb.ReplicaClient, error) {
+					if id == "d" && tc.dDown {
+						return nil, errors.New("unreachable")
+					}
+					return clients[id], nil
+				}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := p.Sweep(ctx); n != tc.purged || purgeHas(a, key) == (tc.purged == 1) {
+				t.Fatalf("purged %d, want %d", n, tc.purged)
+			}
+		})
+	}
 }
