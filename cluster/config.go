@@ -121,6 +121,14 @@ type Config struct {
 	// settings are persisted, and the node restarts to apply them). Required when New is given no
 	// settings; unused otherwise.
 	AdoptSettings func(Settings) error
+	// LastRunning is when this node last recorded that it runs (zero:
+	// unknown, a new data dir or one from before the record existed), and
+	// MaxDowntime the longest it may have been down since and still rejoin
+	// with its data: the tombstone grace period. New refuses a node down
+	// longer (ErrDownTooLong) unless it is the only member. Zero
+	// MaxDowntime: no limit.
+	LastRunning time.Time
+	MaxDowntime time.Duration
 	// Wall is this node's wall clock, sent in every probe ack so members
 	// estimate each other's clock offset. Nil means time.Now.
 	Wall func() time.Time

@@ -48,6 +48,14 @@ var (
 	// ErrKeyring: a keyring change was refused (a key of the wrong size,
 	// using a key not installed, removing the primary key).
 	ErrKeyring = errors.New("cluster: keyring change refused")
+	// ErrLeft: the persisted table says this node left the cluster (kvctl
+	// leave). It rejoins only with an empty data dir, as a new joiner.
+	ErrLeft = errors.New("cluster: node left the cluster")
+	// ErrDownTooLong: the node was down longer than Config.MaxDowntime (the
+	// tombstone grace period): tombstones it missed may have been purged,
+	// so its data could bring deleted keys back. It rejoins only with an
+	// empty data dir.
+	ErrDownTooLong = errors.New("cluster: node down longer than the tombstone grace period")
 	// ErrClosed: the Membership was closed.
 	ErrClosed = errors.New("cluster: membership closed")
 )

@@ -218,6 +218,11 @@ func (m *Membership) load(settings *Settings) error {
 	switch {
 	case ok && e.State == ring.Removed:
 		return &RemovedError{ID: id}
+	case ok && e.State == ring.Left:
+		return fmt.Errorf("%w (kvctl leave): %q joins again only as a new node, started with an empty data dir", ErrLeft, id)
+	case ok && m.downTooLong():
+		return fmt.Errorf("%w: %q last ran at %s, %s ago, more than --tombstone-grace %s: tombstones it missed may be purged, so it joins again only as a new node, started with an empty data dir",
+			ErrDownTooLong, id, m.cfg.LastRunning.UTC().Format(time.RFC3339), time.Since(m.cfg.LastRunning).Round(time.Second), m.cfg.MaxDowntime)
 	case ok:
 		// Restart with our table: keep our place, announce any new
 		// address or weight under a new version.
@@ -240,6 +245,21 @@ func (m *Membership) load(settings *Settings) error {
 		m.log.Warn("settings but no persisted member entry: waiting for a member to tell this node its place")
 	}
 	return nil
+}
+
+// downTooLong reports whether this node was down longer than
+// cfg.MaxDowntime while the cluster had another member that may hold its
+// partitions (a cluster of one has nobody to bring anything back to).
+func (m *Membership) downTooLong() bool {
+	if m.cfg.MaxDowntime <= 0 || m.cfg.LastRunning.IsZero() || time.Since(m.cfg.LastRunning) <= m.cfg.MaxDowntime {
+		return false
+	}
+	for id, e := range m.table {
+		if id != m.cfg.NodeID && (e.State == ring.Joining || e.State == ring.Normal || e.State == ring.Leaving) {
+			return true
+		}
+	}
+	return false
 }
 
 // memberlistConfig builds memberlist's configuration from m.cfg.
@@ -295,8 +315,14 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	return c, nil
 }
 
+// leaveTimeout bounds how long a node that left the ring waits for its
+// memberlist leave message to be sent as it closes.
+const leaveTimeout = time.Second
+
 // Close stops gossip (memberlist Shutdown: a restart is not a leave, so no
-// leave message is sent), stops every goroutine Membership started, waits
+// leave message is sent, except by a node that has left the ring, whose
+// memberlist leave lets the others forget its address at once, so its id
+// can join again, empty, right away), stops every goroutine Membership started, waits
 // for them, and makes a last save of the table. It returns the error of
 // that last save, if any. It is idempotent; later calls return the same
 // result.
@@ -304,11 +330,17 @@ func (m *Membership) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closing = true
+		left := m.self.State == ring.Left
 		m.mu.Unlock()
 		close(m.stopc)
 		m.cancel()
 		var errs []error
 		if ml := m.ml.Load(); ml != nil {
+			if left {
+				if err := ml.Leave(leaveTimeout); err != nil {
+					m.log.Warn("announcing the leave to memberlist", "err", err)
+				}
+			}
 			if err := ml.Shutdown(); err != nil {
 				errs = append(errs, fmt.Errorf("cluster: stopping memberlist: %w", err))
 			}

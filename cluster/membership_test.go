@@ -526,6 +526,26 @@ func TestNew_refusals(t *testing.T) {
 			},
 			want: ErrRemoved,
 		},
+		"persisted table says left": {
+			setup: func(n *node, cfg *Config) *Settings {
+				b, _ := encodeTable([]Entry{{ID: n.id, GRPCAddr: n.grpc, GossipAddr: n.gossip, State: ring.Left, Version: 4}})
+				n.store.data = b
+				s := testSettings(3)
+				return &s
+			},
+			want: ErrLeft,
+		},
+		"down longer than the grace period": {
+			setup: func(n *node, cfg *Config) *Settings {
+				b, _ := encodeTable([]Entry{{ID: n.id, GRPCAddr: n.grpc, GossipAddr: n.gossip, VNodes: 8, State: ring.Normal, Version: 4},
+					{ID: "other", GRPCAddr: "127.0.0.1:1", GossipAddr: "127.0.0.1:2", VNodes: 8, State: ring.Normal, Version: 1}})
+				n.store.data = b
+				cfg.LastRunning, cfg.MaxDowntime = time.Now().Add(-time.Hour), time.Minute
+				s := testSettings(3)
+				return &s
+			},
+			want: ErrDownTooLong,
+		},
 	}
 	i := 30
 	for name, tc := range tests {
@@ -550,6 +570,38 @@ func TestNew_refusals(t *testing.T) {
 				t.Fatalf("transport not released: %v", err)
 			}
 			_ = tr.Shutdown()
+		})
+	}
+}
+
+// A node down longer than the grace period keeps its place when it is
+// the only member (nobody can have purged a tombstone it missed), and any
+// node down for less does.
+func TestNew_downTimeWithinLimitsKeepsItsPlace(t *testing.T) {
+	c := newTestCluster(t)
+	for i, tc := range []struct {
+		name    string
+		others  bool
+		downFor time.Duration
+	}{
+		{"alone, down longer than grace", false, time.Hour},
+		{"with others, down less than grace", true, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := c.node(40 + i)
+			es := []Entry{{ID: n.id, GRPCAddr: n.grpc, GossipAddr: n.gossip, VNodes: 8, State: ring.Normal, Version: 4}}
+			if tc.others {
+				es = append(es, Entry{ID: "other", GRPCAddr: "127.0.0.1:1", GossipAddr: "127.0.0.1:2", VNodes: 8, State: ring.Normal, Version: 1})
+			}
+			n.store.data, _ = encodeTable(es)
+			cfg := c.config(n)
+			cfg.LastRunning, cfg.MaxDowntime = time.Now().Add(-tc.downFor), time.Minute
+			s := testSettings(3)
+			m, err := New(cfg, &s, n.store)
+			if err != nil {
+				t.Fatalf("New = %v", err)
+			}
+			_ = m.Close()
 		})
 	}
 }

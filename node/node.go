@@ -77,6 +77,12 @@ type node struct {
 	// serving). fatalErr holds the first failed local durable write, which
 	// serve's fatal receives: the node stops and records no clean shutdown.
 	markedRunning bool
+	// lastRunning is when the node last ran before this start (downtime.go),
+	// zero if unknown.
+	lastRunning time.Time
+	// recordsRunning once the node serves and keeps the running record:
+	// closing storage rewrites it a last time.
+	recordsRunning atomic.Bool
 	mustRenew     bool
 	fatalErr      atomic.Pointer[error]
 	fatal         chan error
@@ -203,6 +209,11 @@ func (n *node) openStorage() error {
 	n.storageOpen.Store(true)
 	n.onClose(func() {
 		n.storageOpen.Store(false)
+		if n.recordsRunning.Load() {
+			if err := recordRunning(store, time.Now()); err != nil {
+				n.log.Warn("record that the node ran until now", "err", err)
+			}
+		}
 		n.recordCleanShutdown(store)
 		if err := store.Close(); err != nil {
 			n.log.Error("close storage", "err", err)
@@ -210,6 +221,9 @@ func (n *node) openStorage() error {
 		n.log.Info("stopped")
 	})
 	n.metrics.watchStorage(store)
+	if n.lastRunning, err = lastRunning(store); err != nil {
+		return err
+	}
 	if n.mustRenew, err = markRunning(store, fresh); err != nil {
 		return err
 	}
@@ -371,6 +385,8 @@ func (n *node) openMembership() error {
 		AdoptSettings:   n.adopt,
 		Join:            n.joinVia,
 		OnStateLoss:     n.stateLost,
+		LastRunning:     n.lastRunning,
+		MaxDowntime:     n.cfg.TombstoneGrace,
 		Wall:            n.wall,
 		OnPeerClock:     n.fence.ObserveRoundTrip,
 	}, n.settings, n.store)
@@ -483,6 +499,7 @@ func (n *node) serve(ctx context.Context) error {
 	goFunc(func() { n.leaveWhenLeaving(bg) })
 	goFunc(func() { n.purger.Run(bg) })
 	goFunc(func() { n.watchFence(bg) })
+	goFunc(func() { n.keepRunningRecord(bg) })
 	if n.cfg.TestNoAntiEntropy {
 		n.log.Warn("test knob: no anti-entropy rounds")
 	} else {

@@ -72,6 +72,19 @@ func (c *launched) script(cmd string) string {
 	return string(out)
 }
 
+// scriptFails runs cluster.sh cmd, which must fail, and returns its output.
+func (c *launched) scriptFails(cmd string) string {
+	c.t.Helper()
+	sh := exec.Command("../../scripts/cluster.sh", cmd)
+	sh.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir, "PORT_BASE="+strconv.Itoa(c.base), "NODES="+strconv.Itoa(c.n),
+		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args, "CLUSTER_TLS="+c.tls)
+	out, err := sh.CombinedOutput()
+	if err == nil {
+		c.t.Fatalf("cluster.sh %s succeeded, want a failure:\n%s", cmd, out)
+	}
+	return string(out)
+}
+
 func (c *launched) endpoint(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.base+i) }
 
 // ctl runs kvctl against node i.

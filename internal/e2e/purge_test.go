@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,9 +12,10 @@ import (
 // TestCluster_downPastHintWindowAndGrace: n3 is down while keys are written
 // and deleted, longer than the hint window (its hints are dropped) and
 // longer than the tombstone grace period. Nothing is purged while it is
-// down; when it returns, anti-entropy repairs the gap, the deleted keys stay
-// deleted, and then the tombstones are purged everywhere without anything
-// coming back.
+// down. Started again on its data it is refused (tombstones it missed
+// could have been purged); started with an empty data dir it joins again,
+// is filled, the deleted keys stay deleted, and then the tombstones are
+// purged everywhere without anything coming back.
 func TestCluster_downPastHintWindowAndGrace(t *testing.T) {
 	const grace = 4 * time.Second
 	c := launch(t, 3, "--anti-entropy-interval", "1s", "--max-hint-window", "1s", "--tombstone-grace", "4s")
@@ -39,7 +43,16 @@ func TestCluster_downPastHintWindowAndGrace(t *testing.T) {
 		}
 	}
 
-	c.script("start") // n3 returns with the old values of a0..a4
+	// n3, down past the grace period with the old values of a0..a4, is
+	// refused: it joins again only as a new node, with an empty data dir.
+	if out := c.scriptFails("start"); !strings.Contains(out, "more than --tombstone-grace") || !strings.Contains(out, "empty data dir") {
+		t.Fatalf("n3 restarted past the grace period with its data:\n%s", out)
+	}
+	if err := os.RemoveAll(filepath.Join(c.dir, "n3", "data")); err != nil {
+		t.Fatal(err)
+	}
+	c.script("start") // n3 joins again, empty
+	eventually(t, time.Minute, "n3 normal again", func() bool { return c.members(1)["n3"].RingState == "normal" })
 	if r := c.ctl(3, "repair", "--wait"); r.code != 0 {
 		t.Fatalf("repair: %v", r)
 	}

@@ -194,19 +194,28 @@ func TestCluster_leave(t *testing.T) {
 	}
 	readAllAtAll(t, nodes[1])
 
-	// Started again on its data dir, the left node stops again.
-	back := spawn(t, nodeOpts{dataDir: nodes[3].dataDir, args: nodes[3].extraArgs})
-	if code := back.exitCode(30 * time.Second); code != 0 {
-		t.Fatalf("left n4 restarted: exit %d:\n%s", code, back.stderr)
-	}
-	if m := membersOf(t, nodes[0])["n4"]; m.RingState != "left" {
-		t.Fatalf("left n4 restarted: n1 sees %+v", m)
-	}
-
 	nodes[2].expect(2, []string{"replication factor", "--force"}, "leave")
 	if m := membersOf(t, nodes[0])["n3"]; m.RingState != "normal" {
 		t.Fatalf("refused leave changed n3: %+v", m)
 	}
+
+	// Started again on its data dir, the left node is refused; with an
+	// empty data dir it joins again as a new node.
+	back := spawn(t, nodeOpts{dataDir: nodes[3].dataDir, args: nodes[3].extraArgs})
+	if code := back.exitCode(30 * time.Second); code != 1 || !strings.Contains(back.stderr.String(), "joins again only as a new node, started with an empty data dir") {
+		t.Fatalf("left n4 restarted on its data dir: exit %d:\n%s", code, back.stderr)
+	}
+	if m := membersOf(t, nodes[0])["n4"]; m.RingState != "left" {
+		t.Fatalf("left n4 restarted: n1 sees %+v", m)
+	}
+	again := spawn(t, nodeOpts{args: nodes[3].extraArgs})
+	defer func() {
+		if t.Failed() {
+			t.Logf("n4 started again, empty:\n%s", again.stderr)
+		}
+	}()
+	eventually(t, time.Minute, "n4 normal again", func() bool { return membersOf(t, nodes[0])["n4"].RingState == "normal" })
+	readAllAtAll(t, again)
 }
 
 // Writes at ALL keep being acknowledged while n4 leaves, and every one
