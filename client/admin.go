@@ -133,6 +133,14 @@ type Status struct {
 	// it leaves); 0 when none is under way. PartitionsMoved counts those
 	// already done.
 	PartitionsMoving, PartitionsMoved int
+	// MovingOut is true when the node sends the partitions moving (it
+	// leaves), false when it receives them.
+	MovingOut bool
+	// BytesMoved counts the bytes moved so far in this run of the change.
+	BytesMoved uint64
+	// MoveETA is the estimated time until every partition is moved, at the
+	// rate so far; 0 when unknown or none is moving.
+	MoveETA time.Duration
 }
 
 // AntiEntropyRound summarizes the last anti-entropy round with one peer.
@@ -220,6 +228,9 @@ func statusFromProto(resp *quorumkvv1.StatusResponse) *Status {
 
 		PartitionsMoving: int(resp.GetPartitionsMoving()),
 		PartitionsMoved:  int(resp.GetPartitionsMoved()),
+		MovingOut:        resp.GetMovingOut(),
+		BytesMoved:       resp.GetBytesMoved(),
+		MoveETA:          time.Duration(resp.GetMoveEtaSeconds()) * time.Second,
 	}
 	for _, r := range resp.GetLastAntiEntropy() {
 		round := AntiEntropyRound{

@@ -64,7 +64,7 @@ func (c *Client) ClusterStatus(ctx context.Context, opts ...CallOption) (*Cluste
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out.Members[i].Status, out.Members[i].Err = c.memberStatus(ctx, cc, m.GRPCAddr)
+			out.Members[i].Status, out.Members[i].Err = c.memberStatus(ctx, cc, m.GRPCAddr, true)
 		}()
 	}
 	wg.Wait()
@@ -78,9 +78,16 @@ func askable(m Member) bool {
 		m.RingState != Left && m.RingState != Removed
 }
 
-// memberStatus asks the node at addr for its Status with partition roots,
-// on a connection of its own.
-func (c *Client) memberStatus(ctx context.Context, cc callConfig, addr string) (*Status, error) {
+// StatusOf asks member m itself, at its gRPC address and on a connection
+// of its own, for its Status (without partition roots): kvctl members
+// shows the progress of the moves of joining and leaving members with it.
+func (c *Client) StatusOf(ctx context.Context, m Member, opts ...CallOption) (*Status, error) {
+	return c.memberStatus(ctx, c.callConfig(opts), m.GRPCAddr, false)
+}
+
+// memberStatus asks the node at addr for its Status, with partition roots
+// if roots, on a connection of its own.
+func (c *Client) memberStatus(ctx context.Context, cc callConfig, addr string, roots bool) (*Status, error) {
 	conn, err := grpc.NewClient(addr, c.dial...)
 	if err != nil {
 		return nil, fromStatus(err, addr)
@@ -88,7 +95,7 @@ func (c *Client) memberStatus(ctx context.Context, cc callConfig, addr string) (
 	defer func() { _ = conn.Close() }()
 	var resp *quorumkvv1.StatusResponse
 	if e := c.attempt(ctx, cc, addr, quorumkvv1.NewKVClient(conn), func(ctx context.Context, kv quorumkvv1.KVClient) (err error) {
-		resp, err = kv.Status(ctx, &quorumkvv1.StatusRequest{PartitionRoots: true})
+		resp, err = kv.Status(ctx, &quorumkvv1.StatusRequest{PartitionRoots: roots})
 		return err
 	}); e != nil {
 		return nil, e

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/quorumkv/quorumkv/cluster"
@@ -34,7 +36,7 @@ func (n *node) fillWhileJoining(ctx context.Context) {
 			n.log.Error("become normal after filling", "err", err)
 			return false
 		}
-		n.setMoves(0, 0)
+		n.moves.clear()
 		n.log.Info("filled every partition this node replicates; now normal", "partitions", len(filled))
 		return false
 	})
@@ -69,15 +71,16 @@ func (n *node) fillOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring
 	bySource := map[string][]keyspace.Partition{}
 	complete := true
 	future := r.FuturePartitionsOf(n.cfg.NodeID)
-	defer func() {
+	progress := func(bytes int64) {
 		done := 0
 		for _, p := range future {
 			if filled[keyspace.Partition(p)] {
 				done++
 			}
 		}
-		n.setMoves(len(future), done)
-	}()
+		n.moves.set(false, len(future), done, bytes, time.Now())
+	}
+	defer progress(0)
 	for _, p := range future {
 		part := keyspace.Partition(p)
 		if filled[part] {
@@ -99,17 +102,20 @@ func (n *node) fillOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring
 			bySource[src] = append(bySource[src], part)
 		}
 	}
-	for src, parts := range bySource {
-		round, err := n.ae.FillFrom(ctx, src, parts)
-		if err != nil {
-			n.log.Warn("fill by anti-entropy failed; will retry", "source", src, "partitions", len(parts), "err", err)
-			complete = false
-			continue
+	for _, src := range slices.Sorted(maps.Keys(bySource)) {
+		for batch := range slices.Chunk(bySource[src], moveBatch) {
+			round, err := n.ae.FillFrom(ctx, src, batch)
+			if err != nil {
+				n.log.Warn("fill by anti-entropy failed; will retry", "source", src, "partitions", len(batch), "err", err)
+				complete = false
+				break
+			}
+			for _, p := range batch {
+				filled[p] = true
+			}
+			progress(round.BytesExchanged)
+			n.log.Info("filled partitions by anti-entropy", "source", src, "partitions", len(batch), "keys", round.KeysFetched, "bytes", round.BytesExchanged)
 		}
-		for _, p := range parts {
-			filled[p] = true
-		}
-		n.log.Info("filled partitions by anti-entropy", "source", src, "partitions", len(parts), "keys", round.KeysFetched)
 	}
 	return complete
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -347,6 +348,7 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 			return nil, toStatus(err, nil)
 		}
 	}
+	mv := s.n.moves.snapshot(time.Now())
 	return &pb.StatusResponse{
 		PartitionRoots:  roots,
 		NodeId:          s.n.cfg.NodeID,
@@ -360,8 +362,11 @@ func (s *kvServer) Status(ctx context.Context, req *pb.StatusRequest) (*pb.Statu
 		LastAntiEntropy: s.lastAntiEntropy(),
 		Digest:          d[:],
 
-		PartitionsMoving: uint32(s.n.moving.Load()),
-		PartitionsMoved:  uint32(s.n.moved.Load()),
+		PartitionsMoving: uint32(mv.Total),
+		PartitionsMoved:  uint32(mv.Done),
+		MovingOut:        mv.Sending,
+		BytesMoved:       uint64(mv.Bytes),
+		MoveEtaSeconds:   uint32(mv.ETA.Round(time.Second) / time.Second),
 	}, nil
 }
 

@@ -83,18 +83,16 @@ type node struct {
 	// recordsRunning once the node serves and keeps the running record:
 	// closing storage rewrites it a last time.
 	recordsRunning atomic.Bool
-	mustRenew     bool
-	fatalErr      atomic.Pointer[error]
-	fatal         chan error
+	mustRenew      bool
+	fatalErr       atomic.Pointer[error]
+	fatal          chan error
 
 	// left is closed once the node has left the cluster (kvctl leave) and
 	// announced it: serve stops the node (ring_change.go).
 	left     chan struct{}
 	leftOnce sync.Once
-	// moving and moved count the partitions of the ring change under way
-	// (filled while joining, handed over while leaving) and those done;
-	// both 0 when none is under way.
-	moving, moved atomic.Int64
+	// moves is the progress of the ring change under way (moves.go).
+	moves moveProgress
 
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.

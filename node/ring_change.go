@@ -141,13 +141,25 @@ func (n *node) leaveWhenLeaving(ctx context.Context) {
 	})
 }
 
+// moveBatch is how many partitions one anti-entropy pass of a move (a
+// fill or a hand-off) carries: progress is reported, and a move
+// interrupted resumes, batch by batch.
+const moveBatch = 32
+
 // handOffOnce sends the partitions not handed over yet to their pending
-// replicas, grouped by target; it reports whether every one is done.
+// replicas, grouped by target, moveBatch at a time; it reports whether
+// every one is done. A hand-off interrupted (a failed pass, a restart)
+// resumes where it stopped: the Merkle roots of what was handed over
+// compare equal, so only what was not, and writes since, are sent again.
 func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring, sent map[string]map[keyspace.Partition]bool) bool {
 	live := liveMembers(m)
 	byTarget := map[string][]keyspace.Partition{}
 	complete := true
-	defer func() { n.setMoves(handOffProgress(r, n.cfg.NodeID, sent)) }()
+	progress := func(bytes int64) {
+		total, done := handOffProgress(r, n.cfg.NodeID, sent)
+		n.moves.set(true, total, done, bytes, time.Now())
+	}
+	defer progress(0)
 	for _, p := range r.PartitionsOf(n.cfg.NodeID) {
 		part := keyspace.Partition(p)
 		for _, id := range r.Pending(p) {
@@ -160,25 +172,28 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 			}
 		}
 	}
-	for id, parts := range byTarget {
-		round, err := n.ae.FillFrom(ctx, id, parts)
-		if err == nil && round.PartitionsCompared < len(parts) {
-			// The target left out partitions it does not yet see moving
-			// to it (it has not heard that this node is leaving).
-			err = fmt.Errorf("%s compared %d of %d partitions: its ring does not show them moving to it yet", id, round.PartitionsCompared, len(parts))
+	for _, id := range slices.Sorted(maps.Keys(byTarget)) {
+		for batch := range slices.Chunk(byTarget[id], moveBatch) {
+			round, err := n.ae.FillFrom(ctx, id, batch)
+			if err == nil && round.PartitionsCompared < len(batch) {
+				// The target left out partitions it does not yet see
+				// moving to it (it has not heard that this node leaves).
+				err = fmt.Errorf("%s compared %d of %d partitions: its ring does not show them moving to it yet", id, round.PartitionsCompared, len(batch))
+			}
+			if err != nil {
+				n.log.Warn("handing partitions over failed; will retry", "target", id, "partitions", len(batch), "err", err)
+				complete = false
+				break
+			}
+			if sent[id] == nil {
+				sent[id] = map[keyspace.Partition]bool{}
+			}
+			for _, p := range batch {
+				sent[id][p] = true
+			}
+			progress(round.BytesExchanged)
+			n.log.Info("handed partitions over", "target", id, "partitions", len(batch), "keys", round.KeysPushed, "bytes", round.BytesExchanged)
 		}
-		if err != nil {
-			n.log.Warn("handing partitions over failed; will retry", "target", id, "partitions", len(parts), "err", err)
-			complete = false
-			continue
-		}
-		if sent[id] == nil {
-			sent[id] = map[keyspace.Partition]bool{}
-		}
-		for _, p := range parts {
-			sent[id][p] = true
-		}
-		n.log.Info("handed partitions over", "target", id, "partitions", len(parts), "keys", round.KeysPushed)
 	}
 	return complete
 }
@@ -197,12 +212,6 @@ func handOffProgress(r *ring.Ring, id string, sent map[string]map[keyspace.Parti
 		}
 	}
 	return total, done
-}
-
-// setMoves records the progress of the ring change under way (Status).
-func (n *node) setMoves(total, done int) {
-	n.moving.Store(int64(total))
-	n.moved.Store(int64(done))
 }
 
 // finishLeave waits, within leftAnnounceTimeout, until the left entry has
@@ -338,16 +347,22 @@ func (n *node) fillGainedOnce(ctx context.Context, m *cluster.Membership, r *rin
 	if len(gained) == 0 {
 		return true
 	}
-	for src, parts := range bySource {
-		round, err := n.ae.FillFrom(ctx, src, parts)
-		if err != nil {
-			n.log.Warn("filling partitions this node now replicates failed; will retry", "source", src, "partitions", len(parts), "err", err)
-			for _, p := range parts {
-				failed[p] = true
+	filled := 0
+	for _, src := range slices.Sorted(maps.Keys(bySource)) {
+		parts := bySource[src]
+		for i, batch := range slices.Collect(slices.Chunk(parts, moveBatch)) {
+			round, err := n.ae.FillFrom(ctx, src, batch)
+			if err != nil {
+				n.log.Warn("filling partitions this node now replicates failed; will retry", "source", src, "partitions", len(batch), "err", err)
+				for _, p := range parts[i*moveBatch:] {
+					failed[p] = true
+				}
+				break
 			}
-			continue
+			filled += len(batch)
+			n.moves.set(false, len(gained), min(filled, len(gained)), round.BytesExchanged, time.Now())
+			n.log.Info("filled partitions this node now replicates", "source", src, "partitions", len(batch), "keys", round.KeysFetched, "bytes", round.BytesExchanged)
 		}
-		n.log.Info("filled partitions this node now replicates", "source", src, "partitions", len(parts), "keys", round.KeysFetched)
 	}
 	complete := true
 	for _, p := range gained {
@@ -356,6 +371,9 @@ func (n *node) fillGainedOnce(ctx context.Context, m *cluster.Membership, r *rin
 			continue
 		}
 		held[p] = true
+	}
+	if complete {
+		n.moves.clear()
 	}
 	return complete
 }

@@ -121,7 +121,7 @@ func (o *leaveOptions) awaitLeft(ctx context.Context, c *client.Client, id strin
 		}
 		progress := "handing its partitions over"
 		if st, err := c.Status(ctx); err == nil && st.PartitionsMoving > 0 {
-			progress = fmt.Sprintf("%d of %d partitions handed over", st.PartitionsMoved, st.PartitionsMoving)
+			progress = describeMove(st)
 		}
 		switch {
 		case tty:

@@ -30,8 +30,45 @@ type statusJSON struct {
 	LastAntiEntropy []antiEntropyJSON `json:"last_anti_entropy"`
 	Digest          string            `json:"digest"`
 	// Set only while a ring change moves partitions to or from the node.
-	PartitionsMoving int  `json:"partitions_moving,omitempty"`
-	PartitionsMoved  *int `json:"partitions_moved,omitempty"`
+	PartitionsMoving int `json:"partitions_moving,omitempty"`
+	*moveJSON
+}
+
+// moveJSON is the progress of a ring change moving partitions to or from
+// a node, in status and members -o json.
+type moveJSON struct {
+	PartitionsMoved *int `json:"partitions_moved"`
+	// Move is "send" on a node that hands its partitions over (it leaves),
+	// "receive" on one that fills them.
+	Move       string `json:"move"`
+	BytesMoved uint64 `json:"bytes_moved"`
+	// MoveETASeconds is the estimated time left; 0 while unknown.
+	MoveETASeconds int `json:"move_eta_seconds"`
+}
+
+func newMoveJSON(st *client.Status) *moveJSON {
+	if st == nil || st.PartitionsMoving == 0 {
+		return nil
+	}
+	m := &moveJSON{PartitionsMoved: &st.PartitionsMoved, Move: "receive", BytesMoved: st.BytesMoved, MoveETASeconds: int(st.MoveETA / time.Second)}
+	if st.MovingOut {
+		m.Move = "send"
+	}
+	return m
+}
+
+// describeMove renders the progress of a node's move in one phrase, as
+// "310 of 720 partitions handed over, 12.0 MiB, about 30s left".
+func describeMove(st *client.Status) string {
+	verb := "filled"
+	if st.MovingOut {
+		verb = "handed over"
+	}
+	s := fmt.Sprintf("%d of %d partitions %s, %s", st.PartitionsMoved, st.PartitionsMoving, verb, humanBytes(st.BytesMoved))
+	if st.MoveETA > 0 {
+		s += fmt.Sprintf(", about %s left", st.MoveETA)
+	}
+	return s
 }
 
 type antiEntropyJSON struct {
@@ -97,8 +134,8 @@ func (o *statusOptions) run(ctx context.Context) error {
 		{"live_bytes", strconv.FormatUint(obj.LiveBytes, 10)},
 		{"digest", obj.Digest},
 	}
-	if obj.PartitionsMoved != nil {
-		rows = append(rows, []string{"partitions_moved", fmt.Sprintf("%d of %d", *obj.PartitionsMoved, obj.PartitionsMoving)})
+	if st.PartitionsMoving > 0 {
+		rows = append(rows, []string{"moving", describeMove(st)})
 	}
 	if len(obj.LastAntiEntropy) == 0 {
 		rows = append(rows, []string{"last_anti_entropy", "never"})
@@ -131,7 +168,7 @@ func newStatusJSON(st *client.Status) statusJSON {
 		Digest:          digestHex(st.Digest),
 	}
 	if st.PartitionsMoving > 0 {
-		obj.PartitionsMoving, obj.PartitionsMoved = st.PartitionsMoving, &st.PartitionsMoved
+		obj.PartitionsMoving, obj.moveJSON = st.PartitionsMoving, newMoveJSON(st)
 	}
 	for _, r := range st.LastAntiEntropy {
 		obj.LastAntiEntropy = append(obj.LastAntiEntropy, antiEntropyJSON{

@@ -1623,8 +1623,18 @@ type StatusResponse struct {
 	PartitionsMoving uint32 `protobuf:"varint,12,opt,name=partitions_moving,json=partitionsMoving,proto3" json:"partitions_moving,omitempty"`
 	// Of partitions_moving, those already filled or handed over.
 	PartitionsMoved uint32 `protobuf:"varint,13,opt,name=partitions_moved,json=partitionsMoved,proto3" json:"partitions_moved,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether this node sends the partitions moving (it leaves) rather than
+	// receives them (it joins, or took over partitions of a node that left
+	// or was removed).
+	MovingOut bool `protobuf:"varint,14,opt,name=moving_out,json=movingOut,proto3" json:"moving_out,omitempty"`
+	// Bytes moved so far in this run of the ring change (anti-entropy
+	// messages both ways and the objects sent).
+	BytesMoved uint64 `protobuf:"varint,15,opt,name=bytes_moved,json=bytesMoved,proto3" json:"bytes_moved,omitempty"`
+	// Estimated seconds until every partition is moved, at the rate of this
+	// run so far; 0 when unknown (nothing moved yet) or none is moving.
+	MoveEtaSeconds uint32 `protobuf:"varint,16,opt,name=move_eta_seconds,json=moveEtaSeconds,proto3" json:"move_eta_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1744,6 +1754,27 @@ func (x *StatusResponse) GetPartitionsMoving() uint32 {
 func (x *StatusResponse) GetPartitionsMoved() uint32 {
 	if x != nil {
 		return x.PartitionsMoved
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMovingOut() bool {
+	if x != nil {
+		return x.MovingOut
+	}
+	return false
+}
+
+func (x *StatusResponse) GetBytesMoved() uint64 {
+	if x != nil {
+		return x.BytesMoved
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMoveEtaSeconds() uint32 {
+	if x != nil {
+		return x.MoveEtaSeconds
 	}
 	return 0
 }
@@ -2691,7 +2722,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"8\n" +
 	"\rStatusRequest\x12'\n" +
-	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\x83\x04\n" +
+	"\x0fpartition_roots\x18\x01 \x01(\bR\x0epartitionRoots\"\xed\x04\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06joined\x18\x02 \x01(\bR\x06joined\x12#\n" +
@@ -2709,7 +2740,12 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"live_bytes\x18\v \x01(\x04R\tliveBytes\x12+\n" +
 	"\x11partitions_moving\x18\f \x01(\rR\x10partitionsMoving\x12)\n" +
-	"\x10partitions_moved\x18\r \x01(\rR\x0fpartitionsMoved\"A\n" +
+	"\x10partitions_moved\x18\r \x01(\rR\x0fpartitionsMoved\x12\x1d\n" +
+	"\n" +
+	"moving_out\x18\x0e \x01(\bR\tmovingOut\x12\x1f\n" +
+	"\vbytes_moved\x18\x0f \x01(\x04R\n" +
+	"bytesMoved\x12(\n" +
+	"\x10move_eta_seconds\x18\x10 \x01(\rR\x0emoveEtaSeconds\"A\n" +
 	"\rPartitionRoot\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\"\xae\x01\n" +
