@@ -34,7 +34,7 @@ func (m *Membership) replaceLocked(live map[string]bool) ([]string, error) {
 	case e.State == ring.Left:
 		return nil, refuse("%s left the cluster and handed its partitions over: start this node without --replace to join as a new member", target)
 	case e.State != ring.Removed && live[target]:
-		return nil, refuse("%s is alive; only a removed or dead node can be replaced: to decommission a live node, run kvctl leave on it", target)
+		return nil, refuse("%s is alive or suspect; only a removed or dead node can be replaced: to decommission a live node, run kvctl leave on it", target)
 	}
 	seed := e.tokenSeed()
 	if other := m.claimantLocked(seed, id, target); other != "" {
