@@ -16,6 +16,7 @@ func TestCodec_tableRoundTrip(t *testing.T) {
 		{ID: "n1", GRPCAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7101", PeerAddr: "127.0.0.1:7301", RESPAddr: "10.0.0.1:7201", VNodes: 64, State: ring.Normal, Version: 3},
 		{ID: "n2", GRPCAddr: "127.0.0.1:7002", GossipAddr: "127.0.0.1:7102", VNodes: 0, State: ring.Removed, Version: 9},
 		{ID: "n3", GRPCAddr: "127.0.0.1:7003", GossipAddr: "127.0.0.1:7103", VNodes: 8, State: ring.Joining, Version: 1},
+		{ID: "n5", GRPCAddr: "127.0.0.1:7005", GossipAddr: "127.0.0.1:7105", VNodes: 64, State: ring.Normal, Version: 4, TokensOf: "n2"},
 	}
 	b, err := encodeTable(es)
 	if err != nil {
@@ -125,4 +126,41 @@ func FuzzDecodeGossip(f *testing.F) {
 			_, _ = settingsFromProto(g.settings, g.secret)
 		}
 	})
+}
+
+// A replacer's token seed travels in gossip and merges like the other
+// fields; gossip from a release without it (field 9 absent) decodes with
+// an empty TokensOf, the node's own tokens.
+func TestCodec_gossipTokensOf(t *testing.T) {
+	s := testSettings(3)
+	e := Entry{ID: "n5", GRPCAddr: "a:1", GossipAddr: "a:2", VNodes: 64, State: ring.Joining, Version: 1, TokensOf: "n3"}
+	g, err := decodeGossip(encodeGossip(s.ClusterID, []Entry{e}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.entries) != 1 || g.entries[0] != e {
+		t.Fatalf("decoded %+v, want %+v", g.entries, e)
+	}
+	tb := table{}
+	if !tb.merge(g.entries[0]) {
+		t.Fatal("decoded entry not merged")
+	}
+	if got := tb.ringMembers(); len(got) != 1 || got[0].TokensOf != "n3" {
+		t.Fatalf("ring members %+v, want n5 with the tokens of n3", got)
+	}
+
+	old := &quorumkvv1.GossipState{ClusterId: s.ClusterID[:], Table: &quorumkvv1.MemberTable{Members: []*quorumkvv1.MemberEntry{{
+		Id: "n1", GrpcAddr: "a:1", GossipAddr: "a:2", PeerAddr: "a:3", RespAddr: "a:4", Vnodes: 64,
+		State: quorumkvv1.RingState_RING_STATE_NORMAL, Version: 2}}}}
+	b, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err = decodeGossip(b); err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{ID: "n1", GRPCAddr: "a:1", GossipAddr: "a:2", PeerAddr: "a:3", RESPAddr: "a:4", VNodes: 64, State: ring.Normal, Version: 2}
+	if len(g.entries) != 1 || g.entries[0] != want {
+		t.Fatalf("old gossip decoded %+v, want %+v", g.entries, want)
+	}
 }

@@ -56,6 +56,17 @@ type Config struct {
 	// VNodes is this node's ring weight: how many tokens it owns. Zero
 	// means DefaultVNodes; at most ring.MaxVNodes.
 	VNodes int
+	// Replace is the id of a member whose place this node takes: it joins
+	// owning that member's ring tokens (Entry.TokensOf), so it replicates
+	// exactly the partitions the member did, and is filled as any joiner.
+	// The member must be removed, or dead (memberlist does not consider it
+	// alive or suspect): then this node marks it removed as it joins. Only
+	// a node new to the cluster may replace (a restart of the node that
+	// already replaced it is accepted), with the replaced member's
+	// VNodes, and only while no other live member holds those tokens;
+	// otherwise the membership stops with a *ReplaceError. It requires
+	// Seeds. Empty means none.
+	Replace string
 	// Seeds are gossip addresses (host:port) of members to join. A node
 	// started without settings joins them until one answers with settings;
 	// a node with settings but no persisted table (it lost it) joins them to
@@ -215,6 +226,12 @@ func (c Config) Validate() error {
 		return bad("VNodes = %d, must be in [1, %d] (0: %d)", c.VNodes, ring.MaxVNodes, DefaultVNodes)
 	case c.SuspicionMult < 0:
 		return bad("SuspicionMult = %d is negative", c.SuspicionMult)
+	case len(c.Replace) > maxIDLen:
+		return bad("Replace is longer than %d bytes", maxIDLen)
+	case c.Replace != "" && c.Replace == c.NodeID:
+		return bad("Replace = %q is this node's own id", c.Replace)
+	case c.Replace != "" && len(c.Seeds) == 0:
+		return bad("Replace needs Seeds: a replacing node joins an existing cluster")
 	}
 	if err := checkHostPort(c.GRPCAddr); err != nil {
 		return bad("GRPCAddr: %v", err)

@@ -37,6 +37,10 @@ func TestConfig_Validate(t *testing.T) {
 		"bad seed":               {mutate: func(c *Config) { c.Seeds = []string{"nope"} }, field: "Seeds"},
 		"negative interval":      {mutate: func(c *Config) { c.ReconnectInterval = -1 }, field: "ReconnectInterval"},
 		"negative suspicion":     {mutate: func(c *Config) { c.SuspicionMult = -1 }, field: "SuspicionMult"},
+		"replace":                {mutate: func(c *Config) { c.Replace = "n3" }},
+		"replace itself":         {mutate: func(c *Config) { c.Replace = "n1" }, field: "Replace"},
+		"replace, long id":       {mutate: func(c *Config) { c.Replace = strings.Repeat("x", 129) }, field: "Replace"},
+		"replace without seeds":  {mutate: func(c *Config) { c.Replace, c.Seeds = "n3", nil }, field: "Replace"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

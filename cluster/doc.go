@@ -28,7 +28,9 @@
 // then adds itself as Joining. A node whose
 // persisted table lists it keeps its place; a known id that comes back
 // without its table becomes Joining again and Config.OnStateLoss is called.
-// A removed id is refused for good.
+// A removed id is refused for good. A new node with Config.Replace takes a
+// removed or dead member's place: it joins owning that member's ring
+// tokens (Entry.TokensOf), marking a dead one removed (see replace.go).
 //
 // Membership persists its table through a TableStore (storage implements
 // it) and runs a reconnect loop that re-joins table members memberlist

@@ -16,7 +16,7 @@ import (
 //  2. then the higher Version;
 //  3. then the later state: Removed > Left > Leaving > Normal > Joining;
 //  4. then bytewise on GRPCAddr, then GossipAddr, then PeerAddr, then
-//     RESPAddr, then VNodes.
+//     RESPAddr, then VNodes, then TokensOf.
 //
 // Merging keeps the maximum, so it is commutative, associative and
 // idempotent: nodes that saw the same entries hold the same table, in
@@ -42,6 +42,12 @@ type Entry struct {
 	RESPAddr string
 	// VNodes is the node's ring weight.
 	VNodes int
+	// TokensOf is the id whose ring tokens the node owns: set on a node
+	// that replaced another (Config.Replace), to the replaced entry's
+	// token seed (its TokensOf, or its id), so the node replicates exactly
+	// the partitions the replaced one did. Empty: the node's own id. It
+	// never changes for an id.
+	TokensOf string
 	// State is the node's ring state.
 	State ring.State
 	// Version increases with every change of the entry.
@@ -102,13 +108,27 @@ func compareEntries(a, b Entry) int {
 	if c := cmp.Compare(a.RESPAddr, b.RESPAddr); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.VNodes, b.VNodes)
+	if c := cmp.Compare(a.VNodes, b.VNodes); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.TokensOf, b.TokensOf)
+}
+
+// tokenSeed is the id e's ring tokens derive from: TokensOf, or its id.
+func (e Entry) tokenSeed() string {
+	if e.TokensOf != "" {
+		return e.TokensOf
+	}
+	return e.ID
 }
 
 // valid reports whether e can be part of a table: an id, a defined state
 // and a vnodes count the ring accepts for that state.
 func (e Entry) valid() bool {
 	if e.ID == "" || len(e.ID) > maxIDLen || stateRank(e.State) == 0 {
+		return false
+	}
+	if len(e.TokensOf) > maxIDLen || e.TokensOf == e.ID {
 		return false
 	}
 	if e.VNodes < 0 || e.VNodes > ring.MaxVNodes {
@@ -158,7 +178,7 @@ func (t table) sorted() []Entry {
 func (t table) ringMembers() []ring.Member {
 	out := make([]ring.Member, 0, len(t))
 	for _, e := range t {
-		out = append(out, ring.Member{ID: e.ID, VNodes: e.VNodes, State: e.State})
+		out = append(out, ring.Member{ID: e.ID, TokensOf: e.TokensOf, VNodes: e.VNodes, State: e.State})
 	}
 	return out
 }

@@ -18,6 +18,7 @@ func randomEntry(rng *rand.Rand, ids int) Entry {
 		PeerAddr:   fmt.Sprintf("10.0.0.%d:7301", rng.IntN(3)),
 		RESPAddr:   fmt.Sprintf("10.0.0.%d:7201", rng.IntN(2)),
 		VNodes:     1 + rng.IntN(3),
+		TokensOf:   []string{"", "", "r1", "r2"}[rng.IntN(4)],
 		State:      allStates[rng.IntN(len(allStates))],
 		Version:    uint64(rng.IntN(4)),
 	}
@@ -137,6 +138,9 @@ func TestCompareEntries_order(t *testing.T) {
 		"then vnodes": {
 			newer: with(func(e *Entry) { e.VNodes = 9 }), older: base,
 		},
+		"then the token seed bytewise": {
+			newer: with(func(e *Entry) { e.TokensOf = "n3" }), older: base,
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -157,11 +161,13 @@ func TestCompareEntries_order(t *testing.T) {
 
 func TestTable_merge_dropsInvalidEntries(t *testing.T) {
 	tests := map[string]Entry{
-		"empty id":           {VNodes: 1, State: ring.Normal},
-		"no state":           {ID: "n1", VNodes: 1},
-		"normal, no vnodes":  {ID: "n1", State: ring.Normal},
-		"too many vnodes":    {ID: "n1", VNodes: ring.MaxVNodes + 1, State: ring.Normal},
-		"state out of range": {ID: "n1", VNodes: 1, State: ring.Removed + 1},
+		"empty id":            {VNodes: 1, State: ring.Normal},
+		"no state":            {ID: "n1", VNodes: 1},
+		"normal, no vnodes":   {ID: "n1", State: ring.Normal},
+		"too many vnodes":     {ID: "n1", VNodes: ring.MaxVNodes + 1, State: ring.Normal},
+		"state out of range":  {ID: "n1", VNodes: 1, State: ring.Removed + 1},
+		"tokens of itself":    {ID: "n1", VNodes: 1, State: ring.Normal, TokensOf: "n1"},
+		"token seed too long": {ID: "n1", VNodes: 1, State: ring.Normal, TokensOf: string(make([]byte, maxIDLen+1))},
 	}
 	for name, e := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -58,7 +58,28 @@ var (
 	ErrDownTooLong = errors.New("cluster: node down longer than the tombstone grace period")
 	// ErrClosed: the Membership was closed.
 	ErrClosed = errors.New("cluster: membership closed")
+	// ErrReplaceRefused: this node cannot take the place Config.Replace
+	// names. The error value is a *ReplaceError.
+	ErrReplaceRefused = errors.New("cluster: replace refused")
 )
+
+// ReplaceError reports why this node cannot take the place of member
+// Replace (Config.Replace): it is alive, unknown, left, already replaced,
+// or this node is not new. It is permanent: the node must be started
+// again with other flags. errors.Is(err, ErrReplaceRefused) holds for it.
+type ReplaceError struct {
+	// Replace is the id this node was to replace.
+	Replace string
+	// Reason says what is wrong, as a phrase for the operator.
+	Reason string
+}
+
+func (e *ReplaceError) Error() string {
+	return fmt.Sprintf("cannot replace %q: %s", e.Replace, e.Reason)
+}
+
+// Is reports whether target is ErrReplaceRefused.
+func (e *ReplaceError) Is(target error) bool { return target == ErrReplaceRefused }
 
 // RemovedError reports that node id ID was removed from the cluster by an
 // operator. It is permanent: the node must not run under that id again.

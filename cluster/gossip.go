@@ -319,6 +319,19 @@ func (m *Membership) tryJoin(g gossip) {
 	}
 	m.mu.Unlock()
 
+	var replacing []string
+	if m.cfg.Replace != "" {
+		live := m.liveSet() // before mu, as in Remove
+		m.mu.Lock()
+		var err error
+		if replacing, err = m.replaceLocked(live); err != nil {
+			m.failLocked(err)
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+	}
+
 	if known {
 		// Our id is in the table but we had no table: this node lost its
 		// data. It renews its actor before it takes part.
@@ -338,11 +351,19 @@ func (m *Membership) tryJoin(g gossip) {
 	m.self.Version = 1
 	if e, ok := m.table[id]; ok {
 		m.self.Version = e.Version + 1
+		// An id's tokens never change: a replacer that lost its data
+		// keeps the tokens it took.
+		m.self.TokensOf = e.TokensOf
 	}
 	m.table[id] = m.self
 	m.phase = phaseJoined
-	m.log.Info("joined the cluster", "state", m.self.State.String(), "version", m.self.Version, "members", len(m.table))
-	m.changedLocked([]string{id})
+	if m.self.TokensOf != "" {
+		m.log.Info("joined the cluster in another member's place", "replaces", m.cfg.Replace, "tokens_of", m.self.TokensOf,
+			"state", m.self.State.String(), "version", m.self.Version, "members", len(m.table))
+	} else {
+		m.log.Info("joined the cluster", "state", m.self.State.String(), "version", m.self.Version, "members", len(m.table))
+	}
+	m.changedLocked(append(replacing, id))
 }
 
 // refuseIfDuplicate fails the membership with a *DuplicateIDError, and

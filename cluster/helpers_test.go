@@ -113,6 +113,8 @@ type node struct {
 	id, gossip, grpc, peer string
 	seeds                  []string
 	store                  *memStore
+	replace                string // Config.Replace
+	vnodes                 int    // Config.VNodes; 0: 16
 
 	m          *Membership
 	adopted    atomic.Int32 // AdoptSettings calls
@@ -154,6 +156,10 @@ func (c *testCluster) config(n *node) Config {
 	cfg.PeerAddr = n.peer
 	cfg.GossipAddr = n.gossip
 	cfg.VNodes = 16
+	if n.vnodes != 0 {
+		cfg.VNodes = n.vnodes
+	}
+	cfg.Replace = n.replace
 	cfg.Seeds = n.seeds
 	cfg.Logger = logger
 	cfg.Transport = tr

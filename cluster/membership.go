@@ -157,6 +157,9 @@ func New(cfg Config, settings *Settings, store TableStore) (_ *Membership, err e
 	if err := m.load(settings); err != nil {
 		return nil, err
 	}
+	if m.cfg.Replace != "" && len(m.seeds) == 0 {
+		return nil, fmt.Errorf("%w: node %q replaces %q but has no seed to join other than itself", ErrInvalidConfig, cfg.NodeID, cfg.Replace)
+	}
 	if m.phase == phaseAdopt && len(m.seeds) == 0 {
 		return nil, fmt.Errorf("%w: node %q has no settings and no seed to join other than itself", ErrInvalidConfig, cfg.NodeID)
 	}
@@ -226,7 +229,10 @@ func (m *Membership) load(settings *Settings) error {
 	case ok:
 		// Restart with our table: keep our place, announce any new
 		// address or weight under a new version.
-		m.self.State, m.self.Version = e.State, e.Version
+		if err := m.checkReplaceRestart(e); err != nil {
+			return err
+		}
+		m.self.State, m.self.Version, m.self.TokensOf = e.State, e.Version, e.TokensOf
 		if e != m.self {
 			m.self.Version++
 			m.table[id] = m.self
@@ -501,6 +507,7 @@ func (m *Membership) changedLocked(ids []string) {
 		m.log.Error("member table gives no ring", "err", err)
 	} else {
 		m.holder.Store(r)
+		m.checkShadowedLocked(r)
 	}
 	removed := map[string]bool{}
 	for id, e := range m.table {

@@ -49,10 +49,9 @@ type Config struct {
 	// AdvertiseGRPCAddr host when that is given.
 	AdvertiseGRPCAddr, AdvertisePeerAddr, AdvertiseGossipAddr, AdvertiseRESPAddr string
 
-	// Accepted and validated, not built yet (replace): zero values mean
-	// off.
-	//
-	// Replace (--replace) names a removed node this one takes the place of.
+	// Replace (--replace) names a removed or dead node this new one takes
+	// the place of (cluster.Config.Replace); empty: none. It needs Join
+	// and differs from NodeID.
 	Replace string
 	// TLSCert, TLSKey and TLSCA (--tls-cert, --tls-key, --tls-ca) are the
 	// node's certificate, key and the cluster's CA, all three or none.
@@ -245,8 +244,14 @@ func (c Config) Validate() error {
 	if c.RESPMaxClients < 1 {
 		add(flagErr("resp-max-clients", "is %d: must be at least 1", c.RESPMaxClients))
 	}
-	if c.Replace != "" && !nodeIDPattern.MatchString(c.Replace) {
+	switch {
+	case c.Replace == "":
+	case !nodeIDPattern.MatchString(c.Replace):
 		add(flagErr("replace", "%q is not a node id", c.Replace))
+	case c.Replace == c.NodeID:
+		add(flagErr("replace", "is %q, this node's own id: a node takes the place of another (to bring %s back with an empty data dir, start it without --replace)", c.Replace, c.NodeID))
+	case len(c.Join) == 0:
+		add(flagErr("replace", "needs --join: a replacing node joins the cluster of the node it replaces"))
 	}
 	if n := countSet(c.TLSCert, c.TLSKey, c.TLSCA); n != 0 && n != 3 {
 		add(flagErr("tls-cert", "--tls-cert, --tls-key and --tls-ca go together: give all three or none"))

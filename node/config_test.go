@@ -28,6 +28,9 @@ func TestConfig_Validate_namesTheFlag(t *testing.T) {
 		"unknown RESP level":          {func(c *Config) { c.RESPConsistency = "most" }, "resp-consistency", "one, quorum or all"},
 		"TLS without all three files": {func(c *Config) { c.TLSCert = "a.crt" }, "tls-cert", "all three"},
 		"TLS without a gossip key":    {func(c *Config) { c.TLSCert, c.TLSKey, c.TLSCA = "a", "b", "c" }, "gossip-key-file", "required with --tls-*"},
+		"replace: not a node id":      {func(c *Config) { c.Replace, c.Join = "n 3", []string{"127.0.0.1:7101"} }, "replace", "not a node id"},
+		"replace: its own id":         {func(c *Config) { c.Replace, c.Join = "n1", []string{"127.0.0.1:7101"} }, "replace", "this node's own id"},
+		"replace without join":        {func(c *Config) { c.Replace = "n3" }, "replace", "needs --join"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := base
@@ -52,6 +55,7 @@ func TestConfig_Validate_namesTheFlag(t *testing.T) {
 		"gossip on every interface, gRPC host":   func(c *Config) { c.GRPCAddr, c.GossipAddr = "10.0.0.1:7001", "0.0.0.0:7101" },
 		"peer on every interface, gossip host":   func(c *Config) { c.GRPCAddr, c.PeerAddr = "0.0.0.0:7001", "0.0.0.0:7301" },
 		"RESP on every interface, advertised it": func(c *Config) { c.RESPAddr, c.AdvertiseRESPAddr = "0.0.0.0:7201", "10.0.0.1:7201" },
+		"replace with join":                      func(c *Config) { c.Replace, c.Join = "n3", []string{"127.0.0.1:7101"} },
 	} {
 		c := base
 		change(&c)

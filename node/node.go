@@ -377,6 +377,7 @@ func (n *node) openMembership() error {
 		RESPAddr:        n.respAdvertised,
 		VNodes:          n.cfg.VNodes,
 		Seeds:           n.cfg.Join,
+		Replace:         n.cfg.Replace,
 		GossipKeys:      keys,
 		OnKeyringChange: n.persistGossipKeys,
 		Logger:          n.log,
@@ -389,6 +390,9 @@ func (n *node) openMembership() error {
 		OnPeerClock:     n.fence.ObserveRoundTrip,
 	}, n.settings, n.store)
 	if err != nil {
+		if fe := replaceFlagErr(err); fe != nil {
+			return fe
+		}
 		return fmt.Errorf("membership: %w", err)
 	}
 	n.members.Store(members)
@@ -532,6 +536,9 @@ func (n *node) serve(ctx context.Context) error {
 		var de *cluster.DuplicateIDError
 		if errors.As(runErr, &de) {
 			runErr = flagErr("node-id", "%q is already used by a live member of the cluster (gossiping from %s): give this node an id of its own", de.ID, de.Addr)
+		}
+		if fe := replaceFlagErr(runErr); fe != nil {
+			runErr = fe
 		}
 	}
 	n.ready.Store(false)

@@ -388,3 +388,13 @@ func liveMembers(m *cluster.Membership) map[string]bool {
 	}
 	return live
 }
+
+// replaceFlagErr returns the refusal of --replace that err reports (a
+// *cluster.ReplaceError) as a flag error, or nil when err is another one.
+func replaceFlagErr(err error) error {
+	var re *cluster.ReplaceError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	return flagErr("replace", "%s", re.Error())
+}

@@ -2,8 +2,12 @@
 // fixed partitions, now and once the joins and leaves under way complete.
 //
 // Each member owns VNodes tokens on a 64-bit ring, token i at
-// xxhash64(id + "/" + i): they derive from the id alone, so every node that
-// knows the same member table computes the same ring. Partition p covers the hash range starting at p << (64-log2 Q);
+// xxhash64(seed + "/" + i), where the seed is the member's id, or for a
+// member that replaced another the id it took the tokens of
+// (Member.TokensOf): they derive from the seed alone, so every node that
+// knows the same member table computes the same ring, and a replacer owns
+// exactly the replaced member's partitions. Of counted members sharing a
+// seed only one owns the tokens (Ring.Shadowed lists the others). Partition p covers the hash range starting at p << (64-log2 Q);
 // its replicas are the first N distinct counted members met clockwise from
 // that start (the first token >= start, wrapping around).
 //

@@ -32,8 +32,16 @@ var (
 
 // Member is one entry of the member table, as far as the ring cares.
 type Member struct {
-	// ID is the node id; it alone decides the member's tokens. Not empty.
+	// ID is the node id. Not empty. It decides the member's tokens unless
+	// TokensOf is set.
 	ID string
+	// TokensOf is the id whose tokens the member owns: set on a member that
+	// replaced another (it then replicates exactly the partitions the
+	// replaced member did, given the same VNodes). Empty means ID. Of
+	// several counted members with the same token seed (TokensOf, or ID
+	// when empty), only one counts: the one whose ID is the seed, else the
+	// one with the smallest ID; the others own nothing (see Shadowed).
+	TokensOf string
 	// VNodes is the member's token count, its weight: a member with twice
 	// the vnodes replicates about twice the partitions. 1 to MaxVNodes; 0 is
 	// accepted only for Left and Removed members, which own no tokens.
@@ -52,6 +60,7 @@ type Ring struct {
 	cur, fut view
 	pending  [][]string // per partition: in fut but not cur, future order
 	write    [][]string // per partition: cur then pending
+	shadowed []string   // counted members whose token seed another holds, by id
 }
 
 // view is one way of counting members: the replicas of every partition.
@@ -74,7 +83,6 @@ func New(members []Member, n, q int) (*Ring, error) {
 	}
 	ms := slices.Clone(members)
 	slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
-	total := 0
 	for i, m := range ms {
 		if err := validate(m); err != nil {
 			return nil, err
@@ -82,7 +90,11 @@ func New(members []Member, n, q int) (*Ring, error) {
 		if i > 0 && ms[i-1].ID == m.ID {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateMember, m.ID)
 		}
-		if m.State.current() || m.State.future() {
+	}
+	shadowed := shadowedMembers(ms)
+	total := 0
+	for i, m := range ms {
+		if !shadowed[i] && (m.State.current() || m.State.future()) {
 			total += m.VNodes
 		}
 	}
@@ -92,8 +104,8 @@ func New(members []Member, n, q int) (*Ring, error) {
 	// member table alone.
 	toks := make([]token, 0, total)
 	for i, m := range ms {
-		if m.State.current() || m.State.future() {
-			toks = appendTokens(toks, m.ID, int32(i), m.VNodes)
+		if !shadowed[i] && (m.State.current() || m.State.future()) {
+			toks = appendTokens(toks, m.tokenSeed(), int32(i), m.VNodes)
 		}
 	}
 	slices.SortFunc(toks, func(a, b token) int {
@@ -104,10 +116,50 @@ func New(members []Member, n, q int) (*Ring, error) {
 	})
 
 	r := &Ring{n: n, q: q, members: ms}
-	r.cur = buildView(ms, toks, State.current, n, q)
-	r.fut = buildView(ms, toks, State.future, n, q)
+	r.cur = buildView(ms, toks, func(i int) bool { return !shadowed[i] && ms[i].State.current() }, n, q)
+	r.fut = buildView(ms, toks, func(i int) bool { return !shadowed[i] && ms[i].State.future() }, n, q)
 	r.buildPending()
+	for i, sh := range shadowed {
+		if sh {
+			r.shadowed = append(r.shadowed, ms[i].ID)
+		}
+	}
 	return r, nil
+}
+
+// tokenSeed is the id m's tokens derive from: TokensOf, or ID.
+func (m Member) tokenSeed() string {
+	if m.TokensOf != "" {
+		return m.TokensOf
+	}
+	return m.ID
+}
+
+// shadowedMembers marks, for ms sorted by id, the members that count in a
+// view but whose token seed another counted member claims first: the
+// member whose id is the seed, else the one with the smallest id. Two
+// members with the same tokens would split every token between them by
+// id, so only one keeps them.
+func shadowedMembers(ms []Member) []bool {
+	shadowed := make([]bool, len(ms))
+	owner := map[string]int{} // seed -> index of the counted member keeping it
+	for i, m := range ms {
+		if !m.State.current() && !m.State.future() {
+			continue
+		}
+		seed := m.tokenSeed()
+		j, ok := owner[seed]
+		switch {
+		case !ok:
+			owner[seed] = i
+		case m.ID == seed: // the original beats a replacer of smaller id
+			shadowed[j] = true
+			owner[seed] = i
+		default:
+			shadowed[i] = true
+		}
+	}
+	return shadowed
 }
 
 func validate(m Member) error {
@@ -125,17 +177,18 @@ func validate(m Member) error {
 }
 
 // buildView computes the replicas of every partition counting the members
-// for which counts holds. toks holds every token in ring order.
-func buildView(ms []Member, all []token, counts func(State) bool, n, q int) view {
+// (by index in ms) for which counts holds. toks holds every token in ring
+// order.
+func buildView(ms []Member, all []token, counts func(member int) bool, n, q int) view {
 	toks := make([]token, 0, len(all))
 	counted := 0
-	for _, m := range ms {
-		if counts(m.State) {
+	for i := range ms {
+		if counts(i) {
 			counted++
 		}
 	}
 	for _, t := range all {
-		if counts(ms[t.member].State) {
+		if counts(int(t.member)) {
 			toks = append(toks, t)
 		}
 	}
@@ -263,6 +316,11 @@ func (r *Ring) Ownership(id string) float64 {
 	}
 	return float64(len(r.cur.parts[id])) / float64(r.q*r.cur.n)
 }
+
+// Shadowed returns, sorted, the ids of the members that would count in a
+// view but own nothing because another counted member claims the same
+// token seed (see Member.TokensOf). The caller owns the returned slice.
+func (r *Ring) Shadowed() []string { return slices.Clone(r.shadowed) }
 
 // Members returns the member table the ring was built from, sorted by id.
 // The caller owns the returned slice.

@@ -513,7 +513,7 @@ func TestBuildView_startBoundaryAndWrap(t *testing.T) {
 	ms := members("a", "b", "c")
 	const quarter = uint64(1) << 62
 	toks := []token{{0, 0}, {quarter, 1}, {quarter + 1, 2}, {3*quarter + 1, 2}}
-	v := buildView(ms, toks, State.current, 2, 4)
+	v := buildView(ms, toks, func(i int) bool { return ms[i].State.current() }, 2, 4)
 	want := [][]string{{"a", "b"}, {"b", "c"}, {"c", "a"}, {"c", "a"}}
 	for p, w := range want {
 		if !slices.Equal(v.replicas[p], w) {

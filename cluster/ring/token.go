@@ -12,10 +12,12 @@ type token struct {
 	member int32 // index into Ring.members
 }
 
-// appendTokens appends the vnodes tokens of the member with the given id and
-// index to dst. Token i sits at xxhash64(id + "/" + decimal(i)): it depends
-// on the id and i only, so every node derives the same tokens, and raising a
-// member's vnodes keeps its existing tokens.
+// appendTokens appends the vnodes tokens of the member with the given
+// token seed (its id, or the id it replaced: Member.tokenSeed) and index to
+// dst. Token i sits at xxhash64(seed + "/" + decimal(i)): it depends on the
+// seed and i only, so every node derives the same tokens, raising a
+// member's vnodes keeps its existing tokens, and a replacer gets exactly
+// the tokens of the member it replaced.
 func appendTokens(dst []token, id string, member int32, vnodes int) []token {
 	buf := make([]byte, 0, len(id)+1+20)
 	buf = append(buf, id...)

@@ -11,10 +11,6 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 )
 
-// notYet marks the help of a flag whose feature is not built yet: it is
-// accepted and validated, and takes effect once the feature lands.
-const notYet = " (accepted; not built yet: "
-
 // testKnobPrefix starts the name of every test knob: hidden from --help,
 // taken from the command line only (never from the environment), and
 // warned about at start when set.
@@ -123,7 +119,7 @@ func newFlagSet(cfg *node.Config) (fs *flag.FlagSet, version *bool, configPath *
 	fs.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other machines reach this node at, published in the member table (default: the bound --peer-addr port on the --advertise-grpc-addr host, by default the bound host)")
 	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address other machines reach this node at, advertised by memberlist and published in the member table (default: --gossip-addr, or the advertised gRPC host on its port)")
 	fs.StringVar(&cfg.AdvertiseRESPAddr, "advertise-resp-addr", "", "RESP address other machines reach this node at, published in the member table (default: --resp-addr, or the advertised gRPC host on its port)")
-	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed node whose place this new node takes"+notYet+"ring changes)")
+	fs.StringVar(&cfg.Replace, "replace", "", "id of a removed or dead node whose place this new node takes: it joins with that node's ring tokens and so replicates exactly its partitions (a dead node is marked removed); needs --join, an empty data dir and the replaced node's --vnodes")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, its id in a quorumkv://node/ID URI SAN); with --tls-key and --tls-ca, every gRPC connection is mutual TLS 1.3 and roles come from the caller's certificate; files are reread when they change")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "the cluster's CA certificate (PEM): callers and peers must present a certificate it signed")

@@ -135,3 +135,27 @@ func TestRun_badFlagIsOneErrorLine(t *testing.T) {
 		})
 	}
 }
+
+// A bad --replace is refused at start: exit 2, one line naming the flag.
+func TestRun_badReplace(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"its own id":   {[]string{"--replace", "n5", "--join", "127.0.0.1:7101"}, "is \"n5\", this node's own id"},
+		"not an id":    {[]string{"--replace", "-n3", "--join", "127.0.0.1:7101"}, "is not a node id"},
+		"without join": {[]string{"--replace", "n3"}, "needs --join"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"--node-id", "n5", "--data-dir", t.TempDir()}, tc.args...)
+			code := run(args, func(string) string { return "" }, &stdout, &stderr)
+			if code != exitUsage || stdout.Len() != 0 {
+				t.Errorf("exit %d, stdout %q; want 2 and nothing", code, stdout.String())
+			}
+			if s := stderr.String(); !strings.HasPrefix(s, "error: --replace: ") || strings.Count(s, "\n") != 1 || !strings.Contains(s, tc.want) {
+				t.Errorf("stderr %q, want one line naming --replace and saying %q", s, tc.want)
+			}
+		})
+	}
+}

@@ -1650,7 +1650,12 @@ type MemberEntry struct {
 	// Address of the node's RESP (Redis protocol) listener (host:port), as
 	// other machines reach it. Empty when the node serves no RESP, and in
 	// entries written before it was published.
-	RespAddr      string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
+	RespAddr string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
+	// The id whose ring tokens this node owns: set on a node that replaced
+	// another (kvnode --replace), to the token seed of the replaced entry, so
+	// it holds exactly the partitions the replaced node held. Empty: the
+	// node's own id (and in entries written before replace existed).
+	TokensOf      string `protobuf:"bytes,9,opt,name=tokens_of,json=tokensOf,proto3" json:"tokens_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1737,6 +1742,13 @@ func (x *MemberEntry) GetPeerAddr() string {
 func (x *MemberEntry) GetRespAddr() string {
 	if x != nil {
 		return x.RespAddr
+	}
+	return ""
+}
+
+func (x *MemberEntry) GetTokensOf() string {
+	if x != nil {
+		return x.TokensOf
 	}
 	return ""
 }
@@ -2037,7 +2049,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0fmax_value_bytes\x18\x06 \x01(\x04R\rmaxValueBytes\x12(\n" +
 	"\x10max_object_bytes\x18\a \x01(\x04R\x0emaxObjectBytes\"A\n" +
 	"\vMemberTable\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\xf5\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.quorumkv.v1.MemberEntryR\amembers\"\x92\x02\n" +
 	"\vMemberEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2047,7 +2059,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\x05state\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x12\x1b\n" +
 	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\x12\x1b\n" +
-	"\tresp_addr\x18\b \x01(\tR\brespAddr\"z\n" +
+	"\tresp_addr\x18\b \x01(\tR\brespAddr\x12\x1b\n" +
+	"\ttokens_of\x18\t \x01(\tR\btokensOf\"z\n" +
 	"\vGossipState\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12.\n" +
