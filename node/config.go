@@ -117,6 +117,10 @@ type Config struct {
 	TestNoHints bool
 	// TestNoAntiEntropy runs no anti-entropy rounds.
 	TestNoAntiEntropy bool
+
+	// afterMoveBatch, in-process tests only, is called after each batch of
+	// partitions a joining node filled.
+	afterMoveBatch func()
 }
 
 // MaxValueLimit is the largest --max-value-bytes accepted.

@@ -115,6 +115,9 @@ func (n *node) fillOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring
 			}
 			progress(round.BytesExchanged)
 			n.log.Info("filled partitions by anti-entropy", "source", src, "partitions", len(batch), "keys", round.KeysFetched, "bytes", round.BytesExchanged)
+			if n.cfg.afterMoveBatch != nil {
+				n.cfg.afterMoveBatch()
+			}
 		}
 	}
 	return complete

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,4 +185,155 @@ func atLeast(have, want int64) error {
 		return errors.New(strconv.FormatInt(have, 10) + " so far")
 	}
 	return nil
+}
+
+// putKeys writes keys k0..k<count-1> at level through c.
+func putKeys(t *testing.T, c *client.Client, count int, level client.Consistency) {
+	t.Helper()
+	for i := range count {
+		k := []byte(fmt.Sprintf("k%d", i))
+		if _, err := c.Put(context.Background(), k, k, client.WithConsistency(level)); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+	}
+}
+
+// keysFilled sums keys= over the "filled partitions by anti-entropy" lines
+// of a node's log.
+func keysFilled(t *testing.T, log string) int {
+	t.Helper()
+	sum := 0
+	for _, line := range strings.Split(log, "\n") {
+		i := strings.Index(line, "filled partitions by anti-entropy")
+		if i < 0 {
+			continue
+		}
+		j := strings.Index(line, " keys=")
+		var k int
+		if _, err := fmt.Sscanf(line[j+1:], "keys=%d", &k); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		sum += k
+	}
+	return sum
+}
+
+// A joining node stopped in the middle of its fill resumes where it
+// stopped when started again on its data dir: the second run fetches only
+// the keys the first did not, and the node ends with every key.
+func TestRingChange_interruptedFillResumes(t *testing.T) {
+	const keys = 2000
+	dir := t.TempDir()
+	n1 := start(t, testConfig(t, dir, "n1"))
+	c, err := client.New([]string{n1.n.grpcAddr}, client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, 30*time.Second, "n1 normal", func() error { return allNormal([]*testNode{n1}, 1) })
+	putKeys(t, c, keys, client.All)
+
+	cfg := testConfig(t, dir, "n2", n1.n.cfg.GossipAddr)
+	var first syncBuffer
+	var batches atomic.Int32
+	var n2 *testNode
+	stopped := make(chan struct{})
+	cfg.afterMoveBatch = func() {
+		if batches.Add(1) == 3 {
+			n2.cancel() // as a crash would, in the middle of the fill
+			close(stopped)
+		}
+	}
+	n2 = startLogging(t, cfg, &first)
+	<-stopped
+	if err := <-n2.done; err != nil {
+		t.Fatalf("n2 stopped with %v", err)
+	}
+	n2.done = nil
+	got1 := keysFilled(t, first.String())
+	if got1 == 0 || got1 >= keys {
+		t.Fatalf("first run filled %d keys before it stopped, want some of %d:\n%s", got1, keys, first.String())
+	}
+
+	cfg.afterMoveBatch = nil
+	var second syncBuffer
+	again := startLogging(t, cfg, &second)
+	await(t, time.Minute, "n2 normal", func() error { return allNormal([]*testNode{n1, again}, 2) })
+	got2 := keysFilled(t, second.String())
+	t.Logf("first run filled %d keys, the second %d, of %d", got1, got2, keys)
+	if got1+got2 != keys {
+		t.Fatalf("the fill fetched %d then %d keys: the second run did not resume where the first stopped (%d keys)", got1, got2, keys)
+	}
+	if st := again.n.store.Stats(); st.Keys != keys {
+		t.Fatalf("n2 holds %d keys, want %d", st.Keys, keys)
+	}
+}
+
+// A node that was down while another left learns of the leave when it
+// returns: the leaving node waits for it if it takes partitions over,
+// the leave completes, and the three nodes left hold every key, readable
+// at ALL.
+func TestRingChange_nodeDownDuringLeaveLearnsOfIt(t *testing.T) {
+	dir := t.TempDir()
+	n1 := start(t, testConfig(t, dir, "n1"))
+	gossip := n1.n.cfg.GossipAddr
+	cfg3 := testConfig(t, dir, "n3", gossip)
+	n2 := start(t, testConfig(t, dir, "n2", gossip))
+	n3 := start(t, cfg3)
+	n4 := start(t, testConfig(t, dir, "n4", gossip))
+	await(t, 30*time.Second, "four alive normal members", func() error { return allNormal([]*testNode{n1, n2, n3, n4}, 4) })
+	c, err := client.New([]string{n1.n.grpcAddr}, client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	putKeys(t, c, 200, client.All)
+
+	n3.stop(t)
+	if err := n4.n.startLeave(false); err != nil {
+		t.Fatal(err)
+	}
+	await(t, 30*time.Second, "n1 sees n4 leaving or left", func() error {
+		if m, _ := n1.n.member("n4"); m.State != ring.Leaving && m.State != ring.Left {
+			return fmt.Errorf("n4 is %v", m.State)
+		}
+		return nil
+	})
+	if m, _ := n3.n.member("n4"); m.State != ring.Normal {
+		t.Fatalf("n3, down, last saw n4 %v", m.State)
+	}
+
+	back := start(t, cfg3)
+	await(t, time.Minute, "n3 back sees n4 left", func() error {
+		if m, _ := back.n.member("n4"); m.State != ring.Left {
+			return fmt.Errorf("n4 is %v", m.State)
+		}
+		return nil
+	})
+	select {
+	case err := <-n4.done:
+		n4.done = nil
+		if err != nil {
+			t.Fatalf("n4 stopped with %v after leaving", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("n4 did not stop within 1m of n3's return")
+	}
+	await(t, time.Minute, "three copies of every key on the three nodes left", func() error {
+		sum := uint64(0)
+		for _, tn := range []*testNode{n1, n2, back} {
+			sum += tn.n.store.Stats().Keys
+		}
+		if sum != 3*200 {
+			return fmt.Errorf("%d copies", sum)
+		}
+		return nil
+	})
+	for i := range 200 {
+		k := []byte(fmt.Sprintf("k%d", i))
+		got, err := c.Get(context.Background(), k, client.WithConsistency(client.All))
+		if err != nil || !got.Found || string(got.Values[0]) != string(k) {
+			t.Fatalf("get %s at ALL: %+v, %v", k, got, err)
+		}
+	}
 }
