@@ -1,6 +1,7 @@
 // Command chaos is quorumkv's partition and crash suite: it runs kvnode
 // processes in network namespaces of their own, injects faults on a
-// deterministic schedule (a nemesis), drives a workload through the Go
+// deterministic schedule (a nemesis: partitions, crashes, pauses, clock
+// skew, or ring changes: join, leave, remove), drives a workload through the Go
 // client from outside the faults, records every operation, and checks the
 // history against DESIGN.md's guarantees: convergence of every replica
 // within two anti-entropy intervals of the heal, no lost or unexpected set
@@ -58,6 +59,7 @@ type options struct {
 	workloads  string
 	out        string
 	kvnode     string
+	kvctl      string
 	aeInterval time.Duration
 	rate       float64
 	args       string
@@ -77,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.workloads, "workload", "all", "comma-separated workloads, or all: "+strings.Join(workloadOrder, ", "))
 	fs.StringVar(&o.out, "out", "chaos/out", "output directory; what earlier runs wrote there is removed at start")
 	fs.StringVar(&o.kvnode, "kvnode", "", "kvnode binary (default: built from ./cmd/kvnode, without -race)")
+	fs.StringVar(&o.kvctl, "kvctl", "", "kvctl binary, which the ring nemesis runs (default: built from ./cmd/kvctl)")
 	fs.DurationVar(&o.aeInterval, "anti-entropy-interval", 5*time.Second, "the nodes' --anti-entropy-interval; convergence is due within two")
 	fs.Float64Var(&o.rate, "rate", 100, "operations per second, at most, of a run's workload")
 	fs.StringVar(&o.args, "kvnode-args", "", "extra kvnode flags for every node, space-separated (test knobs)")
@@ -109,17 +112,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
 	}
-	if o.kvnode == "" {
-		if o.kvnode, err = buildKVNode(o.out); err != nil {
-			fmt.Fprintln(stderr, "error: build kvnode:", err)
+	for _, b := range []struct {
+		path *string
+		name string
+	}{{&o.kvnode, "kvnode"}, {&o.kvctl, "kvctl"}} {
+		if *b.path == "" {
+			if *b.path, err = buildBinary(o.out, b.name); err != nil {
+				fmt.Fprintf(stderr, "error: build %s: %v\n", b.name, err)
+				return 3
+			}
+		}
+		if *b.path, err = filepath.Abs(*b.path); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
 			return 3
 		}
 	}
-	if o.kvnode, err = filepath.Abs(o.kvnode); err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return 3
+	// One host per node any run starts: the initial ones and the spares
+	// the ring nemesis's schedule joins.
+	spares := 0
+	for _, p := range plan {
+		spares = max(spares, Spares(p.nemesis.Schedule(o.seed, o.duration, initialNodes, defaultMaxClockOffset)))
 	}
-	hosts, err := NewHosts(3)
+	hosts, err := NewHosts(initialNodes + spares)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
@@ -142,7 +156,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		t0 := time.Now()
 		r := Run(ctx, RunConfig{
 			Nemesis: p.nemesis, Workload: p.workload(), Seed: o.seed, Duration: o.duration,
-			KVNode: o.kvnode, Hosts: hosts, OutDir: filepath.Join(o.out, p.nemesis.Name+"-"+p.name),
+			KVNode: o.kvnode, KVCtl: o.kvctl, Hosts: hosts, OutDir: filepath.Join(o.out, p.nemesis.Name+"-"+p.name),
 			AntiEntropyInterval: o.aeInterval, Rate: o.rate, Args: strings.Fields(o.args),
 		})
 		fmt.Fprintf(stderr, "chaos: run %d/%d %s/%s: %s in %.0fs\n", i+1, len(plan), p.nemesis.Name, p.name,
@@ -235,10 +249,10 @@ func planRuns(nemeses, workloads string) ([]plannedRun, error) {
 	return plan, nil
 }
 
-// buildKVNode builds kvnode (without -race) into dir.
-func buildKVNode(dir string) (string, error) {
-	out := filepath.Join(dir, "bin", "kvnode")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/quorumkv/quorumkv/cmd/kvnode")
+// buildBinary builds cmd/name (without -race) into dir/bin.
+func buildBinary(dir, name string) (string, error) {
+	out := filepath.Join(dir, "bin", name)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/quorumkv/quorumkv/cmd/"+name)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", err
