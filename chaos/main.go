@@ -83,6 +83,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.aeInterval, "anti-entropy-interval", 5*time.Second, "the nodes' --anti-entropy-interval; convergence is due within two")
 	fs.Float64Var(&o.rate, "rate", 100, "operations per second, at most, of a run's workload")
 	fs.StringVar(&o.args, "kvnode-args", "", "extra kvnode flags for every node, space-separated (test knobs)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: chaos [flags] (as root)\n\nFlags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nNemeses:")
+		for _, n := range Nemeses {
+			fmt.Fprintf(stderr, "  %-12s %s\n", n.Name, n.Doc)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -110,7 +110,6 @@ var Nemeses = []*Nemesis{
 			return "resume " + ID(f.Node), c.Resume(f.Node)
 		},
 	},
-	ringNemesis,
 	{
 		Name: "skew", Doc: "restart one node with its wall clock offset within --max-clock-offset (80%), back at heal",
 		Skewed: true,
@@ -134,6 +133,7 @@ var Nemeses = []*Nemesis{
 		},
 		start: restartSkewed, heal: restartUnskewed,
 	},
+	ringNemesis,
 }
 
 // NemesisNamed returns the nemesis called name, nil if none is.
