@@ -1,17 +1,18 @@
 // Command chaos is quorumkv's partition and crash suite: it runs kvnode
 // processes in network namespaces of their own, injects faults on a
 // deterministic schedule (a nemesis: partitions, crashes, pauses, clock
-// skew, or ring changes: join, leave, remove), drives a workload through the Go
-// client from outside the faults, records every operation, and checks the
-// history against DESIGN.md's guarantees: convergence of every replica
-// within two anti-entropy intervals of the heal, no lost or unexpected set
-// member, linearizable registers under QUORUM/QUORUM with lww (porcupine),
-// read-modify-writes that beat clock skew, siblings that are kept or
-// causally superseded, and no timestamp accepted beyond the clock offset.
+// skew, or ring changes: join, leave, remove), drives a workload through
+// the Go client from outside the faults, records every operation, and
+// checks the history against DESIGN.md's guarantees: convergence of every
+// replica within two anti-entropy intervals of the heal, no lost or
+// unexpected set member, linearizable registers under QUORUM/QUORUM with
+// lww (porcupine), read-modify-writes that beat clock skew, siblings that
+// are kept or causally superseded, and no timestamp accepted beyond the
+// clock offset.
 //
 // Without -nemesis and -workload it runs the suite: every nemesis with the
-// set and register workloads, and the siblings workload with kill and
-// isolate. One run is reproduced with
+// set and register workloads, and the siblings workload with kill,
+// isolate and ring. One run is reproduced with
 //
 //	go run ./chaos -seed N -duration 2m -nemesis bridge -workload register
 //
@@ -39,7 +40,7 @@ import (
 
 // suiteSiblingsNemeses are the nemeses the suite runs the siblings
 // workload with (it has a cluster of its own).
-var suiteSiblingsNemeses = []string{"kill", "isolate"}
+var suiteSiblingsNemeses = []string{"kill", "isolate", "ring"}
 
 // Workloads returns a fresh instance of every workload, by name.
 func Workloads() map[string]func() Workload {
