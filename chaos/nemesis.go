@@ -173,6 +173,7 @@ func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset ti
 	return out
 }
 
+// draw draws the faults' times, targets and offsets (see Schedule).
 func (n *Nemesis) draw(rng *rand.Rand, d time.Duration, nodes int, maxOffset time.Duration) []Fault {
 	var out []Fault
 	at := time.Duration(0)

@@ -29,8 +29,8 @@ type Env struct {
 	// Nodes are the cluster's nodes, each its own KV.
 	Nodes []KV
 	// Live, when set, lists the nodes (indices into Nodes) in the cluster
-	// now: the workloads and the final reads send only to them. Nil means
-	// every node.
+	// now: the workloads and the final reads send only to them. Nil (or
+	// an empty list, which a cluster never is) means every node.
 	Live func() []int
 	// History records the operations.
 	History *History
