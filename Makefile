@@ -45,7 +45,7 @@ bench-micro: ## Go benchmarks: merge and encoding, storage, ring, transport, coo
 .PHONY: chaos
 chaos: build ## partition and crash suite: every nemesis x workload on real nodes in network namespaces (root; CHAOS_ARGS)
 	$(GO) build -o $(BIN)/chaos ./chaos
-	$(BIN)/chaos -kvnode $(BIN)/kvnode -out chaos/out $(CHAOS_ARGS)
+	$(BIN)/chaos -kvnode $(BIN)/kvnode -kvctl $(BIN)/kvctl -out chaos/out $(CHAOS_ARGS)
 
 .PHONY: lint
 lint: ## golangci-lint (pinned in tools/go.mod)

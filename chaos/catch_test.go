@@ -230,8 +230,12 @@ func divergenceSchedule(t *testing.T, knobs []string) (Convergence, time.Duratio
 		t.Fatal(err)
 	}
 	healed := time.Now()
-	var digests []DigestFunc
+	var (
+		ids     []string
+		digests []DigestFunc
+	)
 	for i := range c.Size() {
+		ids = append(ids, ID(i))
 		digests = append(digests, func(ctx context.Context) ([]byte, error) {
 			st, err := c.Client(i).Status(ctx)
 			if err != nil {
@@ -241,7 +245,7 @@ func divergenceSchedule(t *testing.T, knobs []string) (Convergence, time.Duratio
 		})
 	}
 	deadline := 2*ae + 4*time.Second
-	return checkConvergence(context.Background(), digests, healed, deadline, 100*time.Millisecond), deadline
+	return checkConvergence(context.Background(), ids, digests, healed, deadline, 100*time.Millisecond), deadline
 }
 
 func TestConvergenceChecker_catchesNoHintsNoAntiEntropy(t *testing.T) {

@@ -24,10 +24,10 @@ type Convergence struct {
 	Last string
 }
 
-// checkConvergence polls every node's digest, every poll interval, until
-// all are equal or deadline has passed since healedAt. It runs before any
-// final read, which would repair.
-func checkConvergence(ctx context.Context, nodes []DigestFunc, healedAt time.Time, deadline, poll time.Duration) Convergence {
+// checkConvergence polls every node's digest (nodes[i] reads node ids[i]'s),
+// every poll interval, until all are equal or deadline has passed since
+// healedAt. It runs before any final read, which would repair.
+func checkConvergence(ctx context.Context, ids []string, nodes []DigestFunc, healedAt time.Time, deadline, poll time.Duration) Convergence {
 	if poll <= 0 {
 		poll = 100 * time.Millisecond
 	}
@@ -42,16 +42,16 @@ func checkConvergence(ctx context.Context, nodes []DigestFunc, healedAt time.Tim
 			d, err := f(pctx)
 			cancel()
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", ID(i), err))
+				errs = append(errs, fmt.Sprintf("%s: %v", ids[i], err))
 				continue
 			}
 			digests[i] = d
 		}
 		now := time.Now()
 		if len(errs) == 0 && allEqual(digests) {
-			return Convergence{Converged: true, After: now.Sub(healedAt), Last: describeDigests(digests, nil)}
+			return Convergence{Converged: true, After: now.Sub(healedAt), Last: describeDigests(ids, digests, nil)}
 		}
-		last = describeDigests(digests, errs)
+		last = describeDigests(ids, digests, errs)
 		if now.Sub(healedAt) >= deadline {
 			return Convergence{After: now.Sub(healedAt), Last: last}
 		}
@@ -72,12 +72,12 @@ func allEqual(ds [][]byte) bool {
 	return true
 }
 
-func describeDigests(ds [][]byte, errs []string) string {
+func describeDigests(ids []string, ds [][]byte, errs []string) string {
 	var parts []string
 	for i, d := range ds {
 		if d != nil {
 			h := hex.EncodeToString(d)
-			parts = append(parts, fmt.Sprintf("%s %s", ID(i), h[:min(len(h), 12)]))
+			parts = append(parts, fmt.Sprintf("%s %s", ids[i], h[:min(len(h), 12)]))
 		}
 	}
 	return strings.Join(append(parts, errs...), ", ")

@@ -179,14 +179,14 @@ func TestCheckConvergence(t *testing.T) {
 		func(context.Context) ([]byte, error) { return []byte{1}, nil },
 	}
 	healed := time.Now()
-	if c := checkConvergence(context.Background(), eventually, healed, 5*time.Second, time.Millisecond); !c.Converged || polls != 3 {
+	if c := checkConvergence(context.Background(), []string{"n1", "n2", "n3"}, eventually, healed, 5*time.Second, time.Millisecond); !c.Converged || polls != 3 {
 		t.Fatalf("want convergence at the third poll, got %+v after %d polls", c, polls)
 	}
 	never := []DigestFunc{
 		func(context.Context) ([]byte, error) { return []byte{1}, nil },
 		func(context.Context) ([]byte, error) { return nil, errors.New("down") },
 	}
-	c := checkConvergence(context.Background(), never, time.Now(), 50*time.Millisecond, time.Millisecond)
+	c := checkConvergence(context.Background(), []string{"n1", "n2"}, never, time.Now(), 50*time.Millisecond, time.Millisecond)
 	if c.Converged || c.After < 50*time.Millisecond || !strings.Contains(c.Last, "n2: down") {
 		t.Fatalf("want no convergence after the deadline, naming n2's error; got %+v", c)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,10 +37,15 @@ const (
 type ClusterConfig struct {
 	// Hosts are the namespaces the nodes run in; required.
 	Hosts *Hosts
-	// Nodes is the node count (at most the hosts'); zero means 3.
+	// Nodes is the initial node count; zero means 3.
 	Nodes int
+	// Spares is how many more nodes Join may start, one per host after
+	// the initial nodes' (Nodes + Spares is at most the hosts').
+	Spares int
 	// KVNode is the kvnode binary; required.
 	KVNode string
+	// KVCtl is the kvctl binary; required by Leave and Remove.
+	KVCtl string
 	// DataDir holds one data directory per node; required.
 	DataDir string
 	// LogDir receives one log per node (nX.log); required.
@@ -63,7 +70,9 @@ type ClusterConfig struct {
 
 // Cluster is a running set of kvnode processes, one per host namespace,
 // and one Go client per node (each bound to its node alone, so a request
-// is never silently retried on another node).
+// is never silently retried on another node). It has a slot for each of
+// its initial nodes and spares; Join, Leave and Remove change which are
+// members.
 type Cluster struct {
 	cfg     ClusterConfig
 	sp      *spawner
@@ -73,7 +82,25 @@ type Cluster struct {
 	procs  []*proc
 	paused []bool
 	offset []time.Duration
+	state  []slotState
+	// seeds are the gossip addresses each node joins through.
+	seeds [][]string
 }
+
+// slotState is where a node's slot is in the cluster's life.
+type slotState int
+
+const (
+	// spare: not started yet.
+	spare slotState = iota
+	// joining: started by Join, not known to have joined yet; the
+	// workloads send nothing to it.
+	joining
+	// member: in the cluster; the workloads and the final checks use it.
+	member
+	// gone: left, or killed to be removed; never started again.
+	gone
+)
 
 // StartCluster starts every node (n1 creates the cluster, the others join
 // it) and waits until each sees all of them alive and normal.
@@ -90,7 +117,18 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 1500 * time.Millisecond
 	}
-	c := &Cluster{cfg: cfg, sp: newSpawner(), procs: make([]*proc, cfg.Nodes), paused: make([]bool, cfg.Nodes), offset: make([]time.Duration, cfg.Nodes)}
+	slots := cfg.Nodes + cfg.Spares
+	if h := cfg.Hosts.Count(); slots > h {
+		return nil, fmt.Errorf("%d nodes and %d spares need as many hosts, have %d", cfg.Nodes, cfg.Spares, h)
+	}
+	c := &Cluster{cfg: cfg, sp: newSpawner(), procs: make([]*proc, slots), paused: make([]bool, slots),
+		offset: make([]time.Duration, slots), state: make([]slotState, slots), seeds: make([][]string, slots)}
+	for i := range cfg.Nodes {
+		c.state[i] = member
+		if i > 0 {
+			c.seeds[i] = []string{c.gossipAddr(0)}
+		}
+	}
 	opts := []client.Option{client.WithTimeout(cfg.OpTimeout)}
 	if !cfg.Plain {
 		tlsCfg, err := c.makeCerts()
@@ -99,7 +137,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		}
 		opts = append(opts, client.WithTLS(tlsCfg))
 	}
-	for i := range cfg.Nodes {
+	for i := range slots {
 		cl, err := client.New([]string{c.GRPCAddr(i)}, opts...)
 		if err != nil {
 			c.Close()
@@ -127,15 +165,15 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 // certDir holds the run's CA, certificates and gossip key.
 func (c *Cluster) certDir() string { return filepath.Join(c.cfg.DataDir, "certs") }
 
-// makeCerts makes the run's CA, a certificate per node for its address,
-// an admin client certificate and a gossip key, and returns the clients'
-// TLS configuration.
+// makeCerts makes the run's CA, a certificate per node (spares included)
+// for its address, an admin client certificate and a gossip key, and
+// returns the clients' TLS configuration.
 func (c *Cluster) makeCerts() (*tls.Config, error) {
 	d := c.certDir()
 	if err := security.CreateCA(d, security.CertOptions{}); err != nil {
 		return nil, err
 	}
-	for i := range c.cfg.Nodes {
+	for i := range c.Slots() {
 		if err := security.CreateNode(d, ID(i), []string{c.cfg.Hosts.IP(i)}, security.CertOptions{}); err != nil {
 			return nil, err
 		}
@@ -152,8 +190,30 @@ func (c *Cluster) makeCerts() (*tls.Config, error) {
 // ID is node i's id: n1, n2, ...
 func ID(i int) string { return fmt.Sprintf("n%d", i+1) }
 
-// Size is the node count.
+// Size is the initial node count.
 func (c *Cluster) Size() int { return c.cfg.Nodes }
+
+// Slots is the node count, spares included.
+func (c *Cluster) Slots() int { return len(c.procs) }
+
+// Members lists the nodes in the cluster now, in order: the initial ones
+// and those Join started, until they leave or are killed to be removed.
+func (c *Cluster) Members() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inState(member)
+}
+
+// inState lists the nodes in any of states; c.mu held.
+func (c *Cluster) inState(states ...slotState) []int {
+	var out []int
+	for i, s := range c.state {
+		if slices.Contains(states, s) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
 // GRPCAddr is node i's gRPC address.
 func (c *Cluster) GRPCAddr(i int) string { return fmt.Sprintf("%s:%d", c.cfg.Hosts.IP(i), grpcPort) }
@@ -188,8 +248,8 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 			"--tls-key", filepath.Join(d, security.NodeKeyFile(ID(i))),
 			"--tls-ca", filepath.Join(d, "ca.crt"), "--gossip-key-file", filepath.Join(d, "gossip.key"))
 	}
-	if i > 0 {
-		a = append(a, "--join", c.gossipAddr(0))
+	if len(c.seeds[i]) > 0 {
+		a = append(a, "--join", strings.Join(c.seeds[i], ","))
 	}
 	if c.cfg.AntiEntropyInterval > 0 {
 		a = append(a, "--anti-entropy-interval", c.cfg.AntiEntropyInterval.String())
@@ -201,15 +261,27 @@ func (c *Cluster) args(i int, offset time.Duration) []string {
 }
 
 // Start starts node i (again, on the same data directory) with its
-// current clock offset. It does not wait for it to be ready.
+// current clock offset. It does not wait for it to be ready. A node that
+// left or was removed is not started.
 func (c *Cluster) Start(i int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p := c.procs[i]; p != nil && !p.exited() {
 		return fmt.Errorf("%s is running", ID(i))
 	}
+	switch c.state[i] {
+	case gone:
+		return fmt.Errorf("%s has left the cluster or was removed", ID(i))
+	case spare:
+		return fmt.Errorf("%s is a spare: Join starts it", ID(i))
+	}
+	return c.startLocked(i)
+}
+
+// startLocked starts node i; c.mu held.
+func (c *Cluster) startLocked(i int) error {
 	cmd := c.cfg.Hosts.Command(i, append([]string{c.cfg.KVNode}, c.args(i, c.offset[i])...)...)
-	p, err := startProc(c.sp, cmd, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
+	p, err := startProc(c.sp, cmd, c.logPath(i))
 	if err != nil {
 		return err
 	}
@@ -275,13 +347,17 @@ func (c *Cluster) Offset(i int) time.Duration {
 	return c.offset[i]
 }
 
-// Recover brings every node back: resumed, running (started again if it
-// exited) and, with normal clocks, restarted without offset; and every
-// filter removed. It does not wait for readiness.
+// Recover brings every node of the cluster back (those that left or were
+// removed stay gone): resumed, running (started again if it exited) and,
+// with normal clocks, restarted without offset; and every filter removed.
+// It does not wait for readiness.
 func (c *Cluster) Recover() error {
 	var errs []error
 	errs = append(errs, c.cfg.Hosts.HealAll())
-	for i := range c.cfg.Nodes {
+	c.mu.Lock()
+	nodes := c.inState(joining, member)
+	c.mu.Unlock()
+	for _, i := range nodes {
 		c.mu.Lock()
 		p, paused, off := c.procs[i], c.paused[i], c.offset[i]
 		c.mu.Unlock()
@@ -297,8 +373,9 @@ func (c *Cluster) Recover() error {
 	return errors.Join(errs...)
 }
 
-// WaitReady waits until every node answers and sees every node alive and
-// normal, or fails after timeout naming what it saw last.
+// WaitReady waits until every node of the cluster (Join's included) answers
+// and sees every one alive and normal, or fails after timeout naming what
+// it saw last.
 func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -309,7 +386,10 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 		if last == nil {
 			return nil
 		}
-		for i := range c.cfg.Nodes {
+		c.mu.Lock()
+		nodes := c.inState(joining, member)
+		c.mu.Unlock()
+		for _, i := range nodes {
 			c.mu.Lock()
 			p := c.procs[i]
 			c.mu.Unlock()
@@ -318,7 +398,7 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 				if err == nil {
 					err = errors.New("exit status 0")
 				}
-				return fmt.Errorf("%s exited: %w (see %s)", ID(i), err, filepath.Join(c.cfg.LogDir, ID(i)+".log"))
+				return fmt.Errorf("%s exited: %w (see %s)", ID(i), err, c.logPath(i))
 			}
 		}
 		select {
@@ -330,19 +410,26 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 func (c *Cluster) ready(ctx context.Context) error {
-	for i := range c.cfg.Nodes {
+	c.mu.Lock()
+	nodes := c.inState(joining, member)
+	c.mu.Unlock()
+	want := map[string]bool{}
+	for _, i := range nodes {
+		want[ID(i)] = true
+	}
+	for _, i := range nodes {
 		ms, err := c.clients[i].Members(ctx, client.WithTimeout(time.Second))
 		if err != nil {
 			return fmt.Errorf("%s: members: %w", ID(i), err)
 		}
 		alive := 0
 		for _, m := range ms {
-			if m.State == client.Alive && m.RingState == client.Normal {
+			if want[m.ID] && m.State == client.Alive && m.RingState == client.Normal {
 				alive++
 			}
 		}
-		if alive != c.cfg.Nodes {
-			return fmt.Errorf("%s sees %d of %d members alive and normal", ID(i), alive, c.cfg.Nodes)
+		if alive != len(nodes) {
+			return fmt.Errorf("%s sees %d of %d members alive and normal", ID(i), alive, len(nodes))
 		}
 	}
 	return nil
@@ -350,7 +437,7 @@ func (c *Cluster) ready(ctx context.Context) error {
 
 // Close kills every node, closes the clients and ends the spawner.
 func (c *Cluster) Close() {
-	for i := range c.cfg.Nodes {
+	for i := range c.Slots() {
 		c.Kill(i)
 	}
 	for _, cl := range c.clients {

@@ -5,17 +5,18 @@ import (
 	"time"
 )
 
-// finalReads reads every key at ALL, through the nodes in turn, retrying
+// finalReads reads every key at ALL, through the live nodes in turn, retrying
 // a failed read for up to 30s (replicas may still be reconnecting after
 // the heal), and records each successful read as a final op. f is get or
 // smembers.
 func finalReads(ctx context.Context, env *Env, keys []string, f string) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	live := env.live()
 	for i, k := range keys {
 		deadline := time.Now().Add(30 * time.Second)
 		for attempt := 0; ; attempt++ {
-			node := (i + attempt) % len(env.Nodes)
+			node := live[(i+attempt)%len(live)]
 			op := env.History.Invoke(Op{Process: -1, F: f, Key: k, Of: -1, Node: node, Final: true})
 			octx, cancel := opCtx(ctx, env)
 			var r Reply

@@ -142,6 +142,9 @@ func (h *Hosts) bridgeNS() string    { return h.prefix + "-br" }
 func (h *Hosts) hostLink() string    { return h.prefix + "h" }
 func (h *Hosts) NodeNS(i int) string { return fmt.Sprintf("%s-n%d", h.prefix, i+1) }
 
+// Count is the number of node namespaces.
+func (h *Hosts) Count() int { return h.nodes }
+
 // Prefix is the run's name prefix.
 func (h *Hosts) Prefix() string { return h.prefix }
 

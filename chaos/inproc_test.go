@@ -270,15 +270,19 @@ func runInproc(t *testing.T, seed uint64) {
 	// replica to the same data.
 	c.net.ClearFaults()
 	healed := time.Now()
-	var digests []DigestFunc
+	var (
+		ids     []string
+		digests []DigestFunc
+	)
 	for i, e := range c.engines {
+		ids = append(ids, ID(i))
 		digests = append(digests, func(ctx context.Context) ([]byte, error) {
 			c.coords[i].DeliverHints(ctx)
 			d := e.Digest()
 			return d[:], nil
 		})
 	}
-	conv := checkConvergence(context.Background(), digests, healed, 5*time.Second, 5*time.Millisecond)
+	conv := checkConvergence(context.Background(), ids, digests, healed, 5*time.Second, 5*time.Millisecond)
 	if !conv.Converged {
 		t.Errorf("seed %d: not converged %v after the heal and hint delivery: %s", seed, conv.After, conv.Last)
 	}

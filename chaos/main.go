@@ -1,16 +1,18 @@
 // Command chaos is quorumkv's partition and crash suite: it runs kvnode
 // processes in network namespaces of their own, injects faults on a
-// deterministic schedule (a nemesis), drives a workload through the Go
-// client from outside the faults, records every operation, and checks the
-// history against DESIGN.md's guarantees: convergence of every replica
-// within two anti-entropy intervals of the heal, no lost or unexpected set
-// member, linearizable registers under QUORUM/QUORUM with lww (porcupine),
-// read-modify-writes that beat clock skew, siblings that are kept or
-// causally superseded, and no timestamp accepted beyond the clock offset.
+// deterministic schedule (a nemesis: partitions, crashes, pauses, clock
+// skew, or ring changes: join, leave, remove), drives a workload through
+// the Go client from outside the faults, records every operation, and
+// checks the history against DESIGN.md's guarantees: convergence of every
+// replica within two anti-entropy intervals of the heal, no lost or
+// unexpected set member, linearizable registers under QUORUM/QUORUM with
+// lww (porcupine), read-modify-writes that beat clock skew, siblings that
+// are kept or causally superseded, and no timestamp accepted beyond the
+// clock offset.
 //
 // Without -nemesis and -workload it runs the suite: every nemesis with the
-// set and register workloads, and the siblings workload with kill and
-// isolate. One run is reproduced with
+// set and register workloads, and the siblings workload with kill,
+// isolate and ring. One run is reproduced with
 //
 //	go run ./chaos -seed N -duration 2m -nemesis bridge -workload register
 //
@@ -38,7 +40,7 @@ import (
 
 // suiteSiblingsNemeses are the nemeses the suite runs the siblings
 // workload with (it has a cluster of its own).
-var suiteSiblingsNemeses = []string{"kill", "isolate"}
+var suiteSiblingsNemeses = []string{"kill", "isolate", "ring"}
 
 // Workloads returns a fresh instance of every workload, by name.
 func Workloads() map[string]func() Workload {
@@ -58,6 +60,7 @@ type options struct {
 	workloads  string
 	out        string
 	kvnode     string
+	kvctl      string
 	aeInterval time.Duration
 	rate       float64
 	args       string
@@ -77,9 +80,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.workloads, "workload", "all", "comma-separated workloads, or all: "+strings.Join(workloadOrder, ", "))
 	fs.StringVar(&o.out, "out", "chaos/out", "output directory; what earlier runs wrote there is removed at start")
 	fs.StringVar(&o.kvnode, "kvnode", "", "kvnode binary (default: built from ./cmd/kvnode, without -race)")
+	fs.StringVar(&o.kvctl, "kvctl", "", "kvctl binary, which the ring nemesis runs (default: built from ./cmd/kvctl)")
 	fs.DurationVar(&o.aeInterval, "anti-entropy-interval", 5*time.Second, "the nodes' --anti-entropy-interval; convergence is due within two")
 	fs.Float64Var(&o.rate, "rate", 100, "operations per second, at most, of a run's workload")
 	fs.StringVar(&o.args, "kvnode-args", "", "extra kvnode flags for every node, space-separated (test knobs)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: chaos [flags] (as root)\n\nFlags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nNemeses:")
+		for _, n := range Nemeses {
+			fmt.Fprintf(stderr, "  %-12s %s\n", n.Name, n.Doc)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -109,17 +121,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
 	}
-	if o.kvnode == "" {
-		if o.kvnode, err = buildKVNode(o.out); err != nil {
-			fmt.Fprintln(stderr, "error: build kvnode:", err)
+	for _, b := range []struct {
+		path *string
+		name string
+	}{{&o.kvnode, "kvnode"}, {&o.kvctl, "kvctl"}} {
+		if *b.path == "" {
+			if *b.path, err = buildBinary(o.out, b.name); err != nil {
+				fmt.Fprintf(stderr, "error: build %s: %v\n", b.name, err)
+				return 3
+			}
+		}
+		if *b.path, err = filepath.Abs(*b.path); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
 			return 3
 		}
 	}
-	if o.kvnode, err = filepath.Abs(o.kvnode); err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return 3
+	// One host per node any run starts: the initial ones and the spares
+	// the ring nemesis's schedule joins.
+	spares := 0
+	for _, p := range plan {
+		spares = max(spares, Spares(p.nemesis.Schedule(o.seed, o.duration, initialNodes, defaultMaxClockOffset)))
 	}
-	hosts, err := NewHosts(3)
+	hosts, err := NewHosts(initialNodes + spares)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 3
@@ -142,7 +165,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		t0 := time.Now()
 		r := Run(ctx, RunConfig{
 			Nemesis: p.nemesis, Workload: p.workload(), Seed: o.seed, Duration: o.duration,
-			KVNode: o.kvnode, Hosts: hosts, OutDir: filepath.Join(o.out, p.nemesis.Name+"-"+p.name),
+			KVNode: o.kvnode, KVCtl: o.kvctl, Hosts: hosts, OutDir: filepath.Join(o.out, p.nemesis.Name+"-"+p.name),
 			AntiEntropyInterval: o.aeInterval, Rate: o.rate, Args: strings.Fields(o.args),
 		})
 		fmt.Fprintf(stderr, "chaos: run %d/%d %s/%s: %s in %.0fs\n", i+1, len(plan), p.nemesis.Name, p.name,
@@ -235,10 +258,10 @@ func planRuns(nemeses, workloads string) ([]plannedRun, error) {
 	return plan, nil
 }
 
-// buildKVNode builds kvnode (without -race) into dir.
-func buildKVNode(dir string) (string, error) {
-	out := filepath.Join(dir, "bin", "kvnode")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/quorumkv/quorumkv/cmd/kvnode")
+// buildBinary builds cmd/name (without -race) into dir/bin.
+func buildBinary(dir, name string) (string, error) {
+	out := filepath.Join(dir, "bin", name)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/quorumkv/quorumkv/cmd/"+name)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", err

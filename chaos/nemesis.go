@@ -18,6 +18,12 @@ type Fault struct {
 	Node int `json:"node"`
 	// Offset is the clock offset of the skew nemeses.
 	Offset time.Duration `json:"offset,omitempty"`
+	// Join, for the ring nemesis, is the node (0-based, beyond the initial
+	// ones) started at Start to join the cluster; zero for the others.
+	Join int `json:"join,omitempty"`
+	// Exit, for the ring nemesis, is how Node goes at Heal: "leave" (kvctl
+	// leave --wait) or "remove" (kill -9, then kvctl remove).
+	Exit string `json:"exit,omitempty"`
 }
 
 // Nemesis injects one kind of fault.
@@ -30,8 +36,15 @@ type Nemesis struct {
 	// minLen and maxLen bound a fault's drawn duration; capLen, when set,
 	// bounds it even when the last fault is stretched to the run's end.
 	minLen, maxLen, capLen time.Duration
+	// tail, when set, is the time a schedule leaves after its last heal:
+	// no fault is stretched to the run's end, so that what a heal does
+	// happens while the workload runs.
+	tail time.Duration
 	// pick fills the fault's target and offset.
 	pick func(rng *rand.Rand, f *Fault, nodes int, maxOffset time.Duration)
+	// plan, when set, fills in the faults once all are drawn, for a
+	// nemesis whose faults depend on those before them.
+	plan func(rng *rand.Rand, faults []Fault, nodes int)
 	// start injects f; heal undoes it. Each returns what it did, in words.
 	start, heal func(c *Cluster, f Fault) (string, error)
 }
@@ -120,6 +133,7 @@ var Nemeses = []*Nemesis{
 		},
 		start: restartSkewed, heal: restartUnskewed,
 	},
+	ringNemesis,
 }
 
 // NemesisNamed returns the nemesis called name, nil if none is.
@@ -143,14 +157,24 @@ func NemesisNames() []string {
 
 // Schedule draws the faults of a run of length d from seed: quiet gaps of
 // 1 to 2.5s between faults, every fault healed by d, the last one at d
-// (unless stretching it there would break its bound). The same seed, nemesis
-// and length give the same schedule.
+// (unless stretching it there would break its bound, or the nemesis keeps
+// a tail after its last heal). The same seed, nemesis and length give the
+// same schedule.
 func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset time.Duration) []Fault {
 	h := uint64(0)
 	for _, c := range n.Name {
 		h = h*131 + uint64(c)
 	}
 	rng := rand.New(rand.NewPCG(seed, h))
+	out := n.draw(rng, d, nodes, maxOffset)
+	if n.plan != nil {
+		n.plan(rng, out, nodes)
+	}
+	return out
+}
+
+// draw draws the faults' times, targets and offsets (see Schedule).
+func (n *Nemesis) draw(rng *rand.Rand, d time.Duration, nodes int, maxOffset time.Duration) []Fault {
 	var out []Fault
 	at := time.Duration(0)
 	for {
@@ -159,6 +183,9 @@ func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset ti
 		l := between(rng, n.minLen, n.maxLen)
 		n.pick(rng, &f, nodes, maxOffset)
 		f.Heal = at + l
+		if n.tail > 0 && f.Heal > d-n.tail {
+			return out
+		}
 		if f.Heal > d {
 			// The last fault lasts to the end of the run, so that the
 			// final heal has work to do: a shortened one when at least
@@ -176,6 +203,17 @@ func (n *Nemesis) Schedule(seed uint64, d time.Duration, nodes int, maxOffset ti
 		out = append(out, f)
 		at = f.Heal
 	}
+}
+
+// Spares is how many nodes beyond the initial ones schedule starts.
+func Spares(schedule []Fault) int {
+	n := 0
+	for _, f := range schedule {
+		if f.Join > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // MaxOffset is the largest clock offset of schedule (zero when none).
@@ -286,7 +324,10 @@ func describeSchedule(n *Nemesis, s []Fault) string {
 	var b strings.Builder
 	for _, f := range s {
 		fmt.Fprintf(&b, "%s %6.2fs-%6.2fs", n.Name, f.Start.Seconds(), f.Heal.Seconds())
-		if f.Node >= 0 {
+		switch {
+		case f.Join > 0:
+			fmt.Fprintf(&b, " join %s, %s %s", ID(f.Join), f.Exit, ID(f.Node))
+		case f.Node >= 0:
 			fmt.Fprintf(&b, " node %s", ID(f.Node))
 		}
 		if f.Offset != 0 {

@@ -18,9 +18,12 @@ type RunConfig struct {
 	Seed uint64
 	// Duration is how long the workload and the nemesis run.
 	Duration time.Duration
-	// KVNode is the kvnode binary.
-	KVNode string
-	Hosts  *Hosts
+	// KVNode is the kvnode binary; KVCtl the kvctl binary (the ring
+	// nemesis runs it).
+	KVNode, KVCtl string
+	// Hosts must have a namespace for every node the run starts: the
+	// initial ones and the schedule's Spares.
+	Hosts *Hosts
 	// OutDir receives the run's history, node logs and checker files.
 	OutDir string
 	// AntiEntropyInterval is the nodes' interval; convergence must happen
@@ -34,6 +37,14 @@ type RunConfig struct {
 	// Args are extra kvnode flags (test knobs).
 	Args []string
 }
+
+// initialNodes is how many nodes every run starts with: the replication
+// factor.
+const initialNodes = 3
+
+// defaultMaxClockOffset is the nodes' --max-clock-offset unless a run sets
+// another.
+const defaultMaxClockOffset = 500 * time.Millisecond
 
 // RunResult is what a run found.
 type RunResult struct {
@@ -53,7 +64,7 @@ type RunResult struct {
 // failures are problems of the run (it fails), not errors.
 func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 	if cfg.MaxClockOffset <= 0 {
-		cfg.MaxClockOffset = 500 * time.Millisecond
+		cfg.MaxClockOffset = defaultMaxClockOffset
 	}
 	if cfg.AntiEntropyInterval <= 0 {
 		cfg.AntiEntropyInterval = 5 * time.Second
@@ -90,8 +101,10 @@ func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 	}
 	defer func() { _ = os.RemoveAll(dataDir) }() // a leftover in the temp dir is harmless
 
+	res.Schedule = cfg.Nemesis.Schedule(cfg.Seed, cfg.Duration, initialNodes, cfg.MaxClockOffset)
 	c, err := StartCluster(ctx, ClusterConfig{
-		Hosts: cfg.Hosts, KVNode: cfg.KVNode, DataDir: dataDir, LogDir: cfg.OutDir,
+		Nodes: initialNodes, Spares: Spares(res.Schedule),
+		Hosts: cfg.Hosts, KVNode: cfg.KVNode, KVCtl: cfg.KVCtl, DataDir: dataDir, LogDir: cfg.OutDir,
 		Conflict: cfg.Workload.Conflict(), AntiEntropyInterval: cfg.AntiEntropyInterval,
 		MaxClockOffset: cfg.MaxClockOffset, Args: cfg.Args, OpTimeout: time.Second,
 	})
@@ -101,10 +114,9 @@ func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 	}
 	defer c.Close()
 
-	res.Schedule = cfg.Nemesis.Schedule(cfg.Seed, cfg.Duration, c.Size(), cfg.MaxClockOffset)
 	h := NewHistory()
-	env := &Env{History: h, Seed: cfg.Seed, Rate: cfg.Rate, OpTimeout: time.Second, Prefix: "k"}
-	for i := range c.Size() {
+	env := &Env{History: h, Seed: cfg.Seed, Rate: cfg.Rate, OpTimeout: time.Second, Prefix: "k", Live: c.Members}
+	for i := range c.Slots() {
 		env.Nodes = append(env.Nodes, clientKV{c.Client(i)})
 	}
 
@@ -127,7 +139,7 @@ func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 		fail("heal: %v", err)
 	}
 	healedAt := time.Now()
-	h.Event("heal", "final heal: every node running, resumed, clock right, network whole")
+	h.Event("heal", "final heal: every member running, resumed, clock right, network whole")
 	// A clock that ran ahead stamped data that the others accept only once
 	// their clocks have caught up: convergence is timed from the heal plus
 	// the skew.
@@ -137,9 +149,16 @@ func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 		}
 	}
 	res.Deadline = 2*cfg.AntiEntropyInterval + cfg.Slack
-	var digests []DigestFunc
-	for i := range c.Size() {
+	// Every member's digest: with as many members as replicas (the ring
+	// nemesis ends with the initial count), every node holds every key.
+	// A node that left or was removed holds nothing it must.
+	var (
+		ids     []string
+		digests []DigestFunc
+	)
+	for _, i := range c.Members() {
 		cl := c.Client(i)
+		ids = append(ids, ID(i))
 		digests = append(digests, func(ctx context.Context) ([]byte, error) {
 			st, err := cl.Status(ctx)
 			if err != nil {
@@ -148,7 +167,7 @@ func Run(ctx context.Context, cfg RunConfig) (res RunResult) {
 			return st.Digest, nil
 		})
 	}
-	conv := checkConvergence(ctx, digests, healedAt, res.Deadline, 100*time.Millisecond)
+	conv := checkConvergence(ctx, ids, digests, healedAt, res.Deadline, 100*time.Millisecond)
 	res.Convergence = conv.Last
 	if conv.Converged {
 		s := max(conv.After, 0).Seconds()

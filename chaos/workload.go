@@ -28,6 +28,10 @@ type Workload interface {
 type Env struct {
 	// Nodes are the cluster's nodes, each its own KV.
 	Nodes []KV
+	// Live, when set, lists the nodes (indices into Nodes) in the cluster
+	// now: the workloads and the final reads send only to them. Nil (or
+	// an empty list, which a cluster never is) means every node.
+	Live func() []int
 	// History records the operations.
 	History *History
 	// Seed seeds the workload's random choices.
@@ -65,6 +69,26 @@ type Result struct {
 
 func (r *Result) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+// live lists the nodes to send to now.
+func (e *Env) live() []int {
+	if e.Live != nil {
+		if l := e.Live(); len(l) > 0 {
+			return l
+		}
+	}
+	all := make([]int, len(e.Nodes))
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// pickNode draws the node of an operation among those live now.
+func (e *Env) pickNode(rng *rand.Rand) int {
+	l := e.live()
+	return l[rng.IntN(len(l))]
 }
 
 // limiter hands out at most rate tokens per second to the workers.

@@ -91,7 +91,7 @@ func (r *registerWorkload) Run(ctx context.Context, env *Env) {
 	r.mu.Unlock()
 	runWorkers(ctx, env, workers, func(ctx context.Context, w int, rng *rand.Rand) {
 		g := r.groups[w/workersPerGroup]
-		node := rng.IntN(len(env.Nodes))
+		node := env.pickNode(rng)
 		kv := env.Nodes[node]
 		octx, cancel := opCtx(ctx, env)
 		defer cancel()

@@ -28,7 +28,7 @@ func (s *setWorkload) Run(ctx context.Context, env *Env) {
 		workers = 10
 	}
 	runWorkers(ctx, env, workers, func(ctx context.Context, w int, rng *rand.Rand) {
-		node := rng.IntN(len(env.Nodes))
+		node := env.pickNode(rng)
 		octx, cancel := opCtx(ctx, env)
 		defer cancel()
 		if rng.IntN(5) == 0 {
