@@ -135,14 +135,16 @@ func (s *kvServer) otherReplicas(replicas []string) []string {
 	return out
 }
 
-// forwardTo returns a client of the first live replica among replicas and
-// the context that marks the request forwarded. A request that was already
-// forwarded is not forwarded again: the two nodes disagree on the ring.
-func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClient, context.Context, error) {
+// forwardTo returns clients of the replicas among replicas not known dead,
+// in order, and the context that marks the request forwarded. A request
+// that was already forwarded is not forwarded again: the two nodes
+// disagree on the ring.
+func (s *kvServer) forwardTo(ctx context.Context, replicas []string) ([]pb.KVClient, context.Context, error) {
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedHeader)) > 0 {
 		return nil, ctx, fmt.Errorf("%w: %s is not a replica of the key in its view of the ring (replicas: %v); retry",
 			replication.ErrNoReplicaAlive, s.n.cfg.NodeID, replicas)
 	}
+	var out []pb.KVClient
 	for _, id := range replicas {
 		m, ok := s.n.member(id)
 		if !ok || m.Liveness == cluster.LivenessDead || m.DialAddr() == "" {
@@ -152,9 +154,34 @@ func (s *kvServer) forwardTo(ctx context.Context, replicas []string) (pb.KVClien
 		if err != nil {
 			continue
 		}
-		return pb.NewKVClient(conn), security.ForwardContext(ctx, s.n.cfg.NodeID), nil
+		out = append(out, pb.NewKVClient(conn))
 	}
-	return nil, ctx, fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNoReplicaAlive, replicas)
+	if len(out) == 0 {
+		return nil, ctx, fmt.Errorf("%w: no replica of the key is alive (replicas: %v)", replication.ErrNoReplicaAlive, replicas)
+	}
+	return out, security.ForwardContext(ctx, s.n.cfg.NodeID), nil
+}
+
+// forwardFirst sends a request to the first of clients that takes it: a
+// replica that could not be reached, or answered Unavailable with no
+// receipt (it applied nothing: a replica that coordinates answers with
+// one), is passed over for the next. A replica that died a moment ago is
+// not yet known dead, and its requests would otherwise fail until it is.
+func forwardFirst[Resp any](ctx context.Context, clients []pb.KVClient, forward func(pb.KVClient, context.Context) (Resp, error)) (Resp, error) {
+	var (
+		resp Resp
+		err  error
+	)
+	for _, c := range clients {
+		resp, err = forward(c, ctx)
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		if st := status.Convert(err); st.Code() != codes.Unavailable || len(st.Details()) > 0 {
+			return resp, err
+		}
+	}
+	return resp, err
 }
 
 // serveKey serves a request for key: the coordinator takes it here at the
@@ -177,7 +204,7 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 	)
 	switch {
 	case errors.As(err, &nre):
-		client, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
+		clients, fctx, ferr := s.forwardTo(ctx, nre.Replicas)
 		if ferr != nil {
 			record(ctx, ferr)
 			return zero, toStatus(ferr, receiptToProto(rec))
@@ -185,18 +212,18 @@ func serveKey[Resp any](ctx context.Context, s *kvServer, c pb.Consistency,
 		if r := recordOf(ctx); r != nil {
 			r.forwarded = true // the replica it goes to counts it
 		}
-		return forward(client, fctx)
+		return forwardFirst(fctx, clients, forward)
 	case errors.As(err, &cfe):
 		// Fenced before it stamped anything: the write goes to another
 		// replica of the key, whose clock may stamp it (DESIGN.md, Clocks).
 		if forwarded(ctx) {
 			return zero, toStatus(fmt.Errorf("%w (the write was forwarded here by %s; retry)", err, forwardedBy(ctx)), receiptToProto(rec))
 		}
-		client, fctx, ferr := s.forwardTo(ctx, s.otherReplicas(cfe.Replicas))
+		clients, fctx, ferr := s.forwardTo(ctx, s.otherReplicas(cfe.Replicas))
 		if ferr != nil {
 			return zero, toStatus(fmt.Errorf("%w; %w", err, ferr), receiptToProto(rec))
 		}
-		return forward(client, fctx)
+		return forwardFirst(fctx, clients, forward)
 	}
 	record(ctx, err)
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/keyspace"
 )
 
 // freshnessLoad writes keys at QUORUM, each key by one worker in
@@ -335,5 +337,49 @@ func TestRingChange_nodeDownDuringLeaveLearnsOfIt(t *testing.T) {
 		if err != nil || !got.Found || string(got.Values[0]) != string(k) {
 			t.Fatalf("get %s at ALL: %+v, %v", k, got, err)
 		}
+	}
+}
+
+// A node that forwards a request passes over a replica that cannot be
+// reached for the next one: a replica that stopped a moment ago, not yet
+// known dead, does not fail the requests of its keys meanwhile.
+func TestNode_forwardPassesOverAnUnreachableReplica(t *testing.T) {
+	dir := t.TempDir()
+	var cfgs []Config
+	var nodes []*testNode
+	for i, id := range []string{"n1", "n2", "n3"} {
+		var join []string
+		if i > 0 {
+			join = []string{cfgs[0].GossipAddr}
+		}
+		cfg := testConfig(t, dir, id, join...)
+		cfg.ReplicationFactor = 2
+		cfgs = append(cfgs, cfg)
+		nodes = append(nodes, start(t, cfg))
+	}
+	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	r := nodes[0].n.members.Load().Ring().Load()
+	var key []byte
+	for i := 0; key == nil; i++ {
+		k := []byte(fmt.Sprintf("k%d", i))
+		if reps := r.Replicas(int(keyspace.PartitionOf(k))); len(reps) == 2 && reps[0] == "n2" && reps[1] == "n3" {
+			key = k
+		}
+	}
+	nodes[1].stop(t)
+	if m, _ := nodes[0].n.member("n2"); m.Liveness == cluster.LivenessDead {
+		t.Fatal("n1 already knows n2 dead: nothing to pass over")
+	}
+	c, err := client.New([]string{nodes[0].n.grpcAddr}, client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec, err := c.Put(context.Background(), key, []byte("v"), client.WithConsistency(client.One))
+	if err != nil {
+		t.Fatalf("put through n1 with n2 just stopped: %v", err)
+	}
+	if rec.Coordinator != "n3" {
+		t.Fatalf("coordinated by %s, want n3", rec.Coordinator)
 	}
 }
