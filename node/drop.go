@@ -19,8 +19,8 @@ import (
 // partitions it no longer replicates (another node joined and took them,
 // or any other ring change) drops them, but only after every alive member
 // has acknowledged a ring without it as a write target of them and a last
-// anti-entropy exchange with each of their current replicas found nothing
-// to hand over. The drop is one record in the commit log per partition,
+// anti-entropy exchange with each of their current replicas found no live
+// object to hand over (see attempt for the differences that do not count). The drop is one record in the commit log per partition,
 // honoured by replay. Hints stay: they are for other nodes.
 
 // dropRetryTicks is how many ticks of everyJoinedTick a drop that could
@@ -77,12 +77,15 @@ func (d *dropper) candidates(r *ring.Ring) []keyspace.Partition {
 // partitions this node holds data of (a non-zero Merkle root) but is no
 // write target of, that every alive member (left and removed ones aside)
 // acknowledged, and that an exchange with each of their current replicas
-// found nothing to push for. The exchange also fetches the replica's newer
-// objects (it runs both ways); those are not a difference that matters
-// here, so a steady stream of writes to the new replicas does not hold the
-// drop back for ever. An unreachable member or replica, a member that still
-// lists this node, or an exchange that had to push leaves the partition
-// for a later attempt.
+// found no live object to push. Two differences do not count: the
+// replica's newer objects, which the exchange fetches (it runs both ways),
+// or a steady stream of writes to the new replicas would hold the drop
+// back for ever; and tombstones pushed, which the replica merged durably
+// or, lacking the key, refused as past its grace period (it refuses them
+// on every exchange, and this node does not purge partitions it does not
+// replicate). An unreachable member or replica, a member that still lists
+// this node, or an exchange that had to push a live object leaves the
+// partition for a later attempt.
 func (d *dropper) attempt(ctx context.Context, r *ring.Ring, members []cluster.MemberStatus) dropResult {
 	cands := d.candidates(r)
 	if len(cands) == 0 {
@@ -109,10 +112,13 @@ func (d *dropper) attempt(ctx context.Context, r *ring.Ring, members []cluster.M
 		return res
 	}
 	synced := d.synced(ctx, r, members, acked)
-	if len(synced) == 0 || !d.still(r) {
+	if len(synced) == 0 {
 		return res
 	}
 	for _, p := range synced {
+		if ctx.Err() != nil || !d.still(r) {
+			break // stopping, or the ring changed: the next attempt decides again
+		}
 		if err := d.drop(p); err != nil {
 			d.log.Error("hand-off drop: dropping a partition failed; will retry", "partition", p, "err", err)
 			break
@@ -173,8 +179,8 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 }
 
 // synced runs the last exchange of parts with each of their current
-// replicas on r and returns those every exchange compared and found
-// nothing to push for.
+// replicas on r and returns those every exchange compared and found no
+// live object to push for.
 func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.MemberStatus, parts []keyspace.Partition) []keyspace.Partition {
 	live := map[string]bool{}
 	for _, m := range members {
@@ -205,8 +211,8 @@ func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.Me
 		case err != nil:
 		case round.PartitionsCompared < len(ps):
 			err = fmt.Errorf("it compared %d of %d partitions: its ring does not make it a replica of them", round.PartitionsCompared, len(ps))
-		case round.KeysPushed > 0:
-			err = fmt.Errorf("it lacked %d objects, now pushed", round.KeysPushed)
+		case round.KeysPushed > round.TombstonesPushed:
+			err = fmt.Errorf("it lacked %d live objects, now pushed", round.KeysPushed-round.TombstonesPushed)
 		}
 		if err != nil {
 			d.log.Info("hand-off drop: the last exchange found a difference or failed; will retry", "replica", id, "partitions", len(ps), "err", err)

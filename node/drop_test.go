@@ -25,6 +25,7 @@ type dropScenario struct {
 	ackErr   map[string]error                // by member: its failure to answer
 	pushed   map[string]int                  // by replica: keys the next exchange pushes
 	fetched  int                             // keys every exchange fetches
+	dead     int                             // tombstones every exchange pushes
 	changed  bool                            // the ring changed before the drop
 }
 
@@ -66,7 +67,8 @@ func (f *fakeDrop) dropper(self string) *dropper {
 			defer f.mu.Unlock()
 			pushed := f.pushed[peer]
 			delete(f.pushed, peer) // found and pushed: none the next time
-			return antientropy.Round{Peer: peer, PartitionsCompared: len(parts), KeysPushed: pushed, KeysFetched: f.fetched}, nil
+			return antientropy.Round{Peer: peer, PartitionsCompared: len(parts), KeysPushed: pushed + f.dead, TombstonesPushed: f.dead,
+				KeysFetched: f.fetched}, nil
 		},
 		drop: func(p keyspace.Partition) error {
 			f.record("drop")
@@ -146,6 +148,10 @@ func TestDropper_attempt(t *testing.T) {
 		},
 		"the replica's newer objects fetched": {
 			fake:    dropScenario{fetched: 5},
+			members: statuses("a", "b", "c", "d"), complete: true,
+		},
+		"tombstones pushed every time": {
+			fake:    dropScenario{dead: 2},
 			members: statuses("a", "b", "c", "d"), complete: true,
 		},
 		"a member still lists a partition": {
