@@ -332,6 +332,14 @@ func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 			t.Fatalf("get %s at ALL: %+v, %v", key(i), got, err)
 		}
 	}
+	// Over the peer listener, n2 answers for n1 from its own ring: a
+	// partition n1 replicates is still listed, one it lost is not.
+	mine, gone := keyspace.Partition(r.PartitionsOf("n1")[0]), (&dropper{self: "n1"}).candidates(r)[0]
+	targeted, err := n1.n.askHandOffAck(ctx, "n2", []keyspace.Partition{gone, mine})
+	if err != nil || !slices.Equal(targeted, []keyspace.Partition{mine}) {
+		t.Errorf("n2's HandOffAck for n1 of %d (lost) and %d (replicated): %v, %v; want only %d", gone, mine, targeted, err, mine)
+	}
+
 	// n1..n3 held every key's partition; each dropped those it lost.
 	for _, tn := range nodes {
 		lost := map[keyspace.Partition]bool{}
