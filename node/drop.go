@@ -20,8 +20,9 @@ import (
 // or any other ring change) drops them, but only after every alive member
 // has acknowledged a ring without it as a write target of them and a last
 // anti-entropy exchange with each of their current replicas found no live
-// object to hand over (see attempt for the differences that do not count). The drop is one record in the commit log per partition,
-// honoured by replay. Hints stay: they are for other nodes.
+// object to hand over (attempt says which differences do not count). The
+// drop is one record in the commit log per partition, honoured by replay.
+// Hints stay: they are for other nodes.
 
 // dropRetryTicks is how many ticks of everyJoinedTick a drop that could
 // not complete waits before it is tried again (unless the ring changes).
@@ -162,20 +163,24 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 		}()
 	}
 	wg.Wait()
-	still := map[keyspace.Partition]string{}
+	still := map[keyspace.Partition]bool{}
+	var listing []string
 	for i, id := range ids {
 		if errs[i] != nil {
 			d.log.Warn("hand-off drop: a member did not acknowledge; will retry", "member", id, "partitions", len(parts), "err", errs[i])
 			return nil, false
 		}
 		for _, p := range targeted[i] {
-			still[p] = id
+			still[p] = true
+		}
+		if len(targeted[i]) > 0 {
+			listing = append(listing, id)
 		}
 	}
 	if len(still) > 0 {
-		d.log.Info("hand-off drop: members still list this node as a write target; will retry", "partitions", len(still))
+		d.log.Info("hand-off drop: members still list this node as a write target; will retry", "partitions", len(still), "members", listing)
 	}
-	return slices.DeleteFunc(slices.Clone(parts), func(p keyspace.Partition) bool { _, ok := still[p]; return ok }), true
+	return slices.DeleteFunc(slices.Clone(parts), func(p keyspace.Partition) bool { return still[p] }), true
 }
 
 // synced runs the last exchange of parts with each of their current
