@@ -385,8 +385,12 @@ func TestCluster_joinAndLeaveUnderWritesDrops(t *testing.T) {
 				}
 				k, v := fmt.Sprintf("load-%d-%d", w, i), fmt.Sprintf("v%d", i)
 				attempted.Store(k, v)
-				if _, err := cs[i%len(cs)].Put(ctx, []byte(k), []byte(v), client.WithConsistency(client.All)); err == nil {
+				_, err := cs[i%len(cs)].Put(ctx, []byte(k), []byte(v), client.WithConsistency(client.All))
+				switch {
+				case err == nil:
 					acked.add(k, v)
+				case ctx.Err() == nil:
+					t.Logf("put %s at ALL not acknowledged: %v", k, err)
 				}
 			}
 		}()
