@@ -193,6 +193,7 @@ func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.Me
 	}
 	failed := map[keyspace.Partition]bool{}
 	byReplica := map[string][]keyspace.Partition{}
+	down := map[string]bool{}
 	for _, p := range parts {
 		reps := r.Replicas(int(p))
 		if len(reps) == 0 {
@@ -201,10 +202,14 @@ func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.Me
 		for _, id := range reps {
 			if !live[id] {
 				failed[p] = true // wait for it
+				down[id] = true
 				continue
 			}
 			byReplica[id] = append(byReplica[id], p)
 		}
+	}
+	if len(down) > 0 {
+		d.log.Info("hand-off drop: waiting for current replicas that are down; will retry", "replicas", slices.Sorted(maps.Keys(down)))
 	}
 	for _, id := range slices.Sorted(maps.Keys(byReplica)) {
 		ps := slices.DeleteFunc(byReplica[id], func(p keyspace.Partition) bool { return failed[p] })

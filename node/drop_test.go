@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,5 +357,76 @@ func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// A replica that is down holds back the drop of the partitions it
+// replicates (the last exchange needs it); once it is back on its data
+// dir it learns the ring, and every node drops what the joiner took,
+// n3 what it held from before: three copies of every key again.
+func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
+	const keys = 100
+	dir := t.TempDir()
+	log1 := &syncBuffer{}
+	n1 := startLogging(t, testConfig(t, dir, "n1"), log1)
+	seed := n1.n.cfg.GossipAddr
+	c3 := testConfig(t, dir, "n3", seed)
+	nodes := []*testNode{n1, start(t, testConfig(t, dir, "n2", seed)), start(t, c3)}
+	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := grpcClient(t, n1)
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
+	for i := range keys {
+		if _, err := c.Put(ctx, key(i), key(i), client.WithConsistency(client.All)); err != nil {
+			t.Fatalf("put %s at ALL: %v", key(i), err)
+		}
+	}
+	nodes[2].stop(t)
+
+	n4 := start(t, testConfig(t, dir, "n4", seed))
+	up := []*testNode{n1, nodes[1], n4}
+	await(t, time.Minute, "n4 normal on the nodes up", func() error {
+		for _, tn := range up {
+			if m, ok := tn.n.member("n4"); !ok || m.State != ring.Normal {
+				return fmt.Errorf("%s sees n4 %+v", tn.n.cfg.NodeID, m)
+			}
+		}
+		return nil
+	})
+	// With four members and N = 3, n3 replicates every partition n1
+	// lost: n1 waits for it and keeps every key.
+	await(t, time.Minute, "n1 waiting for n3", func() error {
+		if !strings.Contains(log1.String(), `waiting for current replicas that are down; will retry" replicas=[n3]`) {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	if got := n1.n.store.Stats().Keys; got != keys {
+		t.Fatalf("n1 holds %d keys while n3 is down, want every one of the %d", got, keys)
+	}
+	if got := value(t, n1.n.metrics.reg, "quorumkv_ring_partitions_dropped_total"); got != 0 {
+		t.Fatalf("n1 dropped %v partitions while n3 is down", got)
+	}
+
+	c3.GossipAddr = freeAddr(t)
+	nodes[2] = start(t, c3)
+	nodes = append(nodes, n4)
+	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
+	await(t, time.Minute, "three copies of every key", func() error {
+		sum := 0
+		for _, tn := range nodes {
+			sum += int(tn.n.store.Stats().Keys)
+		}
+		if sum != 3*keys {
+			return fmt.Errorf("%d copies, want %d", sum, 3*keys)
+		}
+		return nil
+	})
+	for i := range keys {
+		got, err := c.Get(ctx, key(i), client.WithConsistency(client.All))
+		if err != nil || !got.Found || string(got.Values[0]) != string(key(i)) {
+			t.Fatalf("get %s at ALL: %+v, %v", key(i), got, err)
+		}
 	}
 }
