@@ -49,6 +49,32 @@ type dropper struct {
 	still func(r *ring.Ring) bool
 	// dropped is called with the count of partitions dropped (metrics).
 	dropped func(n int)
+
+	// said holds, by kind, the conditions that hold the drop back and
+	// that the last attempts logged; seen those the attempt under way met.
+	// A condition is logged when it appears or changes, at debug level
+	// while it lasts (a member or replica down for hours would otherwise
+	// log every few seconds). Only attempt's goroutine uses them.
+	said, seen map[string]string
+}
+
+// waitingOn logs msg (with args) at level when the condition kind is
+// new or its value changed since the last attempts, at debug otherwise.
+func (d *dropper) waitingOn(kind, value string, level slog.Level, msg string, args ...any) {
+	if d.seen == nil {
+		d.seen = map[string]string{}
+	}
+	d.seen[kind] = value
+	if old, ok := d.said[kind]; ok && old == value {
+		level = slog.LevelDebug
+	}
+	d.log.Log(context.Background(), level, msg, args...)
+}
+
+// endAttempt forgets the conditions the attempt did not meet: they are
+// logged again if they come back.
+func (d *dropper) endAttempt() {
+	d.said, d.seen = d.seen, nil
 }
 
 // dropResult is what one attempt did.
@@ -88,6 +114,7 @@ func (d *dropper) candidates(r *ring.Ring) []keyspace.Partition {
 // this node, or an exchange that had to push a live object leaves the
 // partition for a later attempt.
 func (d *dropper) attempt(ctx context.Context, r *ring.Ring, members []cluster.MemberStatus) dropResult {
+	defer d.endAttempt()
 	cands := d.candidates(r)
 	if len(cands) == 0 {
 		return dropResult{Complete: true}
@@ -167,7 +194,7 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 	var listing []string
 	for i, id := range ids {
 		if errs[i] != nil {
-			d.log.Warn("hand-off drop: a member did not acknowledge; will retry", "member", id, "partitions", len(parts), "err", errs[i])
+			d.waitingOn("ack", id, slog.LevelWarn, "hand-off drop: a member did not acknowledge; will retry", "member", id, "partitions", len(parts), "err", errs[i])
 			return nil, false
 		}
 		for _, p := range targeted[i] {
@@ -178,7 +205,8 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 		}
 	}
 	if len(still) > 0 {
-		d.log.Info("hand-off drop: members still list this node as a write target; will retry", "partitions", len(still), "members", listing)
+		d.waitingOn("listed", fmt.Sprint(listing), slog.LevelInfo, "hand-off drop: members still list this node as a write target; will retry",
+			"partitions", len(still), "members", listing)
 	}
 	return slices.DeleteFunc(slices.Clone(parts), func(p keyspace.Partition) bool { return still[p] }), true
 }
@@ -209,7 +237,8 @@ func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.Me
 		}
 	}
 	if len(down) > 0 {
-		d.log.Info("hand-off drop: waiting for current replicas that are down; will retry", "replicas", slices.Sorted(maps.Keys(down)))
+		ids := slices.Sorted(maps.Keys(down))
+		d.waitingOn("down", fmt.Sprint(ids), slog.LevelInfo, "hand-off drop: waiting for current replicas that are down; will retry", "replicas", ids)
 	}
 	for _, id := range slices.Sorted(maps.Keys(byReplica)) {
 		ps := slices.DeleteFunc(byReplica[id], func(p keyspace.Partition) bool { return failed[p] })

@@ -430,3 +430,33 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 		}
 	}
 }
+
+// A condition that holds the drop back is logged when it appears, at
+// debug level while it lasts, and again when it comes back.
+func TestDropper_logsAConditionOnce(t *testing.T) {
+	r := dropRing(t)
+	f := &fakeDrop{dropped: map[keyspace.Partition]bool{}, dropScenario: dropScenario{ackErr: map[string]error{"b": errors.New("unreachable")}}}
+	d := f.dropper("a")
+	var buf syncBuffer
+	d.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	members := statuses("a", "b", "c", "d")
+	warned := func() int { return strings.Count(buf.String(), `level=WARN msg="hand-off drop: a member did not acknowledge`) }
+	for range 3 {
+		d.attempt(context.Background(), r, members)
+	}
+	if got := warned(); got != 1 || !strings.Contains(buf.String(), `level=DEBUG msg="hand-off drop: a member did not acknowledge`) {
+		t.Fatalf("%d warnings for three attempts while b does not answer, want 1 (then debug):\n%s", got, &buf)
+	}
+	// b answers but c is down for the exchanges: a new condition, the
+	// other gone; b failing again is logged again.
+	f.ackErr = nil
+	d.attempt(context.Background(), r, statuses("a", "b", "d"))
+	f.ackErr = map[string]error{"b": errors.New("unreachable")}
+	d.attempt(context.Background(), r, members)
+	if got := warned(); got != 2 {
+		t.Fatalf("%d warnings, want 2: b failing again after it answered is news:\n%s", got, &buf)
+	}
+	if got := strings.Count(buf.String(), `level=INFO msg="hand-off drop: waiting for current replicas that are down`); got != 1 {
+		t.Fatalf("c down logged %d times at info, want 1:\n%s", got, &buf)
+	}
+}
