@@ -60,7 +60,7 @@ type dropper struct {
 
 // waitingOn logs msg (with args) at level when the condition kind is
 // new or its value changed since the last attempts, at debug otherwise.
-func (d *dropper) waitingOn(kind, value string, level slog.Level, msg string, args ...any) {
+func (d *dropper) waitingOn(ctx context.Context, kind, value string, level slog.Level, msg string, args ...any) {
 	if d.seen == nil {
 		d.seen = map[string]string{}
 	}
@@ -68,7 +68,7 @@ func (d *dropper) waitingOn(kind, value string, level slog.Level, msg string, ar
 	if old, ok := d.said[kind]; ok && old == value {
 		level = slog.LevelDebug
 	}
-	d.log.Log(context.Background(), level, msg, args...)
+	d.log.Log(ctx, level, msg, args...)
 }
 
 // endAttempt forgets the conditions the attempt did not meet: they are
@@ -194,7 +194,7 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 	var listing []string
 	for i, id := range ids {
 		if errs[i] != nil {
-			d.waitingOn("ack", id, slog.LevelWarn, "hand-off drop: a member did not acknowledge; will retry", "member", id, "partitions", len(parts), "err", errs[i])
+			d.waitingOn(ctx, "ack", id, slog.LevelWarn, "hand-off drop: a member did not acknowledge; will retry", "member", id, "partitions", len(parts), "err", errs[i])
 			return nil, false
 		}
 		for _, p := range targeted[i] {
@@ -205,7 +205,7 @@ func (d *dropper) acknowledged(ctx context.Context, members []cluster.MemberStat
 		}
 	}
 	if len(still) > 0 {
-		d.waitingOn("listed", fmt.Sprint(listing), slog.LevelInfo, "hand-off drop: members still list this node as a write target; will retry",
+		d.waitingOn(ctx, "listed", fmt.Sprint(listing), slog.LevelInfo, "hand-off drop: members still list this node as a write target; will retry",
 			"partitions", len(still), "members", listing)
 	}
 	return slices.DeleteFunc(slices.Clone(parts), func(p keyspace.Partition) bool { return still[p] }), true
@@ -238,7 +238,7 @@ func (d *dropper) synced(ctx context.Context, r *ring.Ring, members []cluster.Me
 	}
 	if len(down) > 0 {
 		ids := slices.Sorted(maps.Keys(down))
-		d.waitingOn("down", fmt.Sprint(ids), slog.LevelInfo, "hand-off drop: waiting for current replicas that are down; will retry", "replicas", ids)
+		d.waitingOn(ctx, "down", fmt.Sprint(ids), slog.LevelInfo, "hand-off drop: waiting for current replicas that are down; will retry", "replicas", ids)
 	}
 	for _, id := range slices.Sorted(maps.Keys(byReplica)) {
 		ps := slices.DeleteFunc(byReplica[id], func(p keyspace.Partition) bool { return failed[p] })

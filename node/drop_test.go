@@ -440,7 +440,9 @@ func TestDropper_logsAConditionOnce(t *testing.T) {
 	var buf syncBuffer
 	d.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	members := statuses("a", "b", "c", "d")
-	warned := func() int { return strings.Count(buf.String(), `level=WARN msg="hand-off drop: a member did not acknowledge`) }
+	warned := func() int {
+		return strings.Count(buf.String(), `level=WARN msg="hand-off drop: a member did not acknowledge`)
+	}
 	for range 3 {
 		d.attempt(context.Background(), r, members)
 	}
