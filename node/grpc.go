@@ -51,7 +51,7 @@ func (n *node) clientServer() (*grpc.Server, error) {
 
 // peerServer returns the gRPC server of the peer listener: the Replica
 // service (replica streams, Merkle trees, fetch, purge, partition
-// streaming, Join, KeyringApply) and the KV service for the client
+// streaming, Join, KeyringApply, HandOffAck) and the KV service for the client
 // requests other nodes forward here, nothing served yet. Its messages
 // carry whole objects (replication.MaxMessageBytes). With TLS on it
 // accepts node certificates only.
@@ -68,7 +68,8 @@ func (n *node) peerServer() (*grpc.Server, error) {
 		grpc.NumStreamWorkers(streamWorkers),
 	}, n.metrics.components.serverOptions()...), n.securityServerOptions(n.metrics.unaryInterceptor, true)...)...)
 	pb.RegisterKVServer(srv, &kvServer{n: n})
-	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply})
+	pb.RegisterReplicaServer(srv, &replicaServer{svc: n.exchange, streamer: antientropy.NewPartitionStreamer(n.store), merkle: merkle, join: n.serveJoin, keyring: n.serveKeyringApply,
+		handOffAck: n.serveHandOffAck})
 	n.metrics.components.grpcServer.InitializeMetrics(srv)
 	return srv, nil
 }

@@ -28,8 +28,10 @@ type metrics struct {
 	commits        prometheus.Counter
 	batchSize      prometheus.Histogram
 	flushKeys      prometheus.Histogram
-	components     *componentMetrics
-	resp           *respMetrics
+	// partitionsDropped counts the hand-off drops (drop.go).
+	partitionsDropped prometheus.Counter
+	components        *componentMetrics
+	resp              *respMetrics
 }
 
 // Label values of the client request families.
@@ -78,6 +80,10 @@ func newMetrics() *metrics {
 			Help:    "Keys written to the data file by one batched flush of the commit log's records.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
+		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quorumkv_ring_partitions_dropped_total",
+			Help: "Partitions this node dropped after a ring change took them from it, once every alive member acknowledged and a last anti-entropy exchange found nothing to hand over.",
+		}),
 	}
 	for _, op := range requestOps {
 		for _, level := range requestLevels {
@@ -92,7 +98,7 @@ func newMetrics() *metrics {
 			m.quorumFailures.WithLabelValues(level, kind)
 		}
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize, m.flushKeys,
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingReads, m.siblings, m.commits, m.batchSize, m.flushKeys, m.partitionsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.components = newComponentMetrics(m.reg)
 	m.resp = newRESPMetrics(m.reg)

@@ -499,6 +499,7 @@ func (n *node) serve(ctx context.Context) error {
 	goFunc(func() { n.fillWhileJoining(bg) })
 	goFunc(func() { n.fillGained(bg) })
 	goFunc(func() { n.leaveWhenLeaving(bg) })
+	goFunc(func() { n.dropHandedOff(bg) })
 	goFunc(func() { n.purger.Run(bg) })
 	goFunc(func() { n.watchFence(bg) })
 	goFunc(func() { n.keepRunningRecord(bg) })

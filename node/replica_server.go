@@ -9,8 +9,8 @@ import (
 )
 
 // replicaServer is the node-to-node gRPC service: the batched replica
-// stream, partition streaming and the anti-entropy RPCs (Merkle trees and
-// FetchObjects). Every field is set.
+// stream, partition streaming, the anti-entropy RPCs (Merkle trees and
+// FetchObjects), Join, KeyringApply and HandOffAck. Every field is set.
 type replicaServer struct {
 	pb.UnimplementedReplicaServer
 	svc      *replication.ExchangeServer
@@ -18,6 +18,8 @@ type replicaServer struct {
 	merkle   *antientropy.MerkleService
 	join     func(context.Context, *pb.JoinRequest) (*pb.JoinResponse, error)
 	keyring  func(context.Context, *pb.KeyringApplyRequest) (*pb.KeyringApplyResponse, error)
+	// handOffAck answers HandOffAck (drop_ack.go).
+	handOffAck func(context.Context, *pb.HandOffAckRequest) (*pb.HandOffAckResponse, error)
 }
 
 var _ pb.ReplicaServer = (*replicaServer)(nil)

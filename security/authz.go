@@ -28,7 +28,7 @@ const (
 
 // claimsNodeID lists the RPCs whose request's node_id is the caller's own
 // id, which must be the id of its node certificate.
-var claimsNodeID = map[string]bool{"/" + replicaService + "/Join": true}
+var claimsNodeID = map[string]bool{"/" + replicaService + "/Join": true, "/" + replicaService + "/HandOffAck": true}
 
 // Authorizer enforces roles on a gRPC server whose listener requires
 // mutual TLS: every RPC is judged by the role of the verified client

@@ -71,6 +71,8 @@ func TestAuthorizer_authorize(t *testing.T) {
 		"node claims another id":         {certContext(n1, ForwardedByHeader, "n2"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "cannot speak for node n2", false},
 		"join as another id":             {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n9"}, codes.PermissionDenied, "cannot speak for node n9", false},
 		"join as itself":                 {certContext(n1), "/quorumkv.v1.Replica/Join", &pb.JoinRequest{NodeId: "n1"}, codes.OK, "", false},
+		"hand-off ack as another id":     {certContext(n1), "/quorumkv.v1.Replica/HandOffAck", &pb.HandOffAckRequest{NodeId: "n9"}, codes.PermissionDenied, "cannot speak for node n9", false},
+		"hand-off ack as itself":         {certContext(n1), "/quorumkv.v1.Replica/HandOffAck", &pb.HandOffAckRequest{NodeId: "n1"}, codes.OK, "", false},
 		"forwarded reader cannot put":    {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "put needs the write role; this certificate has read (forwarded by node n1)", false},
 		"forwarded reader reads":         {certContext(n1, ForwardedByHeader, "n1", ForwardedIdentityHeader, readerURI), "/quorumkv.v1.KV/Get", nil, codes.OK, "", false},
 		"client identity ignored":        {certContext(reader, ForwardedIdentityHeader, "quorumkv://client/x?role=admin"), "/quorumkv.v1.KV/Put", nil, codes.PermissionDenied, "this certificate has read", false},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -52,15 +53,29 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns a loopback address with a port free at the time of the
-// call.
+// call. As in the node tests, it is drawn below the kernel's ephemeral
+// range (32768 and up here) and the 27000s of the cluster scripts: a port
+// the kernel handed out is free again once closed, and a client socket
+// (of a test, of a node, of another process) may be given it before the
+// node binds it. It is free for TCP and UDP, as memberlist takes both.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(7000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port")
+	return ""
 }
 
 // nodeProc is a kvnode process started by a test.

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/quorumkv/quorumkv/client"
 )
 
 // ringChangeKeys is how many keys the ring change tests write at ALL.
@@ -343,4 +349,159 @@ func TestCluster_leaveResumesAfterKill(t *testing.T) {
 		t.Fatalf("status --cluster after the leave: %v", st)
 	}
 	readAllAtAll(t, nodes[1])
+}
+
+// A fifth node joins and then n2 leaves, both under writes at ALL: the
+// nodes that lose partitions to the joiner drop them once every alive
+// member has acknowledged it and a last exchange found nothing to hand
+// over, so the four nodes left hold exactly three copies of every key,
+// and every acknowledged write reads back at ALL. Anti-entropy and read
+// repair are off.
+func TestCluster_joinAndLeaveUnderWritesDrops(t *testing.T) {
+	args := []string{"--test-no-anti-entropy", "--read-repair-chance", "0"}
+	nodes := startFour(t, args...)
+	writeKeys(t, nodes)
+	gossip := nodes[0].args[indexOf(nodes[0].args, "--gossip-addr")+1]
+
+	// Two writers, through n1, n3 and n4 (not n2, which leaves), paced so
+	// that the keys stay few enough to read back.
+	acked := &ackedWrites{acks: map[string]string{}}
+	var attempted sync.Map // key -> value, acknowledged or not
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs := make([]*client.Client, 0, 3)
+			for _, p := range []*nodeProc{nodes[0], nodes[2], nodes[3]} {
+				c, err := client.New([]string{p.grpc}, client.WithTimeout(5*time.Second))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				cs = append(cs, c)
+			}
+			pace := time.NewTicker(20 * time.Millisecond)
+			defer pace.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-pace.C:
+				}
+				k, v := fmt.Sprintf("load-%d-%d", w, i), fmt.Sprintf("v%d", i)
+				attempted.Store(k, v)
+				_, err := cs[i%len(cs)].Put(ctx, []byte(k), []byte(v), client.WithConsistency(client.All))
+				switch {
+				case err == nil:
+					acked.add(k, v)
+				case ctx.Err() == nil:
+					t.Logf("put %s at ALL not acknowledged: %v", k, err)
+				}
+			}
+		}()
+	}
+	ackedAtLeast := func(what string, k int) {
+		t.Helper()
+		eventually(t, time.Minute, what, func() bool { return len(acked.snapshot()) >= k })
+	}
+	ackedAtLeast("writes before the join", 20)
+
+	n5 := startNode(t, nodeOpts{args: append([]string{"--node-id", "n5", "--join", gossip}, args...)})
+	nodes = append(nodes, n5)
+	for _, p := range nodes {
+		eventually(t, time.Minute, "five normal members", func() bool { return normalMembers(t, p) == 5 })
+	}
+	ackedAtLeast("writes after the join", len(acked.snapshot())+20)
+
+	if r := kvctl(t, nodes[1].grpc, nil, "leave", "--wait"); r.code != 0 {
+		t.Fatalf("leave --wait under writes: %v", r)
+	}
+	ackedAtLeast("writes after the leave", len(acked.snapshot())+20)
+	stop()
+	wg.Wait()
+	if code := nodes[1].exitCode(30 * time.Second); code != 0 {
+		t.Fatalf("n2 exited %d", code)
+	}
+	left := []*nodeProc{nodes[0], nodes[2], nodes[3], nodes[4]}
+	for _, p := range left {
+		eventually(t, 20*time.Second, "n2 left everywhere", func() bool { return membersOf(t, p)["n2"].RingState == "left" })
+	}
+
+	want := acked.snapshot()
+	for i := range ringChangeKeys {
+		want[fmt.Sprintf("key-%d", i)] = fmt.Sprintf("value-%d", i)
+	}
+	c, err := client.New([]string{nodes[0].grpc}, client.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A write not acknowledged may still have reached some replicas (and
+	// their hints the others): it counts as a key when a read finds it.
+	stored := len(want)
+	var readErr error
+	attempted.Range(func(k, _ any) bool {
+		if _, ok := want[k.(string)]; ok {
+			return true
+		}
+		res, err := c.Get(rctx, []byte(k.(string)), client.WithConsistency(client.All))
+		if err != nil {
+			readErr = fmt.Errorf("get %s at ALL: %w", k, err)
+			return false
+		}
+		if res.Found {
+			stored++
+		}
+		return true
+	})
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	t.Logf("%d keys, %d written during the join and the leave, %d more not acknowledged but stored", len(want), len(want)-ringChangeKeys, stored-len(want))
+	eventually(t, time.Minute, "three copies of every key on the four nodes left", func() bool {
+		sum := 0
+		for _, p := range left {
+			sum += keysOn(t, p)
+		}
+		if sum != 3*stored {
+			t.Logf("%d copies of %d keys", sum, stored)
+		}
+		return sum == 3*stored
+	})
+	for k, v := range want {
+		res, err := c.Get(rctx, []byte(k), client.WithConsistency(client.All))
+		if err != nil || !res.Found || len(res.Values) != 1 || string(res.Values[0]) != v {
+			t.Fatalf("get %s at ALL: %+v, %v; want %q", k, res, err, v)
+		}
+	}
+	dropped := 0
+	for _, p := range left {
+		dropped += int(metricValue(t, p, "quorumkv_ring_partitions_dropped_total"))
+	}
+	if dropped == 0 {
+		t.Fatal("no node dropped a partition")
+	}
+}
+
+// metricValue returns the unlabelled counter name of node p's /metrics.
+func metricValue(t *testing.T, p *nodeProc, name string) float64 {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", p.grpc, err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse %s's metrics: %v", p.grpc, err)
+	}
+	return counter(t, fams, name, nil)
 }

@@ -238,6 +238,19 @@ func TestTLS_rolesAndRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("HandOffAck answers for the certificate's node only", func(t *testing.T) {
+		conn := c.dial(t, security.NodeCertFile("n1"), security.NodeKeyFile("n1"), c.peers[1])
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := pb.NewReplicaClient(conn).HandOffAck(ctx, &pb.HandOffAckRequest{NodeId: "n1", Partitions: []uint32{0}}); err != nil {
+			t.Fatalf("HandOffAck as n1: %v", err)
+		}
+		_, err := pb.NewReplicaClient(conn).HandOffAck(ctx, &pb.HandOffAckRequest{NodeId: "n2", Partitions: []uint32{0}})
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "cannot speak for node n2") {
+			t.Fatalf("HandOffAck for n2 with n1's certificate: %v, want PermissionDenied", err)
+		}
+	})
+
 	t.Run("the peer listener needs a node certificate", func(t *testing.T) {
 		for name, tc := range map[string]struct {
 			cert, key string

@@ -83,6 +83,27 @@ func TestAntiEntropy_RoundWith_convergesBothWays(t *testing.T) {
 	}
 }
 
+// A round counts the tombstones among the objects it pushes: a peer that
+// lacks the key drops one past its grace period, so it is pushed again by
+// every round (a node about to drop a partition does not wait for that).
+func TestAntiEntropy_RoundWith_countsTombstonesPushed(t *testing.T) {
+	c := newTestCluster(t, clusterOptions{}, "a", "b")
+	a := c.nodes["a"]
+	for i := range 5 {
+		o := registerObject(2, uint64(i+1), 5000, "only on a")
+		if i < 2 {
+			o.Delete(conflict.LWW, conflict.Dot{Actor: 2, Counter: uint64(10 + i)}, conflict.Timestamp{Wall: 6000}, o.Reg.Ctx, o.Set.Ctx)
+		}
+		if _, err := a.store.Merge([]byte(fmt.Sprintf("only-a-%d", i)), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := mustRound(t, a, "b"); r.KeysPushed != 5 || r.TombstonesPushed != 2 || r.KeysFetched != 0 {
+		t.Fatalf("round %+v: want 5 keys pushed, 2 of them tombstones, none fetched", r)
+	}
+	sameDigest(t, a, c.nodes["b"])
+}
+
 func TestAntiEntropy_RoundWith_restoresWipedReplica(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

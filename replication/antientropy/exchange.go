@@ -30,6 +30,7 @@ type exchange struct {
 
 	compared, differing, inSync int // set by run's goroutine only
 	fetched, pushed, entries    atomic.Int64
+	tombstonesPushed            atomic.Int64
 	bytes                       atomic.Int64
 }
 
@@ -38,7 +39,7 @@ func (x *exchange) summary(start, end time.Time) Round {
 	return Round{
 		Peer: x.peer, Time: end, Duration: end.Sub(start),
 		PartitionsCompared: x.compared, PartitionsDiffering: x.differing, PartitionsInSync: x.inSync,
-		KeysFetched: f, KeysPushed: p, KeysExchanged: f + p,
+		KeysFetched: f, KeysPushed: p, KeysExchanged: f + p, TombstonesPushed: int(x.tombstonesPushed.Load()),
 		EntriesCompared: int(x.entries.Load()), BytesExchanged: x.bytes.Load(),
 	}
 }

@@ -168,6 +168,9 @@ func (m *merge) push(ctx context.Context, key []byte, obj *conflict.Object, enc 
 		return fmt.Errorf("push key %.64q: %w", key, err)
 	}
 	x.pushed.Add(1)
+	if !obj.Live() {
+		x.tombstonesPushed.Add(1)
+	}
 	x.bytes.Add(int64(len(key) + len(enc)))
 	return nil
 }

@@ -32,6 +32,10 @@ type Round struct {
 	KeysFetched int
 	// KeysPushed counts the local objects sent to the peer.
 	KeysPushed int
+	// TombstonesPushed counts those of them with nothing live. A peer
+	// that lacks the key drops one older than its grace period (the grace
+	// rule), so an exchange pushes it again every time.
+	TombstonesPushed int
 	// KeysExchanged is KeysFetched + KeysPushed.
 	KeysExchanged int
 	// EntriesCompared counts the leaf entries the peer sent.
@@ -69,10 +73,12 @@ func (a *AntiEntropy) RoundWith(ctx context.Context, peer string) (Round, error)
 	return a.round(ctx, peer, func(r *ring.Ring) []keyspace.Partition { return sharedPartitions(r, a.cfg.NodeID, peer) }, true)
 }
 
-// FillFrom runs one full anti-entropy pass with peer over parts: the
-// partitions a joining node will replicate and peer replicates now. It
-// brings this node every object peer holds in them (and peer any this node
-// received as a write target meanwhile). The round is not recorded in Last.
+// FillFrom runs one full anti-entropy pass with peer over parts, which
+// peer replicates (or will: a pending replica answers for them too): a
+// joining node's fill, a leaving node's hand-off, the last exchange before
+// a node drops partitions it no longer replicates. It brings this node
+// every object peer holds in them, and peer every object this node holds
+// that peer lacks or holds older. The round is not recorded in Last.
 func (a *AntiEntropy) FillFrom(ctx context.Context, peer string, parts []keyspace.Partition) (Round, error) {
 	return a.round(ctx, peer, func(*ring.Ring) []keyspace.Partition { return parts }, false)
 }

@@ -64,6 +64,8 @@ func wireMessages() []proto.Message {
 		&quorumkvv1.KeyringApplyRequest{Op: quorumkvv1.KeyringOp_KEYRING_OP_USE, Key: []byte("key"), NodeId: "n1",
 			ClusterName: "dev", UnixTime: 1700000000, KeyProof: []byte("mac")},
 		&quorumkvv1.KeyringApplyResponse{Keys: [][]byte{[]byte("k1"), []byte("k2")}},
+		&quorumkvv1.HandOffAckRequest{NodeId: "n1", Partitions: []uint32{3, 7}},
+		&quorumkvv1.HandOffAckResponse{Targeted: []uint32{7}},
 		// Client API.
 		&quorumkvv1.GetRequest{Key: []byte("k"), Consistency: quorumkvv1.Consistency_CONSISTENCY_ONE},
 		&quorumkvv1.GetResponse{Found: true, Values: [][]byte{[]byte("a"), []byte("b")}, Context: []byte("ctx"), Receipt: receipt},

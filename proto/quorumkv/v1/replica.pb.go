@@ -1951,6 +1951,109 @@ func (x *KeyringApplyResponse) GetKeys() [][]byte {
 	return nil
 }
 
+// HandOffAckRequest names the partitions a member is about to drop.
+type HandOffAckRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The calling member's id.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The partitions: distinct, each in [0, Q), so at most Q of them;
+	// otherwise the call fails with INVALID_ARGUMENT.
+	Partitions    []uint32 `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandOffAckRequest) Reset() {
+	*x = HandOffAckRequest{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandOffAckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandOffAckRequest) ProtoMessage() {}
+
+func (x *HandOffAckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandOffAckRequest.ProtoReflect.Descriptor instead.
+func (*HandOffAckRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *HandOffAckRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *HandOffAckRequest) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+// HandOffAckResponse is the receiver's answer for its current ring.
+type HandOffAckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The requested partitions whose write targets, current or pending, in
+	// the receiver's ring include the caller, ascending; empty when none do.
+	Targeted      []uint32 `protobuf:"varint,1,rep,packed,name=targeted,proto3" json:"targeted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandOffAckResponse) Reset() {
+	*x = HandOffAckResponse{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandOffAckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandOffAckResponse) ProtoMessage() {}
+
+func (x *HandOffAckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandOffAckResponse.ProtoReflect.Descriptor instead.
+func (*HandOffAckResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *HandOffAckResponse) GetTargeted() []uint32 {
+	if x != nil {
+		return x.Targeted
+	}
+	return nil
+}
+
 var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_replica_proto_rawDesc = "" +
@@ -2073,7 +2176,14 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\tunix_time\x18\x05 \x01(\x03R\bunixTime\x12\x1b\n" +
 	"\tkey_proof\x18\x06 \x01(\fR\bkeyProof\"*\n" +
 	"\x14KeyringApplyResponse\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\fR\x04keys2\x88\x05\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"L\n" +
+	"\x11HandOffAckRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\rR\n" +
+	"partitions\"0\n" +
+	"\x12HandOffAckResponse\x12\x1a\n" +
+	"\btargeted\x18\x01 \x03(\rR\btargeted2\xd7\x05\n" +
 	"\aReplica\x12I\n" +
 	"\bExchange\x12\x19.quorumkv.v1.ReplicaBatch\x1a\x1e.quorumkv.v1.ReplicaReplyBatch(\x010\x01\x12P\n" +
 	"\vMerkleRoots\x12\x1f.quorumkv.v1.MerkleRootsRequest\x1a .quorumkv.v1.MerkleRootsResponse\x12P\n" +
@@ -2082,7 +2192,9 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\fFetchObjects\x12 .quorumkv.v1.FetchObjectsRequest\x1a!.quorumkv.v1.FetchObjectsResponse\x12U\n" +
 	"\x0fStreamPartition\x12#.quorumkv.v1.StreamPartitionRequest\x1a\x1b.quorumkv.v1.KeyObjectBatch0\x01\x12;\n" +
 	"\x04Join\x12\x18.quorumkv.v1.JoinRequest\x1a\x19.quorumkv.v1.JoinResponse\x12S\n" +
-	"\fKeyringApply\x12 .quorumkv.v1.KeyringApplyRequest\x1a!.quorumkv.v1.KeyringApplyResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
+	"\fKeyringApply\x12 .quorumkv.v1.KeyringApplyRequest\x1a!.quorumkv.v1.KeyringApplyResponse\x12M\n" +
+	"\n" +
+	"HandOffAck\x12\x1e.quorumkv.v1.HandOffAckRequest\x1a\x1f.quorumkv.v1.HandOffAckResponseB;Z9github.com/quorumkv/quorumkv/proto/quorumkv/v1;quorumkvv1b\x06proto3"
 
 var (
 	file_quorumkv_v1_replica_proto_rawDescOnce sync.Once
@@ -2096,7 +2208,7 @@ func file_quorumkv_v1_replica_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_replica_proto_rawDescData
 }
 
-var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*ReplicaBatch)(nil),           // 0: quorumkv.v1.ReplicaBatch
 	(*ReplicaOp)(nil),              // 1: quorumkv.v1.ReplicaOp
@@ -2128,9 +2240,11 @@ var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*GossipState)(nil),            // 27: quorumkv.v1.GossipState
 	(*KeyringApplyRequest)(nil),    // 28: quorumkv.v1.KeyringApplyRequest
 	(*KeyringApplyResponse)(nil),   // 29: quorumkv.v1.KeyringApplyResponse
-	(ConflictPolicy)(0),            // 30: quorumkv.v1.ConflictPolicy
-	(RingState)(0),                 // 31: quorumkv.v1.RingState
-	(KeyringOp)(0),                 // 32: quorumkv.v1.KeyringOp
+	(*HandOffAckRequest)(nil),      // 30: quorumkv.v1.HandOffAckRequest
+	(*HandOffAckResponse)(nil),     // 31: quorumkv.v1.HandOffAckResponse
+	(ConflictPolicy)(0),            // 32: quorumkv.v1.ConflictPolicy
+	(RingState)(0),                 // 33: quorumkv.v1.RingState
+	(KeyringOp)(0),                 // 34: quorumkv.v1.KeyringOp
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.ReplicaBatch.ops:type_name -> quorumkv.v1.ReplicaOp
@@ -2147,11 +2261,11 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	24, // 11: quorumkv.v1.JoinRequest.proposed:type_name -> quorumkv.v1.ClusterSettings
 	24, // 12: quorumkv.v1.JoinResponse.settings:type_name -> quorumkv.v1.ClusterSettings
 	25, // 13: quorumkv.v1.JoinResponse.members:type_name -> quorumkv.v1.MemberTable
-	30, // 14: quorumkv.v1.ClusterSettings.conflict:type_name -> quorumkv.v1.ConflictPolicy
+	32, // 14: quorumkv.v1.ClusterSettings.conflict:type_name -> quorumkv.v1.ConflictPolicy
 	26, // 15: quorumkv.v1.MemberTable.members:type_name -> quorumkv.v1.MemberEntry
-	31, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
+	33, // 16: quorumkv.v1.MemberEntry.state:type_name -> quorumkv.v1.RingState
 	25, // 17: quorumkv.v1.GossipState.table:type_name -> quorumkv.v1.MemberTable
-	32, // 18: quorumkv.v1.KeyringApplyRequest.op:type_name -> quorumkv.v1.KeyringOp
+	34, // 18: quorumkv.v1.KeyringApplyRequest.op:type_name -> quorumkv.v1.KeyringOp
 	0,  // 19: quorumkv.v1.Replica.Exchange:input_type -> quorumkv.v1.ReplicaBatch
 	9,  // 20: quorumkv.v1.Replica.MerkleRoots:input_type -> quorumkv.v1.MerkleRootsRequest
 	12, // 21: quorumkv.v1.Replica.MerkleNodes:input_type -> quorumkv.v1.MerkleNodesRequest
@@ -2160,16 +2274,18 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	20, // 24: quorumkv.v1.Replica.StreamPartition:input_type -> quorumkv.v1.StreamPartitionRequest
 	22, // 25: quorumkv.v1.Replica.Join:input_type -> quorumkv.v1.JoinRequest
 	28, // 26: quorumkv.v1.Replica.KeyringApply:input_type -> quorumkv.v1.KeyringApplyRequest
-	4,  // 27: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
-	10, // 28: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
-	13, // 29: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
-	15, // 30: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
-	18, // 31: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
-	21, // 32: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
-	23, // 33: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
-	29, // 34: quorumkv.v1.Replica.KeyringApply:output_type -> quorumkv.v1.KeyringApplyResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
+	30, // 27: quorumkv.v1.Replica.HandOffAck:input_type -> quorumkv.v1.HandOffAckRequest
+	4,  // 28: quorumkv.v1.Replica.Exchange:output_type -> quorumkv.v1.ReplicaReplyBatch
+	10, // 29: quorumkv.v1.Replica.MerkleRoots:output_type -> quorumkv.v1.MerkleRootsResponse
+	13, // 30: quorumkv.v1.Replica.MerkleNodes:output_type -> quorumkv.v1.MerkleNodesResponse
+	15, // 31: quorumkv.v1.Replica.LeafEntries:output_type -> quorumkv.v1.LeafEntriesResponse
+	18, // 32: quorumkv.v1.Replica.FetchObjects:output_type -> quorumkv.v1.FetchObjectsResponse
+	21, // 33: quorumkv.v1.Replica.StreamPartition:output_type -> quorumkv.v1.KeyObjectBatch
+	23, // 34: quorumkv.v1.Replica.Join:output_type -> quorumkv.v1.JoinResponse
+	29, // 35: quorumkv.v1.Replica.KeyringApply:output_type -> quorumkv.v1.KeyringApplyResponse
+	31, // 36: quorumkv.v1.Replica.HandOffAck:output_type -> quorumkv.v1.HandOffAckResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2196,7 +2312,7 @@ func file_quorumkv_v1_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

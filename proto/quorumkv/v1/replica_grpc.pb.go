@@ -27,6 +27,7 @@ const (
 	Replica_StreamPartition_FullMethodName = "/quorumkv.v1.Replica/StreamPartition"
 	Replica_Join_FullMethodName            = "/quorumkv.v1.Replica/Join"
 	Replica_KeyringApply_FullMethodName    = "/quorumkv.v1.Replica/KeyringApply"
+	Replica_HandOffAck_FullMethodName      = "/quorumkv.v1.Replica/HandOffAck"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -84,6 +85,14 @@ type ReplicaClient interface {
 	// covers op and key. It fails with PERMISSION_DENIED for an untrusted
 	// caller and FAILED_PRECONDITION for a refused change.
 	KeyringApply(ctx context.Context, in *KeyringApplyRequest, opts ...grpc.CallOption) (*KeyringApplyResponse, error)
+	// HandOffAck tells a member that holds data of partitions it no longer
+	// replicates which of them the receiver's ring still makes it a write
+	// target of (a current or pending replica): the caller drops a partition
+	// only once every alive member answers that it is not. The caller is
+	// node_id; with TLS on it must be the name of its node certificate,
+	// otherwise PERMISSION_DENIED. It fails with UNAVAILABLE when the
+	// receiver has no ring yet.
+	HandOffAck(ctx context.Context, in *HandOffAckRequest, opts ...grpc.CallOption) (*HandOffAckResponse, error)
 }
 
 type replicaClient struct {
@@ -186,6 +195,16 @@ func (c *replicaClient) KeyringApply(ctx context.Context, in *KeyringApplyReques
 	return out, nil
 }
 
+func (c *replicaClient) HandOffAck(ctx context.Context, in *HandOffAckRequest, opts ...grpc.CallOption) (*HandOffAckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandOffAckResponse)
+	err := c.cc.Invoke(ctx, Replica_HandOffAck_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicaServer is the server API for Replica service.
 // All implementations must embed UnimplementedReplicaServer
 // for forward compatibility.
@@ -241,6 +260,14 @@ type ReplicaServer interface {
 	// covers op and key. It fails with PERMISSION_DENIED for an untrusted
 	// caller and FAILED_PRECONDITION for a refused change.
 	KeyringApply(context.Context, *KeyringApplyRequest) (*KeyringApplyResponse, error)
+	// HandOffAck tells a member that holds data of partitions it no longer
+	// replicates which of them the receiver's ring still makes it a write
+	// target of (a current or pending replica): the caller drops a partition
+	// only once every alive member answers that it is not. The caller is
+	// node_id; with TLS on it must be the name of its node certificate,
+	// otherwise PERMISSION_DENIED. It fails with UNAVAILABLE when the
+	// receiver has no ring yet.
+	HandOffAck(context.Context, *HandOffAckRequest) (*HandOffAckResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -274,6 +301,9 @@ func (UnimplementedReplicaServer) Join(context.Context, *JoinRequest) (*JoinResp
 }
 func (UnimplementedReplicaServer) KeyringApply(context.Context, *KeyringApplyRequest) (*KeyringApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method KeyringApply not implemented")
+}
+func (UnimplementedReplicaServer) HandOffAck(context.Context, *HandOffAckRequest) (*HandOffAckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandOffAck not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
 func (UnimplementedReplicaServer) testEmbeddedByValue()                 {}
@@ -422,6 +452,24 @@ func _Replica_KeyringApply_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_HandOffAck_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandOffAckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).HandOffAck(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_HandOffAck_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).HandOffAck(ctx, req.(*HandOffAckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replica_ServiceDesc is the grpc.ServiceDesc for Replica service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -452,6 +500,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "KeyringApply",
 			Handler:    _Replica_KeyringApply_Handler,
+		},
+		{
+			MethodName: "HandOffAck",
+			Handler:    _Replica_HandOffAck_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
