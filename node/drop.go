@@ -42,8 +42,8 @@ type dropper struct {
 	// exchange runs one anti-entropy exchange, both ways, with peer over
 	// parts (AntiEntropy.FillFrom).
 	exchange func(ctx context.Context, peer string, parts []keyspace.Partition) (antientropy.Round, error)
-	// drop drops one partition (storage.Engine.DropPartition).
-	drop func(p keyspace.Partition) error
+	// drop drops partitions (storage.Engine.DropPartitions).
+	drop func(ps []keyspace.Partition) error
 	// still reports whether the drops decided on ring r may be made: the
 	// ring has not changed and the node is still normal.
 	still func(r *ring.Ring) bool
@@ -143,15 +143,15 @@ func (d *dropper) attempt(ctx context.Context, r *ring.Ring, members []cluster.M
 	if len(synced) == 0 {
 		return res
 	}
-	for _, p := range synced {
+	for batch := range slices.Chunk(synced, dropBatch) {
 		if ctx.Err() != nil || !d.still(r) {
 			break // stopping, or the ring changed: the next attempt decides again
 		}
-		if err := d.drop(p); err != nil {
-			d.log.Error("hand-off drop: dropping a partition failed; will retry", "partition", p, "err", err)
+		if err := d.drop(batch); err != nil {
+			d.log.Error("hand-off drop: dropping partitions failed; will retry", "partitions", batch, "err", err)
 			break
 		}
-		res.Dropped++
+		res.Dropped += len(batch)
 	}
 	if res.Dropped > 0 {
 		d.dropped(res.Dropped)
@@ -161,6 +161,10 @@ func (d *dropper) attempt(ctx context.Context, r *ring.Ring, members []cluster.M
 		"waiting", len(held)-res.Dropped)
 	return res
 }
+
+// dropBatch is how many partitions one storage drop takes: writes wait
+// for each drop's flush, once per batch rather than once per partition.
+const dropBatch = 64
 
 // askable returns the members whose acknowledgement a drop needs: every
 // alive member but this node that is not left or removed.
@@ -271,7 +275,7 @@ func (n *node) newDropper() *dropper {
 		roots:    n.store.MerkleRoots,
 		ack:      n.askHandOffAck,
 		exchange: n.ae.FillFrom,
-		drop:     n.store.DropPartition,
+		drop:     func(ps []keyspace.Partition) error { return n.store.DropPartitions(ps...) },
 		still: func(r *ring.Ring) bool {
 			m := n.members.Load()
 			return m != nil && m.Self().State == ring.Normal && r.Equal(m.Ring().Load())

@@ -71,9 +71,11 @@ func (f *fakeDrop) dropper(self string) *dropper {
 			return antientropy.Round{Peer: peer, PartitionsCompared: len(parts), KeysPushed: pushed + f.dead, TombstonesPushed: f.dead,
 				KeysFetched: f.fetched}, nil
 		},
-		drop: func(p keyspace.Partition) error {
+		drop: func(ps []keyspace.Partition) error {
 			f.record("drop")
-			f.dropped[p] = true
+			for _, p := range ps {
+				f.dropped[p] = true
+			}
 			return nil
 		},
 		still:   func(*ring.Ring) bool { return !f.changed },

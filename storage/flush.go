@@ -186,9 +186,18 @@ func (st *txState) dropPartition(p keyspace.Partition) error {
 // and its share of the counters and the digest, once durable: a record in
 // the commit log, so a replay after a crash drops it again. Writes of every
 // key wait while it runs; writes of p's keys after it are kept.
-func (e *Engine) DropPartition(p keyspace.Partition) error {
-	if err := checkPartition(p); err != nil {
-		return err
+func (e *Engine) DropPartition(p keyspace.Partition) error { return e.DropPartitions(p) }
+
+// DropPartitions is DropPartition of each of ps, with one wait for the
+// writes and one flush for them all.
+func (e *Engine) DropPartitions(ps ...keyspace.Partition) error {
+	for _, p := range ps {
+		if err := checkPartition(p); err != nil {
+			return err
+		}
+	}
+	if len(ps) == 0 {
+		return nil
 	}
 	e.gate.RLock()
 	if e.closed {
@@ -207,15 +216,19 @@ func (e *Engine) DropPartition(p keyspace.Partition) error {
 			e.stripes[i].Unlock()
 		}
 	}()
-	r := &record{kind: recordDrop, sk: partitionPrefix(p)}
-	g := e.log.append(r)
+	gs := make([]*syncGroup, 0, len(ps))
+	for _, p := range ps {
+		gs = append(gs, e.log.append(&record{kind: recordDrop, sk: partitionPrefix(p)}))
+	}
 	// The gate only keeps appends from following log.close. Flush takes
 	// it shared again (submitWith): holding it here would deadlock with a
 	// Close waiting for it. Close flushes the drop itself if it gets in
 	// first.
 	e.gate.RUnlock()
-	if err := g.wait(); err != nil {
-		return err
+	for _, g := range gs {
+		if err := g.wait(); err != nil {
+			return err
+		}
 	}
 	err := e.Flush()
 	if err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -383,6 +384,36 @@ func TestEngine_DropPartition(t *testing.T) {
 	}
 	if inP != 1 {
 		t.Fatalf("%d keys in the dropped partition, want only the one written after", inP)
+	}
+}
+
+// DropPartitions drops several partitions with one flush; the others are
+// kept, and the drops survive a crash and a replay.
+func TestEngine_DropPartitions(t *testing.T) {
+	dir := t.TempDir()
+	e := openRaw(t, logConfig(dir))
+	acked := putN(t, e, 0, 1000, "v")
+	drop := map[keyspace.Partition]bool{}
+	for i := range 3 {
+		drop[keyspace.PartitionOf(storagetest.Key(i))] = true
+	}
+	if err := e.DropPartitions(slices.Collect(maps.Keys(drop))...); err != nil {
+		t.Fatal(err)
+	}
+	for k := range acked {
+		if drop[keyspace.PartitionOf([]byte(k))] {
+			delete(acked, k)
+		}
+	}
+	if len(acked) == 1000 || len(acked) == 0 {
+		t.Fatalf("%d of 1000 keys kept", len(acked))
+	}
+	checkHolds(t, e, acked)
+	storage.Crash(e)
+	e = storagetest.Open(t, logConfig(dir))
+	checkHolds(t, e, acked)
+	if st := e.Stats(); st.Keys != uint64(len(acked)) {
+		t.Fatalf("%d keys counted after the replay, want %d", st.Keys, len(acked))
 	}
 }
 
