@@ -60,12 +60,17 @@ func launchWith(t testing.TB, tls string, n int, args ...string) *launched {
 	return c
 }
 
-func (c *launched) script(cmd string) string {
-	c.t.Helper()
+// scriptCmd is cluster.sh cmd for this cluster.
+func (c *launched) scriptCmd(cmd string) *exec.Cmd {
 	sh := exec.Command("../../scripts/cluster.sh", cmd)
 	sh.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir, "PORT_BASE="+strconv.Itoa(c.base), "NODES="+strconv.Itoa(c.n),
 		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args, "CLUSTER_TLS="+c.tls)
-	out, err := sh.CombinedOutput()
+	return sh
+}
+
+func (c *launched) script(cmd string) string {
+	c.t.Helper()
+	out, err := c.scriptCmd(cmd).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)
 	}
@@ -75,10 +80,7 @@ func (c *launched) script(cmd string) string {
 // scriptFails runs cluster.sh cmd, which must fail, and returns its output.
 func (c *launched) scriptFails(cmd string) string {
 	c.t.Helper()
-	sh := exec.Command("../../scripts/cluster.sh", cmd)
-	sh.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir, "PORT_BASE="+strconv.Itoa(c.base), "NODES="+strconv.Itoa(c.n),
-		"BIN="+filepath.Dir(bins.kvnode), "KVNODE_ARGS="+c.args, "CLUSTER_TLS="+c.tls)
-	out, err := sh.CombinedOutput()
+	out, err := c.scriptCmd(cmd).CombinedOutput()
 	if err == nil {
 		c.t.Fatalf("cluster.sh %s succeeded, want a failure:\n%s", cmd, out)
 	}
