@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	quorumkvv1 "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -56,22 +56,7 @@ func TestSeedReason(t *testing.T) {
 }
 
 // logBuffer collects log lines written by several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testkit.LogBuffer
 
 // freeGossipAddr returns a loopback host:port free at the time of the call.
 func freeGossipAddr(t *testing.T) string {

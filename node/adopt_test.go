@@ -12,6 +12,7 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/conflict"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	"github.com/quorumkv/quorumkv/keyspace"
 )
 
@@ -90,7 +91,7 @@ func TestRun_joinerAdoptsSettingsLeftAtDefaults(t *testing.T) {
 	seed := n1.n.cfg.GossipAddr
 
 	n2cfg := testConfig(t, dir, "n2", seed)
-	n2cfg.GRPCAddr = freeAddr(t)
+	n2cfg.GRPCAddr = testkit.FreeAddr(t)
 	n2cfg.Given = map[string]bool{"node-id": true, "join": true} // --conflict, --max-*-bytes left at their defaults
 	runNode(t, n2cfg)
 	await(t, 30*time.Second, "n2 alive and normal on n1", func() error {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -18,8 +19,8 @@ import (
 // --advertise-grpc-addr, and its host on the gossip and peer ports; a
 // token-aware client then works through them.
 func TestNode_bindsEveryInterfaceAdvertisesItsAddress(t *testing.T) {
-	_, grpcPort, _ := net.SplitHostPort(freeAddr(t))
-	_, gossipPort, _ := net.SplitHostPort(freeAddr(t))
+	_, grpcPort, _ := net.SplitHostPort(testkit.FreeAddr(t))
+	_, gossipPort, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	cfg := testConfig(t, t.TempDir(), "n1")
 	cfg.GRPCAddr, cfg.GossipAddr = "0.0.0.0:"+grpcPort, "0.0.0.0:"+gossipPort
 	cfg.AdvertiseGRPCAddr = "127.0.0.1:" + grpcPort

@@ -15,6 +15,7 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	"github.com/quorumkv/quorumkv/keyspace"
 	"github.com/quorumkv/quorumkv/replication/antientropy"
 	"github.com/quorumkv/quorumkv/storage"
@@ -411,7 +412,7 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 		t.Fatalf("n1 dropped %v partitions while n3 is down", got)
 	}
 
-	c3.GossipAddr = freeAddr(t)
+	c3.GossipAddr = testkit.FreeAddr(t)
 	nodes[2] = start(t, c3)
 	nodes = append(nodes, n4)
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,35 +21,10 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/storage"
 )
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	// Below the kernel's ephemeral range (32768 and up here), and below the
-	// 27000s the cluster scripts and benchmarks take: a port the
-	// kernel handed out is free again once closed, and another socket of
-	// this process may be given it before memberlist binds it. The port
-	// must be free for TCP and UDP, as memberlist takes both.
-	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(7000))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		pc, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err != nil {
-			continue
-		}
-		_ = pc.Close()
-		return addr
-	}
-	t.Fatal("no free port for gossip")
-	return ""
-}
 
 // testNode is a node served in process by a test.
 type testNode struct {
@@ -67,7 +41,7 @@ func testConfig(t *testing.T, dir, id string, join ...string) Config {
 	cfg.DataDir = filepath.Join(dir, id)
 	cfg.ClusterName = "nodetest"
 	cfg.GRPCAddr = "127.0.0.1:0"
-	cfg.GossipAddr = freeAddr(t)
+	cfg.GossipAddr = testkit.FreeAddr(t)
 	cfg.Join = join
 	// Far above how long a stop may take, so a stop that waits for it
 	// shows as a test failure rather than as a slow pass.
@@ -213,7 +187,7 @@ func TestNewNode_failureClosesWhatWasBuilt(t *testing.T) {
 	}
 	defer busy.Close()
 	cfg := testConfig(t, dir, "n1")
-	cfg.GRPCAddr = freeAddr(t)
+	cfg.GRPCAddr = testkit.FreeAddr(t)
 	cfg.MetricsAddr = busy.Addr().String()
 	_, err = newNode(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var fe *FlagError

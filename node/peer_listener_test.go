@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/replication"
 )
@@ -38,7 +39,7 @@ func TestNode_peerListener(t *testing.T) {
 	dir := t.TempDir()
 	n1 := start(t, testConfig(t, dir, "n1"))
 	cfg2 := testConfig(t, dir, "n2", n1.n.cfg.GossipAddr)
-	cfg2.PeerAddr = freeAddr(t)
+	cfg2.PeerAddr = testkit.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(cfg2.PeerAddr)
 	cfg2.AdvertisePeerAddr = net.JoinHostPort("localhost", port)
 	n2 := start(t, cfg2)

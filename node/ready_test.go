@@ -17,6 +17,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/cluster"
 	"github.com/quorumkv/quorumkv/cluster/ring"
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 )
 
@@ -109,7 +110,7 @@ func TestNode_readiness(t *testing.T) {
 	t.Cleanup(func() { awaitMemberlistGone(t) }) // runs after every node stopped
 	dir := t.TempDir()
 	c1 := testConfig(t, dir, "n1")
-	c1.MetricsAddr = freeAddr(t)
+	c1.MetricsAddr = testkit.FreeAddr(t)
 	n1 := start(t, c1)
 	awaitReadiness(t, n1, http.StatusOK, "ok")
 	resp, err := http.Get("http://" + c1.MetricsAddr + "/readyz")
@@ -122,7 +123,7 @@ func TestNode_readiness(t *testing.T) {
 		t.Fatalf("GET /readyz: %d %q", resp.StatusCode, body)
 	}
 
-	lonely := start(t, testConfig(t, dir, "lonely", freeAddr(t)))
+	lonely := start(t, testConfig(t, dir, "lonely", testkit.FreeAddr(t)))
 	awaitReadiness(t, lonely, http.StatusServiceUnavailable, "not joined")
 
 	seed := c1.GossipAddr

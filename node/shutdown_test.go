@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	"github.com/quorumkv/quorumkv/replication"
 	"github.com/quorumkv/quorumkv/storage"
 )
@@ -63,7 +62,7 @@ func TestNode_restart_actorRenewedUnlessCleanShutdown(t *testing.T) {
 			actor := tn.n.dots.Actor()
 			tc.stop(t, tn)
 
-			cfg.GossipAddr = freeAddr(t)
+			cfg.GossipAddr = testkit.FreeAddr(t)
 			second := &syncBuffer{}
 			tn = startLogging(t, cfg, second)
 			if renewed := tn.n.dots.Actor() != actor; renewed != tc.wantRenew {
@@ -79,7 +78,7 @@ func TestNode_restart_actorRenewedUnlessCleanShutdown(t *testing.T) {
 			// The renewed actor is the one kept by the next clean stop.
 			actor = tn.n.dots.Actor()
 			tn.stop(t)
-			cfg.GossipAddr = freeAddr(t)
+			cfg.GossipAddr = testkit.FreeAddr(t)
 			tn = start(t, cfg)
 			if got := tn.n.dots.Actor(); got != actor {
 				t.Fatalf("actor %v after a clean stop, want %v kept", got, actor)
@@ -124,21 +123,4 @@ func testContext(t *testing.T) context.Context {
 }
 
 // syncBuffer is a log destination a test reads while the node writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.LogBuffer

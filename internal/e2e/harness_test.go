@@ -7,19 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/quorumkv/quorumkv/internal/testkit"
 )
 
 // bins holds the paths of the binaries TestMain built.
@@ -52,32 +51,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address with a port free at the time of the
-// call. As in the node tests, it is drawn below the kernel's ephemeral
-// range (32768 and up here) and the 27000s of the cluster scripts: a port
-// the kernel handed out is free again once closed, and a client socket
-// (of a test, of a node, of another process) may be given it before the
-// node binds it. It is free for TCP and UDP, as memberlist takes both.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(7000))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		pc, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err != nil {
-			continue
-		}
-		_ = pc.Close()
-		return addr
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
 // nodeProc is a kvnode process started by a test.
 type nodeProc struct {
 	t         *testing.T
@@ -94,22 +67,7 @@ type nodeProc struct {
 
 // logBuffer is a process's stderr: written by exec's copying goroutine,
 // read by the test while the process runs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testkit.LogBuffer
 
 // nodeOpts configures startNode.
 type nodeOpts struct {
@@ -124,10 +82,10 @@ func spawn(t *testing.T, o nodeOpts) *nodeProc {
 	if o.dataDir == "" {
 		o.dataDir = filepath.Join(t.TempDir(), "data")
 	}
-	p := &nodeProc{t: t, grpc: freeAddr(t), metrics: freeAddr(t), stderr: &logBuffer{}, done: make(chan struct{}), dataDir: o.dataDir, extraArgs: o.args}
+	p := &nodeProc{t: t, grpc: testkit.FreeAddr(t), metrics: testkit.FreeAddr(t), stderr: &logBuffer{}, done: make(chan struct{}), dataDir: o.dataDir, extraArgs: o.args}
 	p.args = append([]string{
 		"--node-id", "n1", "--data-dir", o.dataDir, "--cluster-name", "e2e",
-		"--grpc-addr", p.grpc, "--gossip-addr", freeAddr(t), "--metrics-addr", p.metrics,
+		"--grpc-addr", p.grpc, "--gossip-addr", testkit.FreeAddr(t), "--metrics-addr", p.metrics,
 	}, o.args...)
 	argv := append(append([]string{}, o.wrap...), bins.kvnode)
 	argv = append(argv, p.args...)
@@ -162,7 +120,7 @@ func (p *nodeProc) waitReady() { p.t.Helper(); p.waitReadyz(http.StatusOK, "ok")
 // waits until it serves, not ready because it has not joined.
 func startUnjoined(t *testing.T, o nodeOpts) *nodeProc {
 	t.Helper()
-	o.args = append(o.args, "--join", freeAddr(t))
+	o.args = append(o.args, "--join", testkit.FreeAddr(t))
 	p := spawn(t, o)
 	p.waitReadyz(http.StatusServiceUnavailable, "not joined")
 	return p

@@ -3,13 +3,15 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/testkit"
 )
 
 // TestKvctl_wrongPortOfANode points kvctl at the ports of a running node
 // that are not its gRPC port: the error names the address as not a
 // quorumkv gRPC endpoint instead of passing on a transport error.
 func TestKvctl_wrongPortOfANode(t *testing.T) {
-	gossip := freeAddr(t)
+	gossip := testkit.FreeAddr(t)
 	n := startNode(t, nodeOpts{args: []string{"--gossip-addr", gossip}})
 	for name, addr := range map[string]string{"metrics": n.metrics, "gossip": gossip} {
 		t.Run(name, func(t *testing.T) {

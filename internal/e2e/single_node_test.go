@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/testkit"
 )
 
 func TestSingleNode_dataCommandsAtEveryLevel(t *testing.T) {
@@ -198,10 +200,10 @@ func TestSingleNode_badInput(t *testing.T) {
 func TestSingleNode_exitCodes(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	// 4: no endpoint answered.
-	r := kvctl(t, freeAddr(t), nil, "--timeout", "500ms", "get", "k")
+	r := kvctl(t, testkit.FreeAddr(t), nil, "--timeout", "500ms", "get", "k")
 	checkResult(t, r, 4, nil, []string{"get"})
 	// Falls over to the next endpoint that answers.
-	if r := kvctl(t, freeAddr(t)+","+n.grpc, nil, "put", "k", "v"); r.code != 0 {
+	if r := kvctl(t, testkit.FreeAddr(t)+","+n.grpc, nil, "put", "k", "v"); r.code != 0 {
 		t.Fatalf("failover: %v", r)
 	}
 	// 3: a node that has not joined refuses every read and write, at

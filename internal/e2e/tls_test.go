@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/quorumkv/quorumkv/internal/testkit"
 	pb "github.com/quorumkv/quorumkv/proto/quorumkv/v1"
 	"github.com/quorumkv/quorumkv/security"
 )
@@ -53,9 +54,9 @@ func startTLSCluster(t *testing.T) *tlsCluster {
 	for _, role := range []string{"read", "write", "admin"} {
 		certs(t, "create-client", role, "--role", role, "--dir", c.certs)
 	}
-	gossip1 := freeAddr(t)
+	gossip1 := testkit.FreeAddr(t)
 	for i, id := range []string{"n1", "n2"} {
-		c.peers[i] = freeAddr(t)
+		c.peers[i] = testkit.FreeAddr(t)
 		args := []string{"--node-id", id, "--replication-factor", "1", "--peer-addr", c.peers[i],
 			"--tls-cert", filepath.Join(c.certs, security.NodeCertFile(id)),
 			"--tls-key", filepath.Join(c.certs, security.NodeKeyFile(id)),
