@@ -13,10 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/testkit"
 )
 
 // walkthroughMarker precedes the shell block of docs/operations.md that
@@ -75,22 +76,7 @@ func parseWalkthrough(doc string) ([]walkStep, error) {
 }
 
 // lockedBuffer is a process's output, written by exec's copying goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testkit.LogBuffer
 
 // TestThreeHosts_walkthrough runs the "three machines" walk-through of
 // docs/operations.md line by line on three network namespaces, one per

@@ -312,16 +312,7 @@ func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 
 	nodes = append(nodes, start(t, testConfig(t, dir, "n4", seed)))
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
-	await(t, time.Minute, "three copies of every key", func() error {
-		sum := 0
-		for _, tn := range nodes {
-			sum += int(tn.n.store.Stats().Keys)
-		}
-		if sum != 3*keys {
-			return fmt.Errorf("%d copies, want %d", sum, 3*keys)
-		}
-		return nil
-	})
+	awaitCopies(t, nodes, 3*keys)
 	r := ringView{n1.n}.Load()
 	for i := range keys {
 		reps := r.Replicas(int(keyspace.PartitionOf(key(i))))
@@ -416,16 +407,7 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 	nodes[2] = start(t, c3)
 	nodes = append(nodes, n4)
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
-	await(t, time.Minute, "three copies of every key", func() error {
-		sum := 0
-		for _, tn := range nodes {
-			sum += int(tn.n.store.Stats().Keys)
-		}
-		if sum != 3*keys {
-			return fmt.Errorf("%d copies, want %d", sum, 3*keys)
-		}
-		return nil
-	})
+	awaitCopies(t, nodes, 3*keys)
 	for i := range keys {
 		got, err := c.Get(ctx, key(i), client.WithConsistency(client.All))
 		if err != nil || !got.Found || string(got.Values[0]) != string(key(i)) {

@@ -182,6 +182,22 @@ func quorumReadsDuringMoves(t *testing.T, seed uint64) {
 	})
 }
 
+// awaitCopies waits, a minute at most, until nodes hold want objects in
+// all: the copies of every key when each is on its replicas alone.
+func awaitCopies(t *testing.T, nodes []*testNode, want int) {
+	t.Helper()
+	await(t, time.Minute, fmt.Sprintf("%d copies over %d nodes", want, len(nodes)), func() error {
+		sum := 0
+		for _, tn := range nodes {
+			sum += int(tn.n.store.Stats().Keys)
+		}
+		if sum != want {
+			return fmt.Errorf("%d copies, want %d", sum, want)
+		}
+		return nil
+	})
+}
+
 func atLeast(have, want int64) error {
 	if have < want {
 		return errors.New(strconv.FormatInt(have, 10) + " so far")
@@ -321,16 +337,7 @@ func TestRingChange_nodeDownDuringLeaveLearnsOfIt(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("n4 did not stop within 1m of n3's return")
 	}
-	await(t, time.Minute, "three copies of every key on the three nodes left", func() error {
-		sum := uint64(0)
-		for _, tn := range []*testNode{n1, n2, back} {
-			sum += tn.n.store.Stats().Keys
-		}
-		if sum != 3*200 {
-			return fmt.Errorf("%d copies", sum)
-		}
-		return nil
-	})
+	awaitCopies(t, []*testNode{n1, n2, back}, 3*200)
 	for i := range 200 {
 		k := []byte(fmt.Sprintf("k%d", i))
 		got, err := c.Get(context.Background(), k, client.WithConsistency(client.All))
