@@ -181,11 +181,15 @@ func TestAntiEntropy_RoundWith_concurrentWritesNotLost(t *testing.T) {
 		wg      sync.WaitGroup
 		stop    = make(chan struct{})
 	)
+	// Each writer stops after writesDuring writes, or when the round ends:
+	// writing without end kept every range read of the round flushing the
+	// writes just made, and the round took minutes under -race.
+	const writesDuring = 2000
 	for w, nd := range []*testNode{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
+			for i := range writesDuring {
 				select {
 				case <-stop:
 					return
