@@ -151,11 +151,15 @@ func (c *Coordinator) deliverTo(ctx context.Context, target string) {
 // counted again, so the bound only errs high) and delivered hints are
 // taken off. At the budget the count is taken from storage again before
 // a hint is refused, once: not again until a hint is added or delivered.
+// Hints admitted but not yet stored are added to storage's count, so
+// concurrent writes cannot each find room in a count that misses the
+// others.
 type hintBudget struct {
-	mu    sync.Mutex
-	bytes map[string]int64
-	exact map[string]bool // bytes is storage's count, unchanged since
-	full  map[string]bool // at the budget: logged once until below
+	mu       sync.Mutex
+	bytes    map[string]int64
+	inFlight map[string]int64 // admitted, not yet stored
+	exact    map[string]bool  // bytes is storage's count, unchanged since
+	full     map[string]bool  // at the budget: logged once until below
 }
 
 // admit reports whether a hint of size bytes for target fits the budget,
@@ -167,7 +171,8 @@ func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bytes == nil {
-		b.bytes, b.exact, b.full = map[string]int64{}, map[string]bool{}, map[string]bool{}
+		b.bytes, b.inFlight = map[string]int64{}, map[string]int64{}
+		b.exact, b.full = map[string]bool{}, map[string]bool{}
 	}
 	n, known := b.bytes[target]
 	// Count from storage when the target is new, or at the budget by an
@@ -179,7 +184,7 @@ func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
 			c.cfg.Logger.Error("count hint bytes", "target", target, "err", err)
 			return false
 		}
-		n = counted
+		n = counted + b.inFlight[target]
 		b.exact[target] = true
 	}
 	if n+size > c.cfg.MaxHintBytes {
@@ -193,9 +198,22 @@ func (b *hintBudget) admit(c *Coordinator, target string, size int64) bool {
 		return false
 	}
 	b.bytes[target] = n + size
+	b.inFlight[target] += size
 	b.exact[target] = false
 	b.full[target] = false
 	return true
+}
+
+// stored records that an admitted hint of size bytes for target was
+// written to storage, or failed to be: it is no longer in flight.
+func (b *hintBudget) stored(target string, size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := b.inFlight[target] - size; n > 0 {
+		b.inFlight[target] = n
+	} else {
+		delete(b.inFlight, target)
+	}
 }
 
 // release takes size bytes of target's hints off the count.

@@ -171,7 +171,9 @@ func (c *Coordinator) addHint(target string, key []byte, obj *conflict.Object) b
 	if !c.hintBytes.admit(c, target, size) {
 		return false
 	}
-	if err := c.hints.AddHint(target, key, obj, c.cfg.Clock.Now()); err != nil {
+	err := c.hints.AddHint(target, key, obj, c.cfg.Clock.Now())
+	c.hintBytes.stored(target, size)
+	if err != nil {
 		c.hintBytes.release(target, size)
 		c.cfg.Logger.Error("store hint", "target", target, "err", err)
 		return false
