@@ -2,6 +2,7 @@ package antientropy
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -15,6 +16,10 @@ import (
 type throttle struct {
 	keys, bytes *rate.Limiter // nil: no bound
 	now         func() time.Time
+	// mu orders reservations by the time they are made at: a limiter
+	// given an earlier time than its last one moves its last time back,
+	// and then credits the same interval twice.
+	mu sync.Mutex
 	// sleepUntil waits until the clock reaches t or ctx is done; tests
 	// replace it with a fake clock's.
 	sleepUntil func(ctx context.Context, t time.Time) error
@@ -60,6 +65,7 @@ func (t *throttle) keyBatch(limit int) int {
 // wait takes keys and bytes from the buckets, waiting until they are
 // available or ctx is done (then it gives them back).
 func (t *throttle) wait(ctx context.Context, keys, bytes int) error {
+	t.mu.Lock()
 	now := t.now()
 	until := now
 	var taken []*rate.Reservation
@@ -79,10 +85,13 @@ func (t *throttle) wait(ctx context.Context, keys, bytes int) error {
 	}
 	take(t.keys, keys)
 	take(t.bytes, bytes)
+	t.mu.Unlock()
 	if !until.After(now) {
 		return nil
 	}
 	if err := t.sleepUntil(ctx, until); err != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
 		at := t.now()
 		for _, r := range taken {
 			r.CancelAt(at)
