@@ -275,7 +275,11 @@ func (n *node) newDropper() *dropper {
 		roots:    n.store.MerkleRoots,
 		ack:      n.askHandOffAck,
 		exchange: n.ae.FillFrom,
-		drop:     func(ps []keyspace.Partition) error { return n.store.DropPartitions(ps...) },
+		drop: func(ps []keyspace.Partition) error {
+			err := n.store.DropPartitions(ps...)
+			n.dropped.add(ps) // also on error: some may be gone
+			return err
+		},
 		still: func(r *ring.Ring) bool {
 			m := n.members.Load()
 			return m != nil && m.Self().State == ring.Normal && r.Equal(m.Ring().Load())
@@ -310,4 +314,33 @@ func (n *node) dropHandedOff(ctx context.Context) {
 		last, complete, wait = r, res.Complete, dropRetryTicks
 		return false
 	})
+}
+
+// droppedParts is the set of partitions dropped since fillGained last
+// took it. A ring change between the dropper's last check and its drop,
+// or rings changing faster than fillGained looks, could otherwise leave a
+// partition the node replicates again counted as held while it is empty.
+type droppedParts struct {
+	mu    sync.Mutex
+	parts map[keyspace.Partition]bool
+}
+
+func (d *droppedParts) add(ps []keyspace.Partition) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.parts == nil {
+		d.parts = map[keyspace.Partition]bool{}
+	}
+	for _, p := range ps {
+		d.parts[p] = true
+	}
+}
+
+// take returns the set and empties it.
+func (d *droppedParts) take() map[keyspace.Partition]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps := d.parts
+	d.parts = nil
+	return ps
 }

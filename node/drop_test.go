@@ -447,3 +447,43 @@ func TestDropper_logsAConditionOnce(t *testing.T) {
 		t.Fatalf("c down logged %d times at info, want 1:\n%s", got, &buf)
 	}
 }
+
+// A partition dropped while the node replicates it again (the ring
+// changed between the dropper's last check and its drop) is filled again
+// at once, not left empty until the next anti-entropy round.
+func TestNode_refillsAPartitionDroppedWhileReplicated(t *testing.T) {
+	const keys = 50
+	dir := t.TempDir()
+	n1 := start(t, testConfig(t, dir, "n1"))
+	seed := n1.n.cfg.GossipAddr
+	nodes := []*testNode{n1, start(t, testConfig(t, dir, "n2", seed)), start(t, testConfig(t, dir, "n3", seed))}
+	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := grpcClient(t, n1)
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
+	for i := range keys {
+		if _, err := c.Put(ctx, key(i), key(i), client.WithConsistency(client.All)); err != nil {
+			t.Fatalf("put %s at ALL: %v", key(i), err)
+		}
+	}
+	p := keyspace.PartitionOf(key(0))
+	if err := n1.n.store.DropPartitions(p); err != nil {
+		t.Fatal(err)
+	}
+	n1.n.dropped.add([]keyspace.Partition{p})
+	if _, err := n1.n.store.Get(key(0)); err == nil {
+		t.Fatalf("%s still held after its partition %d was dropped", key(0), p)
+	}
+	await(t, 20*time.Second, "n1 holding its partition again", func() error {
+		for i := range keys {
+			if keyspace.PartitionOf(key(i)) != p {
+				continue
+			}
+			if _, err := n1.n.store.Get(key(i)); err != nil {
+				return fmt.Errorf("%s (partition %d): %w", key(i), p, err)
+			}
+		}
+		return nil
+	})
+}

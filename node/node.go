@@ -93,6 +93,9 @@ type node struct {
 	leftOnce sync.Once
 	// moves is the progress of the ring change under way (moves.go).
 	moves moveProgress
+	// dropped holds the partitions the dropper dropped, until fillGained
+	// has seen them: one gained back is filled again (drop.go).
+	dropped droppedParts
 
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.

@@ -305,7 +305,13 @@ func (n *node) fillGained(ctx context.Context) {
 			// Start from what the node holds or is being filled with.
 			held, last = replicated(r), r
 			return false
-		case r == last:
+		}
+		// A partition dropped is held no more, whatever the rings seen.
+		dropped := n.dropped.take()
+		for p := range dropped {
+			delete(held, p)
+		}
+		if r == last && len(dropped) == 0 {
 			return false
 		}
 		// Forget the partitions the node no longer replicates: gaining
