@@ -25,6 +25,9 @@ type Member struct {
 	RingState RingState `json:"ring_state"`
 	// Ownership is the node's share of the ring, between 0 and 1.
 	Ownership float64 `json:"ownership"`
+	// Replaces is the id of the member whose ring place the node took
+	// (kvnode --replace); empty otherwise.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Liveness is what the failure detector believes about a member.
@@ -182,6 +185,7 @@ func (c *Client) Members(ctx context.Context, opts ...CallOption) ([]Member, err
 			State:      Liveness(m.GetState()),
 			RingState:  RingState(m.GetRingState()),
 			Ownership:  m.GetOwnership(),
+			Replaces:   m.GetReplaces(),
 		})
 	}
 	return out, nil

@@ -311,7 +311,7 @@ func (s *kvServer) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.Membe
 	out := &pb.MembersResponse{}
 	for _, m := range s.n.memberList() {
 		pm := &pb.Member{Id: m.ID, GrpcAddr: m.GRPCAddr, GossipAddr: m.GossipAddr, PeerAddr: m.PeerAddr, RespAddr: m.RESPAddr,
-			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State]}
+			State: livenessToProto[m.Liveness], RingState: ringStateToProto[m.State], Replaces: m.TokensOf}
 		if r != nil {
 			pm.Ownership = r.Ownership(m.ID)
 		}

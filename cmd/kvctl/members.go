@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -37,7 +38,8 @@ addresses, liveness (alive, suspect, dead), ring state (joining, normal,
 leaving, left, removed) and ownership, its share of the ring. For a
 member that joins or leaves, MOVES shows the progress of its partitions
 moving (asked of the member itself): partitions filled or handed over,
-bytes moved and the estimated time left.`,
+bytes moved and the estimated time left. For a node started with
+kvnode --replace, REPLACES names the member whose place it took.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
@@ -68,6 +70,10 @@ func (o *membersOptions) run(ctx context.Context) error {
 	if anyMoving {
 		header = append(header, "MOVES")
 	}
+	anyReplaces := slices.ContainsFunc(ms, func(m client.Member) bool { return m.Replaces != "" })
+	if anyReplaces {
+		header = append(header, "REPLACES")
+	}
 	rows := [][]string{header}
 	for i, m := range ms {
 		row := []string{m.ID, m.GRPCAddr, m.GossipAddr, m.State.String(), m.RingState.String(), fmt.Sprintf("%.1f%%", 100*m.Ownership)}
@@ -77,6 +83,9 @@ func (o *membersOptions) run(ctx context.Context) error {
 				mv = describeMove(moves[i])
 			}
 			row = append(row, mv)
+		}
+		if anyReplaces {
+			row = append(row, cmp.Or(m.Replaces, "-"))
 		}
 		rows = append(rows, row)
 	}

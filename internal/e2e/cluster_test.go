@@ -130,6 +130,7 @@ type member struct {
 	State     string  `json:"state"`
 	RingState string  `json:"ring_state"`
 	Ownership float64 `json:"ownership"`
+	Replaces  string  `json:"replaces"`
 }
 
 func (c *launched) members(i int) map[string]member {

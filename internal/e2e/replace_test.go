@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,12 @@ func TestCluster_replaceDeadNode(t *testing.T) {
 			return m["n3"].RingState == "removed" && m["n3"].Ownership == 0 &&
 				m["n5"].RingState == "normal" && m["n5"].State == "alive" && m["n5"].Ownership == n3Ownership
 		})
+	}
+	if m := membersOf(t, n1); m["n5"].Replaces != "n3" || m["n4"].Replaces != "" {
+		t.Fatalf("members: n5 replaces %q, n4 %q; want n3 and none", m["n5"].Replaces, m["n4"].Replaces)
+	}
+	if out := n1.must("members"); !strings.Contains(out, "REPLACES") || !regexp.MustCompile(`(?m)^n5 .* n3\s*$`).MatchString(out) {
+		t.Fatalf("kvctl members does not show n5 replacing n3:\n%s", out)
 	}
 	if got := keysOn(t, n5); got != n3Keys {
 		t.Fatalf("n5 holds %d keys, n3 held %d", got, n3Keys)

@@ -1132,7 +1132,10 @@ type Member struct {
 	PeerAddr string `protobuf:"bytes,7,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
 	// Address of the node's RESP (Redis protocol) listener (host:port).
 	// Empty for a member that serves no RESP or has not announced it.
-	RespAddr      string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
+	RespAddr string `protobuf:"bytes,8,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
+	// The id of the member whose place on the ring this node took when it
+	// was started with --replace; empty otherwise.
+	Replaces      string `protobuf:"bytes,9,opt,name=replaces,proto3" json:"replaces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1219,6 +1222,13 @@ func (x *Member) GetPeerAddr() string {
 func (x *Member) GetRespAddr() string {
 	if x != nil {
 		return x.RespAddr
+	}
+	return ""
+}
+
+func (x *Member) GetReplaces() string {
+	if x != nil {
+		return x.Replaces
 	}
 	return ""
 }
@@ -2692,7 +2702,7 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\areceipt\x18\x0f \x01(\v2\x14.quorumkv.v1.ReceiptR\areceipt\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\x92\x02\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.quorumkv.v1.MemberR\amembers\"\xae\x02\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1f\n" +
@@ -2703,7 +2713,8 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"ring_state\x18\x05 \x01(\x0e2\x16.quorumkv.v1.RingStateR\tringState\x12\x1c\n" +
 	"\townership\x18\x06 \x01(\x01R\townership\x12\x1b\n" +
 	"\tpeer_addr\x18\a \x01(\tR\bpeerAddr\x12\x1b\n" +
-	"\tresp_addr\x18\b \x01(\tR\brespAddr\"\x1f\n" +
+	"\tresp_addr\x18\b \x01(\tR\brespAddr\x12\x1a\n" +
+	"\breplaces\x18\t \x01(\tR\breplaces\"\x1f\n" +
 	"\vRingRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"H\n" +
 	"\fRingResponse\x12\x1c\n" +
