@@ -284,10 +284,14 @@ func TestMembership_settingsWithoutTableLocatesItself(t *testing.T) {
 	c.stop(n2)
 	n2.store = &memStore{}
 	s := c.settings
+	// No member can answer until the link is back: a member answering
+	// during start would join it legitimately.
+	c.net.Cut(n2.gossip, n1.gossip)
 	c.start(n2, &s)
 	if n2.m.Joined() {
 		t.Fatal("node without its table is joined before a member answered")
 	}
+	c.net.Heal(n2.gossip, n1.gossip)
 	eventually(t, converge, "n2 joined", func() error {
 		if !n2.m.Joined() {
 			return errors.New("not joined")
