@@ -96,6 +96,9 @@ type node struct {
 	// dropped holds the partitions the dropper dropped, until fillGained
 	// has seen them: one gained back is filled again (drop.go).
 	dropped droppedParts
+	// handOffWaitSaid is the last list of pending replicas a hand-off
+	// logged it waits for (leaveWhenLeaving's goroutine only).
+	handOffWaitSaid []string
 
 	// Readiness (ready.go): ready is true while serve runs and has not
 	// started to drain; storageOpen from the data dir's open to its close.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -154,6 +155,7 @@ const moveBatch = 32
 func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.Ring, sent map[string]map[keyspace.Partition]bool) bool {
 	live := liveMembers(m)
 	byTarget := map[string][]keyspace.Partition{}
+	down := map[string]bool{}
 	complete := true
 	progress := func(bytes int64) {
 		total, done := handOffProgress(r, n.cfg.NodeID, sent)
@@ -167,10 +169,20 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 			case sent[id][part]:
 			case !live[id]:
 				complete = false // wait for it
+				down[id] = true
 			default:
 				byTarget[id] = append(byTarget[id], part)
 			}
 		}
+	}
+	if len(down) > 0 {
+		ids := slices.Sorted(maps.Keys(down))
+		level := slog.LevelInfo
+		if slices.Equal(ids, n.handOffWaitSaid) {
+			level = slog.LevelDebug
+		}
+		n.handOffWaitSaid = ids
+		n.log.Log(ctx, level, "waiting for new replicas that are not alive to hand partitions over to them", "replicas", ids)
 	}
 	for _, id := range slices.Sorted(maps.Keys(byTarget)) {
 		for batch := range slices.Chunk(byTarget[id], moveBatch) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/testkit"
 )
 
 // launched is a cluster started by scripts/cluster.sh, the launcher of
@@ -26,18 +27,15 @@ type launched struct {
 	tls  string // CLUSTER_TLS: "0" (plain) unless a test sets it
 }
 
-// portsFree reports whether every port the launcher would use is free.
-func portsFree(base, n int) bool {
+// claimPorts claims, for the rest of the test, every port a launch of n
+// nodes at base would use (scripts/cluster.sh: gRPC base+i, gossip +100,
+// RESP +200, peer +300, metrics +2100), or none.
+func claimPorts(t testing.TB, base, n int) bool {
+	var ports []int
 	for i := 1; i <= n; i++ {
-		for _, p := range []int{base + i, base + 100 + i, base + 200 + i, base + 300 + i, base + 2100 + i} {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				return false
-			}
-			l.Close()
-		}
+		ports = append(ports, base+i, base+100+i, base+200+i, base+300+i, base+2100+i)
 	}
-	return true
+	return testkit.ClaimPorts(t, ports...)
 }
 
 func launch(t testing.TB, n int, args ...string) *launched {
@@ -50,8 +48,9 @@ func launchWith(t testing.TB, tls string, n int, args ...string) *launched {
 	t.Helper()
 	c := &launched{t: t, dir: t.TempDir(), n: n, args: strings.Join(args, " "), tls: tls}
 	for {
-		c.base = 20000 + 10*rand.IntN(2000)
-		if portsFree(c.base, n) {
+		// Every port below the kernel's ephemeral range (32768 and up).
+		c.base = 20000 + 10*rand.IntN(1000)
+		if claimPorts(t, c.base, n) {
 			break
 		}
 	}
