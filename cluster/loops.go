@@ -141,9 +141,12 @@ func (m *Membership) persistLoop() {
 	}
 }
 
-// save writes the table if it changed since the last successful save. Only
-// persistLoop calls it, so saves never overlap.
+// save writes the table if it changed since the last successful save and
+// returns once it is durable. Saves never overlap (saveMu), so a later
+// save writes the later table.
 func (m *Membership) save() error {
+	m.saveMu.Lock()
+	defer m.saveMu.Unlock()
 	m.mu.Lock()
 	if m.gen == m.savedGen {
 		m.mu.Unlock()

@@ -79,6 +79,7 @@ type Membership struct {
 	saveErr  error     // outcome of the last save
 
 	persistc chan struct{} // cap 1: the table changed
+	saveMu   sync.Mutex    // held by save: saves never overlap
 	errc     chan error    // cap 1: the permanent error
 	haltc    chan struct{} // closed with the permanent error
 	stopc    chan struct{} // closed by Close
@@ -406,8 +407,19 @@ func (m *Membership) Err() <-chan error { return m.errc }
 // SetState changes this node's ring state and announces it. Only
 // joining->normal, normal->leaving and leaving->left are legal (others wrap
 // ErrIllegalTransition); setting the current state again is a no-op. It
-// fails with ErrNotJoined before the node has joined.
+// fails with ErrNotJoined before the node has joined. It returns once the
+// table holding the new state is durable, so a state acknowledged (kvctl
+// leave answered) survives a crash; an error saving it is returned, and
+// the save is retried in the background.
 func (m *Membership) SetState(s ring.State) error {
+	if err := m.setState(s); err != nil {
+		return err
+	}
+	return m.save() // also when unchanged: a failed save is tried again
+}
+
+// setState is SetState but for the save.
+func (m *Membership) setState(s ring.State) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.usableLocked(); err != nil {
@@ -435,8 +447,17 @@ func (m *Membership) SetState(s ring.State) error {
 // remaining members and the id is refused from then on. It refuses this
 // node itself (ErrRemoveSelf), an id not in the table (ErrUnknownMember)
 // and a member memberlist considers alive or suspect (ErrMemberAlive).
-// Removing a removed member again is a no-op.
+// Removing a removed member again is a no-op. Like SetState, it returns
+// once the table holding the removal is durable.
 func (m *Membership) Remove(id string) error {
+	if err := m.remove(id); err != nil {
+		return err
+	}
+	return m.save() // also when unchanged: a failed save is tried again
+}
+
+// remove is Remove but for the save.
+func (m *Membership) remove(id string) error {
 	live := m.liveSet() // before mu: memberlist's lock is taken first elsewhere
 	m.mu.Lock()
 	defer m.mu.Unlock()

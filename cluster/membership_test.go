@@ -631,6 +631,30 @@ func TestMembership_Close_idempotentAndFlushes(t *testing.T) {
 	}
 }
 
+// SetState returns once the new state is saved: a node killed right after
+// kvctl leave answered comes back leaving. A failed save is returned, and
+// asking again saves it.
+func TestMembership_SetState_savedOnReturn(t *testing.T) {
+	c := newTestCluster(t)
+	n1 := c.node(1)
+	c.bootstrap(n1)
+	n1.store.mu.Lock()
+	n1.store.fail = errors.New("disk full")
+	n1.store.mu.Unlock()
+	if err := n1.m.SetState(ring.Leaving); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("SetState with the store failing = %v, want the save error", err)
+	}
+	n1.store.mu.Lock()
+	n1.store.fail = nil
+	n1.store.mu.Unlock()
+	if err := n1.m.SetState(ring.Leaving); err != nil {
+		t.Fatal(err)
+	}
+	if es := n1.store.entries(t); len(es) != 1 || es[0].State != ring.Leaving {
+		t.Fatalf("store after SetState holds %v, want n1 leaving", es)
+	}
+}
+
 func TestMembership_Close_reportsSaveFailure(t *testing.T) {
 	c := newTestCluster(t)
 	n1 := c.node(1)
