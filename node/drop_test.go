@@ -296,19 +296,12 @@ func TestHandOffTargeted(t *testing.T) {
 func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 	const keys = 200
 	dir := t.TempDir()
-	n1 := start(t, testConfig(t, dir, "n1"))
-	seed := n1.n.cfg.GossipAddr
-	nodes := []*testNode{n1, start(t, testConfig(t, dir, "n2", seed)), start(t, testConfig(t, dir, "n3", seed))}
-	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	nodes := startThree(t, dir)
+	n1, seed := nodes[0], nodes[0].n.cfg.GossipAddr
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := grpcClient(t, n1)
-	key := func(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
-	for i := range keys {
-		if _, err := c.Put(ctx, key(i), key(i), client.WithConsistency(client.All)); err != nil {
-			t.Fatalf("put %s at ALL: %v", key(i), err)
-		}
-	}
+	c := putKeysAtAll(ctx, t, n1, keys)
+	key := dropKey
 
 	nodes = append(nodes, start(t, testConfig(t, dir, "n4", seed)))
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
@@ -369,13 +362,8 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := grpcClient(t, n1)
-	key := func(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
-	for i := range keys {
-		if _, err := c.Put(ctx, key(i), key(i), client.WithConsistency(client.All)); err != nil {
-			t.Fatalf("put %s at ALL: %v", key(i), err)
-		}
-	}
+	c := putKeysAtAll(ctx, t, n1, keys)
+	key := dropKey
 	nodes[2].stop(t)
 
 	n4 := start(t, testConfig(t, dir, "n4", seed))
@@ -454,19 +442,12 @@ func TestDropper_logsAConditionOnce(t *testing.T) {
 func TestNode_refillsAPartitionDroppedWhileReplicated(t *testing.T) {
 	const keys = 50
 	dir := t.TempDir()
-	n1 := start(t, testConfig(t, dir, "n1"))
-	seed := n1.n.cfg.GossipAddr
-	nodes := []*testNode{n1, start(t, testConfig(t, dir, "n2", seed)), start(t, testConfig(t, dir, "n3", seed))}
-	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	nodes := startThree(t, dir)
+	n1 := nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := grpcClient(t, n1)
-	key := func(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
-	for i := range keys {
-		if _, err := c.Put(ctx, key(i), key(i), client.WithConsistency(client.All)); err != nil {
-			t.Fatalf("put %s at ALL: %v", key(i), err)
-		}
-	}
+	putKeysAtAll(ctx, t, n1, keys)
+	key := dropKey
 	p := keyspace.PartitionOf(key(0))
 	if err := n1.n.store.DropPartitions(p); err != nil {
 		t.Fatal(err)
@@ -486,4 +467,31 @@ func TestNode_refillsAPartitionDroppedWhileReplicated(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// dropKey is the i-th key the drop tests write; its value is the key.
+func dropKey(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
+
+// putKeysAtAll writes keys dropKey(0..n-1) through tn at ALL and returns
+// the client it used.
+func putKeysAtAll(ctx context.Context, t *testing.T, tn *testNode, n int) *client.Client {
+	t.Helper()
+	c := grpcClient(t, tn)
+	for i := range n {
+		if _, err := c.Put(ctx, dropKey(i), dropKey(i), client.WithConsistency(client.All)); err != nil {
+			t.Fatalf("put %s at ALL: %v", dropKey(i), err)
+		}
+	}
+	return c
+}
+
+// startThree starts n1, then n2 and n3 joining it, with data under dir,
+// and waits until every one sees three alive normal members.
+func startThree(t *testing.T, dir string) []*testNode {
+	t.Helper()
+	n1 := start(t, testConfig(t, dir, "n1"))
+	seed := n1.n.cfg.GossipAddr
+	nodes := []*testNode{n1, start(t, testConfig(t, dir, "n2", seed)), start(t, testConfig(t, dir, "n3", seed))}
+	await(t, 30*time.Second, "three alive normal members", func() error { return allNormal(nodes, 3) })
+	return nodes
 }
