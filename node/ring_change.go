@@ -175,7 +175,9 @@ func (n *node) handOffOnce(ctx context.Context, m *cluster.Membership, r *ring.R
 			}
 		}
 	}
-	if len(down) > 0 {
+	if len(down) == 0 {
+		n.handOffWaitSaid = nil
+	} else {
 		ids := slices.Sorted(maps.Keys(down))
 		level := slog.LevelInfo
 		if slices.Equal(ids, n.handOffWaitSaid) {
