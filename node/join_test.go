@@ -146,10 +146,12 @@ func TestNode_authorizeJoin(t *testing.T) {
 		t.Fatalf("a caller with a node certificate refused: %v", err)
 	}
 	n1.n.peerAuth = nil
-	// --insecure: the operator declared the network trusted.
-	n1.n.cfg.Insecure = true
-	if err := n1.n.authorizeJoin(from("10.1.2.3"), m, req); err != nil {
+	// --insecure: the operator declared the network trusted. (A node of
+	// its own: a running node's config is not changed under it.)
+	cfg := testConfig(t, dir, "i1")
+	cfg.Insecure = true
+	i1 := start(t, cfg)
+	if err := i1.n.authorizeJoin(from("10.1.2.3"), i1.n.members.Load(), req); err != nil {
 		t.Fatalf("a remote caller refused although the node runs with --insecure: %v", err)
 	}
-	n1.n.cfg.Insecure = false
 }
