@@ -1,6 +1,7 @@
 // Package testkit holds helpers shared by the tests of several packages:
-// free loopback addresses claimed across test processes, and a log destination a test reads while
-// goroutines write to it. Only tests import it.
+// free loopback addresses claimed across test processes, and a log
+// destination a test reads while goroutines write to it. Only tests import
+// it.
 package testkit
 
 import (
@@ -46,7 +47,7 @@ func ClaimPorts(t testing.TB, ports ...int) bool {
 		}
 	}
 	for _, port := range ports {
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDONLY, 0o666) // flock needs no write access
 		if err != nil {
 			release()
 			t.Fatalf("test port claims: %v", err)
