@@ -301,23 +301,22 @@ func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := putKeysAtAll(ctx, t, n1, keys)
-	key := dropKey
 
 	nodes = append(nodes, start(t, testConfig(t, dir, "n4", seed)))
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
 	awaitCopies(t, nodes, 3*keys)
 	r := ringView{n1.n}.Load()
 	for i := range keys {
-		reps := r.Replicas(int(keyspace.PartitionOf(key(i))))
+		reps := r.Replicas(int(keyspace.PartitionOf(dropKey(i))))
 		for _, tn := range nodes {
-			_, err := tn.n.store.Get(key(i))
+			_, err := tn.n.store.Get(dropKey(i))
 			if held, want := err == nil, slices.Contains(reps, tn.n.cfg.NodeID); held != want {
-				t.Errorf("%s on %s (replicas %v): held %v (%v), want %v", key(i), tn.n.cfg.NodeID, reps, held, err, want)
+				t.Errorf("%s on %s (replicas %v): held %v (%v), want %v", dropKey(i), tn.n.cfg.NodeID, reps, held, err, want)
 			}
 		}
-		got, err := c.Get(ctx, key(i), client.WithConsistency(client.All))
-		if err != nil || !got.Found || string(got.Values[0]) != string(key(i)) {
-			t.Fatalf("get %s at ALL: %+v, %v", key(i), got, err)
+		got, err := c.Get(ctx, dropKey(i), client.WithConsistency(client.All))
+		if err != nil || !got.Found || string(got.Values[0]) != string(dropKey(i)) {
+			t.Fatalf("get %s at ALL: %+v, %v", dropKey(i), got, err)
 		}
 	}
 	// Over the peer listener, n2 answers for n1 from its own ring: a
@@ -332,7 +331,7 @@ func TestNode_dropsPartitionsLostToAJoiner(t *testing.T) {
 	for _, tn := range nodes {
 		lost := map[keyspace.Partition]bool{}
 		for i := range keys {
-			p := keyspace.PartitionOf(key(i))
+			p := keyspace.PartitionOf(dropKey(i))
 			if tn != nodes[3] && !slices.Contains(r.WriteTargets(int(p)), tn.n.cfg.NodeID) {
 				lost[p] = true
 			}
@@ -363,7 +362,6 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := putKeysAtAll(ctx, t, n1, keys)
-	key := dropKey
 	nodes[2].stop(t)
 
 	n4 := start(t, testConfig(t, dir, "n4", seed))
@@ -397,9 +395,9 @@ func TestNode_dropsAfterADownReplicaIsBack(t *testing.T) {
 	await(t, time.Minute, "four alive normal members", func() error { return allNormal(nodes, 4) })
 	awaitCopies(t, nodes, 3*keys)
 	for i := range keys {
-		got, err := c.Get(ctx, key(i), client.WithConsistency(client.All))
-		if err != nil || !got.Found || string(got.Values[0]) != string(key(i)) {
-			t.Fatalf("get %s at ALL: %+v, %v", key(i), got, err)
+		got, err := c.Get(ctx, dropKey(i), client.WithConsistency(client.All))
+		if err != nil || !got.Found || string(got.Values[0]) != string(dropKey(i)) {
+			t.Fatalf("get %s at ALL: %+v, %v", dropKey(i), got, err)
 		}
 	}
 }
@@ -447,22 +445,21 @@ func TestNode_refillsAPartitionDroppedWhileReplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	putKeysAtAll(ctx, t, n1, keys)
-	key := dropKey
-	p := keyspace.PartitionOf(key(0))
+	p := keyspace.PartitionOf(dropKey(0))
 	if err := n1.n.store.DropPartitions(p); err != nil {
 		t.Fatal(err)
 	}
 	n1.n.dropped.add([]keyspace.Partition{p})
-	if _, err := n1.n.store.Get(key(0)); err == nil {
-		t.Fatalf("%s still held after its partition %d was dropped", key(0), p)
+	if _, err := n1.n.store.Get(dropKey(0)); err == nil {
+		t.Fatalf("%s still held after its partition %d was dropped", dropKey(0), p)
 	}
 	await(t, 20*time.Second, "n1 holding its partition again", func() error {
 		for i := range keys {
-			if keyspace.PartitionOf(key(i)) != p {
+			if keyspace.PartitionOf(dropKey(i)) != p {
 				continue
 			}
-			if _, err := n1.n.store.Get(key(i)); err != nil {
-				return fmt.Errorf("%s (partition %d): %w", key(i), p, err)
+			if _, err := n1.n.store.Get(dropKey(i)); err != nil {
+				return fmt.Errorf("%s (partition %d): %w", dropKey(i), p, err)
 			}
 		}
 		return nil
